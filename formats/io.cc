@@ -1,0 +1,171 @@
+#include "formats/io.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
+namespace vhdcrypt {
+namespace {
+
+Error ErrnoError(const std::string& path, const std::string& what, int err) {
+  return IoError(path + ": " + what + ": " + std::strerror(err));
+}
+
+constexpr uint64_t kMaxOff = static_cast<uint64_t>(std::numeric_limits<off_t>::max());
+
+}  // namespace
+
+std::string FormatOffset(uint64_t value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "0x%llx (%llu)", static_cast<unsigned long long>(value),
+                static_cast<unsigned long long>(value));
+  return buf;
+}
+
+Result<std::vector<Extent>> File::DataExtents(uint64_t offset, uint64_t length) {
+  if (length == 0) return std::vector<Extent>{};
+  return std::vector<Extent>{{offset, length}};
+}
+
+Status ReadFull(File& file, uint64_t offset, std::span<uint8_t> buf) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    auto n = file.PRead(offset + done, buf.subspan(done));
+    if (!n.ok()) return n.error();
+    if (*n == 0) {
+      return InvalidInput(file.path() + ": unexpected end of file at offset " +
+                          FormatOffset(offset + done) + " (wanted " +
+                          std::to_string(buf.size()) + " bytes at offset " + FormatOffset(offset) +
+                          ")");
+    }
+    done += *n;
+  }
+  return {};
+}
+
+Status WriteFull(File& file, uint64_t offset, std::span<const uint8_t> buf) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    auto n = file.PWrite(offset + done, buf.subspan(done));
+    if (!n.ok()) return n.error();
+    if (*n == 0) return IoError(file.path() + ": write at offset " + FormatOffset(offset + done) +
+                                " made no progress");
+    done += *n;
+  }
+  return {};
+}
+
+PosixFile::~PosixFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<size_t> PosixFile::PRead(uint64_t offset, std::span<uint8_t> buf) {
+  if (offset > kMaxOff) return InvalidInput(path_ + ": read offset " + FormatOffset(offset) + " out of range");
+  for (;;) {
+    ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(offset));
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    return ErrnoError(path_, "read at offset " + FormatOffset(offset) + " failed", errno);
+  }
+}
+
+Result<size_t> PosixFile::PWrite(uint64_t offset, std::span<const uint8_t> buf) {
+  if (offset > kMaxOff) return IoError(path_ + ": write offset " + FormatOffset(offset) + " out of range");
+  for (;;) {
+    ssize_t n = ::pwrite(fd_, buf.data(), buf.size(), static_cast<off_t>(offset));
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    return ErrnoError(path_, "write at offset " + FormatOffset(offset) + " failed", errno);
+  }
+}
+
+Result<uint64_t> PosixFile::Size() {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return ErrnoError(path_, "stat failed", errno);
+  if (S_ISBLK(st.st_mode)) {
+    uint64_t bytes = 0;
+    if (::ioctl(fd_, BLKGETSIZE64, &bytes) != 0) return ErrnoError(path_, "BLKGETSIZE64 failed", errno);
+    return bytes;
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+Status PosixFile::Truncate(uint64_t size) {
+  if (size > kMaxOff) return IoError(path_ + ": size " + FormatOffset(size) + " out of range");
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+    return ErrnoError(path_, "resize to " + std::to_string(size) + " bytes failed", errno);
+  }
+  return {};
+}
+
+Status PosixFile::Sync() {
+  if (::fsync(fd_) != 0) return ErrnoError(path_, "fsync failed", errno);
+  return {};
+}
+
+Result<std::vector<Extent>> PosixFile::DataExtents(uint64_t offset, uint64_t length) {
+  std::vector<Extent> out;
+  const uint64_t end = offset + length;
+  uint64_t pos = offset;
+  while (pos < end) {
+    off_t data = ::lseek(fd_, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // no data after pos
+      if (errno == EINVAL || errno == ENOTSUP) {  // no hole support: all data
+        out.push_back({pos, end - pos});
+        break;
+      }
+      return ErrnoError(path_, "SEEK_DATA at " + FormatOffset(pos) + " failed", errno);
+    }
+    if (static_cast<uint64_t>(data) >= end) break;
+    off_t hole = ::lseek(fd_, data, SEEK_HOLE);
+    if (hole < 0) return ErrnoError(path_, "SEEK_HOLE at " + FormatOffset(static_cast<uint64_t>(data)) + " failed", errno);
+    uint64_t s = static_cast<uint64_t>(data);
+    uint64_t e = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
+    if (e > s) out.push_back({s, e - s});
+    pos = e;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<PosixFile>> OpenReadOnly(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(path, "cannot open", errno);
+  auto file = std::make_unique<PosixFile>(fd, path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoError(path, "stat failed", errno);
+  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+    return InvalidInput(path + ": not a regular file or block device");
+  }
+  return file;
+}
+
+Result<size_t> MemFile::PRead(uint64_t offset, std::span<uint8_t> buf) {
+  if (offset >= data_.size()) return static_cast<size_t>(0);
+  size_t n = std::min<uint64_t>(buf.size(), data_.size() - offset);
+  std::memcpy(buf.data(), data_.data() + offset, n);
+  return n;
+}
+
+Result<size_t> MemFile::PWrite(uint64_t offset, std::span<const uint8_t> buf) {
+  constexpr uint64_t kLimit = uint64_t{1} << 34;  // tests never need more than 16 GiB
+  if (offset + buf.size() > kLimit) return IoError(path_ + ": in-memory file limit exceeded");
+  if (offset + buf.size() > data_.size()) data_.resize(offset + buf.size());
+  if (!buf.empty()) std::memcpy(data_.data() + offset, buf.data(), buf.size());
+  return buf.size();
+}
+
+Status MemFile::Truncate(uint64_t size) {
+  if (size > (uint64_t{1} << 34)) return IoError(path_ + ": in-memory file limit exceeded");
+  data_.resize(size);
+  return {};
+}
+
+}  // namespace vhdcrypt

@@ -1,0 +1,80 @@
+#include "formats/copy.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include "formats/vhd.h"
+#include "tests/formats/malformed_case.h"
+#include "tests/formats/temp_dir.h"
+
+namespace vhdcrypt {
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+TEST(IsZero, FindsTheOneNonZeroByte) {
+  std::vector<uint8_t> v(1000, 0);
+  EXPECT_TRUE(IsZero(v));
+  for (size_t i : {0, 7, 8, 500, 999}) {
+    v[i] = 1;
+    EXPECT_FALSE(IsZero(v)) << i;
+    v[i] = 0;
+  }
+}
+
+TEST(Copy, DynamicToDynamicKeepsUnallocatedBlocksAndSkipsZeroBlocks) {
+  auto bytes = testing::ValidDynamicVhd();
+  auto in = OpenImage(std::make_unique<MemFile>("in.vhd", bytes), FormatHint::kAuto);
+  ASSERT_TRUE(in.ok());
+  MemFile out("out.vhd");
+  auto w = MakeWriter(ContainerKind::kVhdDynamic, out, (*in)->virtual_size(), {});
+  ASSERT_TRUE(w.ok());
+  auto stats = CopyImage(**in, **w);
+  ASSERT_TRUE(stats.ok()) << stats.error().message();
+  EXPECT_EQ(stats->bytes_read, 4 * kMiB);  // only the two allocated blocks
+  EXPECT_EQ(stats->bytes_written, 4 * kMiB);
+  ASSERT_TRUE((*w)->Finish().ok());
+  auto back = vhd::VhdImage::Open(std::make_unique<MemFile>("out.vhd", out.data()));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ((*back)->AllocatedBlocks(), 2u);
+}
+
+TEST(Copy, RawOutputHasHolesWhereTheInputIsZero) {
+  testing::TempDir dir;
+  // Input: 16 MiB with data only in MiB 3 and MiB 12; zeros written explicitly
+  // elsewhere, so the copy itself must notice the zeros.
+  std::vector<uint8_t> bytes(16 * kMiB, 0);
+  for (size_t i = 0; i < kMiB; ++i) bytes[3 * kMiB + i] = bytes[12 * kMiB + i] = static_cast<uint8_t>(i | 1);
+  auto in = OpenImage(std::make_unique<MemFile>("in.img", bytes), FormatHint::kRaw);
+  ASSERT_TRUE(in.ok());
+  int fd = ::open((dir / "out.img").c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  PosixFile out(fd, dir / "out.img");
+  auto w = MakeWriter(ContainerKind::kRaw, out, 16 * kMiB, {});
+  ASSERT_TRUE(w.ok());
+  auto stats = CopyImage(**in, **w);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->bytes_written, 2 * kMiB);
+  ASSERT_TRUE((*w)->Finish().ok());
+  ASSERT_EQ(*out.Size(), 16 * kMiB);
+  auto data = out.DataExtents(0, 16 * kMiB);
+  ASSERT_TRUE(data.ok());
+  uint64_t allocated = 0;
+  for (auto& e : *data) allocated += e.length;
+  EXPECT_LE(allocated, 2 * kMiB + 128 * 1024);  // the two data MiB, give or take fs granularity
+  std::vector<uint8_t> back(16 * kMiB);
+  ASSERT_TRUE(ReadFull(out, 0, back).ok());
+  EXPECT_EQ(back, bytes);
+}
+
+TEST(Copy, RefusesASmallerOutput) {
+  auto in = OpenImage(std::make_unique<MemFile>("in.vhd", testing::ValidDynamicVhd()), FormatHint::kAuto);
+  ASSERT_TRUE(in.ok());
+  MemFile out("small");
+  auto w = MakeWriter(ContainerKind::kRaw, out, kMiB, {});
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(CopyImage(**in, **w).ok());
+}
+
+}  // namespace
+}  // namespace vhdcrypt
