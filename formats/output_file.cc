@@ -1,6 +1,7 @@
 #include "formats/output_file.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -83,14 +84,23 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
   std::string temp = dir + "/." + base + ".vhdcrypt-XXXXXX";
   std::vector<char> buf(temp.begin(), temp.end());
   buf.push_back('\0');
+  // Block the cleanup signals until the temporary is registered, so a signal
+  // can never arrive after it exists but before the handler knows its name.
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
+  ::pthread_sigmask(SIG_BLOCK, &block, &old);
   int fd = ::mkostemp(buf.data(), O_CLOEXEC);
+  int err = errno;
+  int slot = fd >= 0 ? ClaimSlot(buf.data()) : -1;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = err;
   if (fd < 0) return ErrnoError(dir, "cannot create a temporary file");
   temp.assign(buf.data());
   // Images are ordinary files: honour the umask as open(..., 0666) would.
   mode_t mask = ::umask(0);
   ::umask(mask);
   ::fchmod(fd, 0666 & ~mask);
-  int slot = ClaimSlot(temp);
   auto file = std::make_unique<PosixFile>(fd, path);
   return std::unique_ptr<OutputFile>(new OutputFile(path, temp, std::move(file), slot));
 }

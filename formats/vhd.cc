@@ -126,7 +126,7 @@ uint32_t Checksum(std::span<const uint8_t> bytes, size_t at) {
   return ~sum;
 }
 
-uint64_t BitmapBytes(uint32_t block_size) { return RoundUp(uint64_t{block_size} / 512 / 8, 512); }
+uint64_t BitmapBytes(uint32_t block_size) { return RoundUp((uint64_t{block_size} / 512 + 7) / 8, 512); }
 
 Result<Footer> DecodeFooter(std::span<const uint8_t, kFooterSize> bytes) {
   RawFooter raw;

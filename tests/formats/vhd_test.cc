@@ -182,3 +182,30 @@ TEST(ImageRead, PastTheEndIsAnError) {
 
 }  // namespace
 }  // namespace vhdcrypt
+
+namespace vhdcrypt {
+namespace {
+
+// Found by vhd_fuzz: a 512-byte block has a 1-bit bitmap, which still takes a sector.
+TEST(VhdDynamic, TinyBlocksStillHaveABitmapSector) {
+  EXPECT_EQ(vhd::BitmapBytes(512), 512u);
+  EXPECT_EQ(vhd::BitmapBytes(4096), 512u);
+  EXPECT_EQ(vhd::BitmapBytes(2 * 1024 * 1024), 512u);
+  EXPECT_EQ(vhd::BitmapBytes(4 * 1024 * 1024), 1024u);
+  MemFile out("tiny.vhd");
+  WriterOptions o;
+  o.block_size = 512;
+  auto w = MakeWriter(ContainerKind::kVhdDynamic, out, 8 * 512, o);
+  ASSERT_TRUE(w.ok());
+  std::vector<uint8_t> data(512, 0x77);
+  ASSERT_TRUE((*w)->Write(3 * 512, data).ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+  auto img = OpenImage(std::make_unique<MemFile>("tiny.vhd", out.data()), FormatHint::kAuto);
+  ASSERT_TRUE(img.ok()) << img.error().message();
+  std::vector<uint8_t> all(8 * 512);
+  ASSERT_TRUE((*img)->ReadAt(0, all).ok());
+  for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], (i / 512 == 3) ? 0x77 : 0) << i;
+}
+
+}  // namespace
+}  // namespace vhdcrypt
