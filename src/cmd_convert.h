@@ -1,0 +1,22 @@
+// `vhdcrypt convert IN OUT --to KIND`: streaming copy between containers that
+// keeps sparseness and writes OUT atomically.
+#pragma once
+
+#include <string>
+
+#include "formats/image.h"
+
+namespace vhdcrypt {
+
+struct ConvertOptions {
+  std::string input;
+  std::string output;
+  FormatHint format = FormatHint::kAuto;
+  ContainerKind to = ContainerKind::kVhdFixed;
+  bool force = false;
+  bool progress = false;
+};
+
+int RunConvert(const ConvertOptions& options);
+
+}  // namespace vhdcrypt

@@ -1,0 +1,143 @@
+// The command line as a user meets it: help, exit codes, info and convert.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/cli/run.h"
+#include "tests/formats/malformed_case.h"
+#include "tests/formats/temp_dir.h"
+
+namespace vhdcrypt {
+namespace {
+
+using testing::RunVhdcrypt;
+
+void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+TEST(Cli, HelpListsSubcommandsAndExitCodes) {
+  auto r = RunVhdcrypt({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* s : {"info", "convert", "Exit codes:", "3  invalid or malformed input", "4  I/O error"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  }
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(RunVhdcrypt({}).exit_code, 2);
+  EXPECT_EQ(RunVhdcrypt({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(RunVhdcrypt({"info"}).exit_code, 2);
+  EXPECT_EQ(RunVhdcrypt({"info", "x", "--bogus"}).exit_code, 2);
+  EXPECT_EQ(RunVhdcrypt({"convert", "a", "b"}).exit_code, 2);  // --to is required
+  testing::TempDir dir;
+  WriteBytes(dir / "in.vhd", testing::ValidFixedVhd());
+  auto r = RunVhdcrypt({"convert", dir / "in.vhd", dir / "out", "--to", "vmdk"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("vmdk"), std::string::npos) << r.err;
+  EXPECT_EQ(RunVhdcrypt({"info", "--format", "qcow2", dir / "in.vhd"}).exit_code, 2);
+}
+
+TEST(Cli, MissingInputIsAnIoErrorNamingTheFile) {
+  auto r = RunVhdcrypt({"info", "/nonexistent/disk.vhd"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("/nonexistent/disk.vhd"), std::string::npos) << r.err;
+}
+
+TEST(Cli, InfoJsonDescribesADynamicVhd) {
+  testing::TempDir dir;
+  WriteBytes(dir / "d.vhd", testing::ValidDynamicVhd());
+  auto r = RunVhdcrypt({"info", "--json", dir / "d.vhd"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["container"], "vhd-dynamic");
+  EXPECT_EQ(j["virtual_size"], 8u * 1024 * 1024);
+  EXPECT_EQ(j["allocated_bytes"], 4u * 1024 * 1024);
+  EXPECT_EQ(j["vhd"]["block_size"], 2u * 1024 * 1024);
+  EXPECT_EQ(j["vhd"]["allocated_blocks"], 2u);
+  EXPECT_EQ(j["vhd"]["creator_app"], "win ");
+  EXPECT_EQ(j["partition_table"]["kind"], "none");
+
+  auto text = RunVhdcrypt({"info", dir / "d.vhd"});
+  ASSERT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("vhd-dynamic"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("8388608"), std::string::npos) << text.out;
+}
+
+TEST(Cli, ConvertRefusesToReplaceAnExistingOutput) {
+  testing::TempDir dir;
+  WriteBytes(dir / "in.vhd", testing::ValidDynamicVhd());
+  std::ofstream(dir / "out.img") << "precious";
+  auto r = RunVhdcrypt({"convert", dir / "in.vhd", dir / "out.img", "--to", "raw"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--force"), std::string::npos);
+  EXPECT_EQ(testing::ReadText(dir / "out.img"), "precious");
+  EXPECT_EQ(dir.EntryCount(), 2u);
+  auto forced = RunVhdcrypt({"convert", "--force", dir / "in.vhd", dir / "out.img", "--to", "raw"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(std::filesystem::file_size(dir / "out.img"), 8u * 1024 * 1024);
+}
+
+TEST(Cli, ConvertNeverWritesOverItsInput) {
+  testing::TempDir dir;
+  auto bytes = testing::ValidDynamicVhd();
+  WriteBytes(dir / "in.vhd", bytes);
+  auto r = RunVhdcrypt({"convert", "--force", dir / "in.vhd", dir / "in.vhd", "--to", "raw"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is the input"), std::string::npos) << r.err;
+  EXPECT_EQ(testing::ReadText(dir / "in.vhd"), std::string(bytes.begin(), bytes.end()));
+}
+
+TEST(Cli, ConvertRoundTripsThroughEveryContainer) {
+  testing::TempDir dir;
+  auto bytes = testing::ValidDynamicVhd();
+  WriteBytes(dir / "in.vhd", bytes);
+  ASSERT_EQ(RunVhdcrypt({"convert", dir / "in.vhd", dir / "a.vhd", "--to", "vhd-fixed"}).exit_code, 0);
+  ASSERT_EQ(RunVhdcrypt({"convert", dir / "a.vhd", dir / "b.img", "--to", "raw"}).exit_code, 0);
+  ASSERT_EQ(RunVhdcrypt({"convert", "--format", "raw", dir / "b.img", dir / "c.vhd", "--to", "vhd-dynamic"}).exit_code, 0);
+  auto j = nlohmann::json::parse(RunVhdcrypt({"info", "--json", dir / "c.vhd"}).out);
+  EXPECT_EQ(j["vhd"]["allocated_blocks"], 2u);
+  // Back to raw from the dynamic one; must equal the first raw copy.
+  ASSERT_EQ(RunVhdcrypt({"convert", dir / "c.vhd", dir / "d.img", "--to", "raw"}).exit_code, 0);
+  EXPECT_EQ(testing::ReadText(dir / "b.img"), testing::ReadText(dir / "d.img"));
+  EXPECT_EQ(testing::ReadText(dir / "in.vhd"), std::string(bytes.begin(), bytes.end()));
+}
+
+TEST(Cli, SignalDuringConvertLeavesNothingBehind) {
+  testing::TempDir dir;
+  {
+    // 256 MiB of non-zero data: long enough to stop the copy in the middle.
+    std::ofstream f(dir / "big.img", std::ios::binary);
+    std::vector<char> chunk(1 << 20);
+    for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>(i | 1);
+    for (int i = 0; i < 256; ++i) f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  }
+  pid_t pid = testing::Spawn({"convert", dir / "big.img", dir / "out.vhd", "--to", "vhd-dynamic"},
+                             dir.path() + "/../conv.out", dir.path() + "/../conv.err");
+  // Wait for the temporary to appear, freeze the process, then terminate it.
+  bool seen = false;
+  for (int i = 0; i < 20000 && !seen; ++i) {
+    for (auto& e : std::filesystem::directory_iterator(dir.path())) {
+      if (e.path().filename().string().rfind(".out.vhd.vhdcrypt-", 0) == 0) seen = true;
+    }
+    if (!seen) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  ::kill(pid, SIGSTOP);
+  ASSERT_TRUE(seen) << "temporary output never appeared";
+  ::kill(pid, SIGTERM);
+  ::kill(pid, SIGCONT);
+  auto r = testing::Wait(pid, dir.path() + "/../conv.out", dir.path() + "/../conv.err");
+  EXPECT_EQ(r.signal, SIGTERM);
+  EXPECT_EQ(dir.EntryCount(), 1u) << "the temporary or the output survived the signal";
+  EXPECT_FALSE(std::filesystem::exists(dir / "out.vhd"));
+}
+
+}  // namespace
+}  // namespace vhdcrypt
