@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "formats/output_file.h"
+#include "src/cmd_check.h"
 #include "src/cmd_convert.h"
 #include "src/cmd_info.h"
 #include "src/exit_codes.h"
@@ -72,6 +73,41 @@ Subcommand AddConvert(CLI::App& root, ConvertOptions& o, std::string& format, st
           }};
 }
 
+Subcommand AddCheck(CLI::App& root, CheckCommandOptions& o, std::string& format, std::string& policy,
+                    std::string& volume_type) {
+  auto* cmd = root.add_subcommand("check", "Check an image against ADE's prerequisites before encrypting it");
+  cmd->add_option("IMAGE", o.image, "OS disk image (VHD or raw); opened read-only")->required();
+  cmd->add_option("--data", o.data_disks, "A data disk image whose filesystems fstab refers to (repeatable)");
+  cmd->add_option("--format", format, "Container format of IMAGE: auto, vhd, raw")->capture_default_str();
+  cmd->add_option("--policy", policy,
+                  "azure: ADE's supported distros and versions; generic: any Linux vhdcrypt can unlock")
+      ->capture_default_str();
+  cmd->add_option("--volume-type", volume_type, "What will be encrypted: all, os, data")->capture_default_str();
+  cmd->add_flag("--json", o.json, "Print JSON instead of text");
+  return {cmd, [&o, &format, &policy, &volume_type]() {
+            auto hint = ParseFormatHint(format);
+            if (!hint.ok()) return ReportError(hint.error());
+            o.format = *hint;
+            if (policy == "azure") {
+              o.rules.policy = Policy::kAzure;
+            } else if (policy == "generic") {
+              o.rules.policy = Policy::kGeneric;
+            } else {
+              return ReportError(UsageError("--policy: '" + policy + "' is not one of azure, generic"));
+            }
+            if (volume_type == "all") {
+              o.rules.volume_type = VolumeType::kAll;
+            } else if (volume_type == "os") {
+              o.rules.volume_type = VolumeType::kOs;
+            } else if (volume_type == "data") {
+              o.rules.volume_type = VolumeType::kData;
+            } else {
+              return ReportError(UsageError("--volume-type: '" + volume_type + "' is not one of all, os, data"));
+            }
+            return RunCheck(o);
+          }};
+}
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -86,10 +122,13 @@ int RunCli(int argc, char** argv) {
 
   InfoOptions info;
   ConvertOptions convert;
+  CheckCommandOptions check;
   std::string info_format = "auto", convert_format = "auto", convert_to;
+  std::string check_format = "auto", check_policy = "azure", check_volumes = "all";
   std::vector<Subcommand> subcommands = {
       AddInfo(app, info, info_format),
       AddConvert(app, convert, convert_format, convert_to),
+      AddCheck(app, check, check_format, check_policy, check_volumes),
   };
   for (auto& s : subcommands) s.app->footer(kExitCodeHelp);
 

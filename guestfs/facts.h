@@ -1,0 +1,129 @@
+// What `check` knows about a guest: plain data gathered by guestfs/inspect.cc
+// in one appliance launch, judged by the pure rules in src/check_rules.cc.
+// Kept free of libguestfs types so rules and their tests need no appliance.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vhdcrypt::guest {
+
+// One line of /etc/fstab, every field kept verbatim.
+struct FstabEntry {
+  int line = 0;         // 1-based line number in /etc/fstab
+  std::string spec;     // "UUID=...", "LABEL=...", "/dev/sdb1", "/dev/disk/by-uuid/..."
+  std::string file;     // mount point
+  std::string vfstype;  // "ext4", "xfs", "swap", ...
+  std::string options;  // "defaults,nofail"
+  int freq = 0;
+  int passno = 0;
+  std::string text;     // the whole line, for messages
+};
+
+// One line of /etc/crypttab.
+struct CrypttabEntry {
+  int line = 0;
+  std::string name;
+  std::string device;
+  std::string keyfile;
+  std::string options;
+  std::string text;
+};
+
+// A filesystem (or swap, or LUKS container) the appliance found.
+struct Filesystem {
+  std::string device;  // appliance name: "/dev/sda2", "/dev/sdb1", "/dev/vg0/root"
+  int disk = 0;        // 0: the OS image; 1..N: the --data disks in order
+  int partition = 0;   // partition number on its disk, 0 if none (whole disk or LV)
+  std::string type;    // vfs type from the appliance: "ext4", "xfs", "vfat", "swap", "crypto_LUKS", "unknown"
+  std::string uuid;    // filesystem UUID ("" if none)
+  std::string label;   // filesystem label ("" if none)
+  std::string partuuid;   // GPT partition GUID, lowercase ("" if none)
+  std::string partlabel;  // GPT partition name ("" if none)
+  bool on_lvm = false;    // an LVM logical volume
+  uint64_t size = 0;      // bytes
+};
+
+// Whether a kernel provides a module, as a loadable module or built in.
+struct ModuleState {
+  bool loadable = false;  // listed in modules.dep
+  bool builtin = false;   // listed in modules.builtin
+  bool present() const { return loadable || builtin; }
+};
+
+struct Kernel {
+  std::string version;  // "6.1.0-13-amd64" (the /lib/modules directory name)
+  bool has_modules_dep = false;  // /lib/modules/VERSION/modules.dep exists
+  // Keyed by canonical module name with '-' as '_': "vfat", "fat", "nls_cp437",
+  // "nls_iso8859_1", "nls_utf8", "dm_crypt". Every key is always present.
+  std::map<std::string, ModuleState> modules;
+};
+
+// A modprobe.d line that stops a module from loading.
+struct ModprobeRule {
+  std::string file;    // "/etc/modprobe.d/blacklist-vfat.conf"
+  int line = 0;
+  std::string module;  // canonical name ('-' as '_')
+  enum class Kind { kBlacklist, kInstallOverride } kind = Kind::kBlacklist;
+  std::string text;
+};
+
+struct OsFacts {
+  bool found = false;        // inspect_os found an operating system
+  std::string root;          // appliance device of the root filesystem
+  std::string type;          // "linux", "windows", ...
+  std::string distro;        // libguestfs distro id: "ubuntu", "rhel", "centos", "debian", "oraclelinux", "mariner", "opensuse", "sles", ...
+  std::string product_name;  // "Ubuntu 22.04.3 LTS"
+  int major = 0;
+  int minor = 0;
+  std::string arch;          // "x86_64"
+  // From /etc/os-release, for distros libguestfs does not know ("mariner").
+  std::string os_release_id;          // ID=
+  std::string os_release_version_id;  // VERSION_ID=
+};
+
+struct Facts {
+  std::string image;                    // the OS image path as given
+  std::vector<std::string> data_disks;  // --data paths, in order (disk 1..N)
+  OsFacts os;
+  std::vector<Filesystem> filesystems;
+
+  bool fstab_present = false;
+  std::vector<FstabEntry> fstab;
+  bool crypttab_present = false;
+  std::vector<CrypttabEntry> crypttab;
+
+  std::vector<Kernel> kernels;
+  std::vector<ModprobeRule> modprobe_rules;
+
+  std::string initramfs_tool;  // "initramfs-tools", "dracut" or "" (neither found)
+  bool cryptsetup_installed = false;            // /sbin/cryptsetup or /usr/sbin/cryptsetup
+  bool cryptsetup_initramfs_installed = false;  // initramfs-tools hook or dracut crypt module
+
+  std::string selinux_mode;  // "enforcing", "permissive", "disabled", "" (no /etc/selinux/config)
+
+  bool root_on_lvm = false;
+  std::vector<std::string> volume_groups;
+  std::vector<std::string> logical_volumes;  // "/dev/vg0/root"
+
+  // /boot: separate when /etc/fstab mounts a different filesystem there.
+  bool separate_boot = false;
+  std::string boot_device;  // appliance device when separate
+  std::string boot_fstype;
+  uint64_t boot_total_bytes = 0;
+  uint64_t boot_free_bytes = 0;
+
+  bool has_esp = false;        // a GPT EFI System partition or an MBR 0xEF partition
+  bool has_bios_boot = false;  // a GPT BIOS boot partition
+
+  std::optional<std::string> agent_version;  // Azure Linux agent (waagent), if installed
+  std::vector<std::string> legacy_ade_traces;  // paths left by the old ADE extension
+
+  uint64_t root_total_bytes = 0;
+  uint64_t root_used_bytes = 0;
+};
+
+}  // namespace vhdcrypt::guest

@@ -1,0 +1,186 @@
+#include "guestfs/handle.h"
+
+#include <guestfs.h>
+
+#include <cstdlib>
+
+namespace vhdcrypt::guest {
+namespace {
+
+// Takes ownership of a NULL-terminated string list from libguestfs.
+std::vector<std::string> TakeList(char** list) {
+  std::vector<std::string> out;
+  if (list == nullptr) return out;
+  for (char** p = list; *p != nullptr; ++p) {
+    out.emplace_back(*p);
+    std::free(*p);
+  }
+  std::free(list);
+  return out;
+}
+
+std::string TakeString(char* s) {
+  std::string out = s ? s : "";
+  std::free(s);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> Pairs(const std::vector<std::string>& flat) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 0; i + 1 < flat.size(); i += 2) out.emplace_back(flat[i], flat[i + 1]);
+  return out;
+}
+
+}  // namespace
+
+Error Handle::Fail(const std::string& op) const {
+  const char* msg = guestfs_last_error(g_);
+  return Error(ErrorKind::kGuest, "libguestfs: " + op + ": " + (msg ? msg : "unknown error"));
+}
+
+Result<std::unique_ptr<Handle>> Handle::Launch(const std::vector<Drive>& drives) {
+  guestfs_h* g = guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT);
+  if (g == nullptr) return Error(ErrorKind::kGuest, "libguestfs: cannot create a handle");
+  std::unique_ptr<Handle> h(new Handle(g));
+  // Errors come back as values; libguestfs must not print them itself.
+  guestfs_set_error_handler(g, nullptr, nullptr);
+  // LIBGUESTFS_BACKEND and friends still apply; parsing them after the error
+  // handler is set turns a bad setting into a value, not a print.
+  if (guestfs_parse_environment(g) == -1) return h->Fail("parse_environment");
+  if (guestfs_set_network(g, 0) == -1) return h->Fail("set_network");
+  for (const Drive& d : drives) {
+    if (guestfs_add_drive_opts(g, d.path.c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, d.format.c_str(),
+                               GUESTFS_ADD_DRIVE_OPTS_READONLY, d.readonly ? 1 : 0, -1) == -1) {
+      return h->Fail("add_drive " + d.path);
+    }
+  }
+  if (guestfs_launch(g) == -1) return h->Fail("launch");
+  return h;
+}
+
+Handle::~Handle() {
+  if (g_ != nullptr) {
+    guestfs_shutdown(g_);
+    guestfs_close(g_);
+  }
+}
+
+#define LIST_OR_FAIL(call, op)            \
+  do {                                    \
+    char** r_ = (call);                   \
+    if (r_ == nullptr) return Fail(op);   \
+    return TakeList(r_);                  \
+  } while (0)
+
+#define STRING_OR_FAIL(call, op)          \
+  do {                                    \
+    char* r_ = (call);                    \
+    if (r_ == nullptr) return Fail(op);   \
+    return TakeString(r_);                \
+  } while (0)
+
+#define BOOL_OR_FAIL(call, op)            \
+  do {                                    \
+    int r_ = (call);                      \
+    if (r_ == -1) return Fail(op);        \
+    return r_ != 0;                       \
+  } while (0)
+
+Result<std::vector<std::string>> Handle::InspectOs() { LIST_OR_FAIL(guestfs_inspect_os(g_), "inspect_os"); }
+
+Result<std::string> Handle::InspectString(const std::string& what, const std::string& root) {
+  const char* r = root.c_str();
+  char* v = nullptr;
+  if (what == "type") {
+    v = guestfs_inspect_get_type(g_, r);
+  } else if (what == "distro") {
+    v = guestfs_inspect_get_distro(g_, r);
+  } else if (what == "product_name") {
+    v = guestfs_inspect_get_product_name(g_, r);
+  } else if (what == "arch") {
+    v = guestfs_inspect_get_arch(g_, r);
+  } else {
+    return Error(ErrorKind::kGuest, "internal: unknown inspection field " + what);
+  }
+  STRING_OR_FAIL(v, "inspect_get_" + what);
+}
+
+Result<int> Handle::InspectVersion(bool major, const std::string& root) {
+  int v = major ? guestfs_inspect_get_major_version(g_, root.c_str())
+                : guestfs_inspect_get_minor_version(g_, root.c_str());
+  if (v == -1) return Fail("inspect_get_version");
+  return v;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Handle::InspectMountpoints(const std::string& root) {
+  char** r = guestfs_inspect_get_mountpoints(g_, root.c_str());
+  if (r == nullptr) return Fail("inspect_get_mountpoints");
+  return Pairs(TakeList(r));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Handle::ListFilesystems() {
+  char** r = guestfs_list_filesystems(g_);
+  if (r == nullptr) return Fail("list_filesystems");
+  return Pairs(TakeList(r));
+}
+
+Result<std::map<std::string, std::string>> Handle::Blkid(const std::string& d) {
+  char** r = guestfs_blkid(g_, d.c_str());
+  if (r == nullptr) return Fail("blkid " + d);
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : Pairs(TakeList(r))) out[k] = v;
+  return out;
+}
+
+Result<std::string> Handle::VfsType(const std::string& d) { STRING_OR_FAIL(guestfs_vfs_type(g_, d.c_str()), "vfs_type " + d); }
+
+Result<uint64_t> Handle::DeviceSize(const std::string& d) {
+  int64_t v = guestfs_blockdev_getsize64(g_, d.c_str());
+  if (v == -1) return Fail("blockdev_getsize64 " + d);
+  return static_cast<uint64_t>(v);
+}
+
+Result<std::vector<std::string>> Handle::Vgs() { LIST_OR_FAIL(guestfs_vgs(g_), "vgs"); }
+Result<std::vector<std::string>> Handle::Lvs() { LIST_OR_FAIL(guestfs_lvs(g_), "lvs"); }
+
+Status Handle::MountRo(const std::string& dev, const std::string& mp) {
+  if (guestfs_mount_ro(g_, dev.c_str(), mp.c_str()) == -1) return Fail("mount_ro " + dev + " on " + mp);
+  return {};
+}
+
+Status Handle::UmountAll() {
+  if (guestfs_umount_all(g_) == -1) return Fail("umount_all");
+  return {};
+}
+
+Result<bool> Handle::Exists(const std::string& p) { BOOL_OR_FAIL(guestfs_exists(g_, p.c_str()), "exists " + p); }
+Result<bool> Handle::IsDir(const std::string& p) { BOOL_OR_FAIL(guestfs_is_dir(g_, p.c_str()), "is_dir " + p); }
+Result<std::vector<std::string>> Handle::Ls(const std::string& d) { LIST_OR_FAIL(guestfs_ls(g_, d.c_str()), "ls " + d); }
+Result<std::vector<std::string>> Handle::Glob(const std::string& p) {
+  LIST_OR_FAIL(guestfs_glob_expand(g_, p.c_str()), "glob_expand " + p);
+}
+
+Result<std::string> Handle::ReadFile(const std::string& p) {
+  size_t size = 0;
+  char* data = guestfs_read_file(g_, p.c_str(), &size);
+  if (data == nullptr) return Fail("read_file " + p);
+  std::string out(data, size);
+  std::free(data);
+  return out;
+}
+
+Result<std::vector<std::string>> Handle::ReadLines(const std::string& p) {
+  LIST_OR_FAIL(guestfs_read_lines(g_, p.c_str()), "read_lines " + p);
+}
+
+Result<StatVfs> Handle::Statvfs(const std::string& p) {
+  struct guestfs_statvfs* s = guestfs_statvfs(g_, p.c_str());
+  if (s == nullptr) return Fail("statvfs " + p);
+  StatVfs out;
+  out.total_bytes = static_cast<uint64_t>(s->blocks) * static_cast<uint64_t>(s->frsize);
+  out.free_bytes = static_cast<uint64_t>(s->bavail) * static_cast<uint64_t>(s->frsize);
+  guestfs_free_statvfs(s);
+  return out;
+}
+
+}  // namespace vhdcrypt::guest

@@ -1,0 +1,439 @@
+#include "guestfs/inspect.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "formats/gpt.h"
+#include "formats/partition_table.h"
+#include "guestfs/handle.h"
+
+namespace vhdcrypt::guest {
+namespace {
+
+// The modules ADE's boot path needs: vfat (and its deps) to read the key
+// volume, dm_crypt to open LUKS.
+const char* const kWatchedModules[] = {"vfat", "fat", "nls_cp437", "nls_iso8859_1", "nls_utf8", "dm_crypt"};
+
+const char* const kLegacyAdeGlobs[] = {
+    "/var/lib/azure_disk_encryption_config",
+    "/var/lib/azure_disk_encryption_backup_config",
+    "/var/lib/waagent/Microsoft.Azure.Security.AzureDiskEncryptionForLinux*",
+    "/var/log/azure/Microsoft.Azure.Security.AzureDiskEncryptionForLinux*",
+};
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> Fields(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  std::string f;
+  while (in >> f) out.push_back(f);
+  return out;
+}
+
+std::string Canonical(std::string module) {
+  std::replace(module.begin(), module.end(), '-', '_');
+  return module;
+}
+
+// Compares dotted numeric versions; non-numeric parts compare as 0.
+int CompareVersions(const std::string& a, const std::string& b) {
+  std::istringstream ia(a), ib(b);
+  std::string pa, pb;
+  while (true) {
+    bool ha = static_cast<bool>(std::getline(ia, pa, '.'));
+    bool hb = static_cast<bool>(std::getline(ib, pb, '.'));
+    if (!ha && !hb) return 0;
+    long va = ha ? std::strtol(pa.c_str(), nullptr, 10) : 0;
+    long vb = hb ? std::strtol(pb.c_str(), nullptr, 10) : 0;
+    if (va != vb) return va < vb ? -1 : 1;
+  }
+}
+
+// Disk index of an appliance device: /dev/sda1 -> 0, /dev/sdb -> 1.
+int DiskIndex(const std::string& dev) {
+  if (dev.rfind("/dev/sd", 0) == 0 && dev.size() > 7) return dev[7] - 'a';
+  if (dev.rfind("/dev/vd", 0) == 0 && dev.size() > 7) return dev[7] - 'a';
+  return 0;
+}
+
+// Reads a file's lines if it exists; absent or unreadable files give {}.
+std::vector<std::string> LinesIfPresent(Handle& h, const std::string& path) {
+  auto exists = h.Exists(path);
+  if (!exists.ok() || !*exists) return {};
+  auto lines = h.ReadLines(path);
+  return lines.ok() ? *lines : std::vector<std::string>{};
+}
+
+bool AnyExists(Handle& h, std::initializer_list<const char*> paths) {
+  for (const char* p : paths) {
+    auto e = h.Exists(p);
+    if (e.ok() && *e) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> GlobOrEmpty(Handle& h, const std::string& pattern) {
+  auto r = h.Glob(pattern);
+  return r.ok() ? *r : std::vector<std::string>{};
+}
+
+// Partition tables come from formats/ (read before launch, straight from the
+// image bytes); the appliance is asked only what needs a filesystem driver.
+struct DiskLayout {
+  PartitionTable table;
+};
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// "/dev/sdb3" -> 3; 0 for whole disks and anything else.
+int PartitionNumber(const std::string& dev) {
+  if (dev.rfind("/dev/sd", 0) != 0) return 0;
+  size_t i = dev.size();
+  while (i > 0 && std::isdigit(static_cast<unsigned char>(dev[i - 1]))) --i;
+  return i < dev.size() ? std::atoi(dev.c_str() + i) : 0;
+}
+
+Status CollectFilesystems(Handle& h, const std::vector<DiskLayout>& disks, Facts& f) {
+  ASSIGN_OR_RETURN(auto fss, h.ListFilesystems());
+  const std::set<std::string> lvs(f.logical_volumes.begin(), f.logical_volumes.end());
+  for (const auto& [dev, type] : fss) {
+    Filesystem fs;
+    fs.device = dev;
+    fs.type = type;
+    fs.on_lvm = lvs.count(dev) != 0;
+    fs.disk = fs.on_lvm ? 0 : DiskIndex(dev);
+    fs.partition = fs.on_lvm ? 0 : PartitionNumber(dev);
+    if (auto tags = h.Blkid(dev); tags.ok()) {
+      fs.uuid = (*tags)["UUID"];
+      fs.label = (*tags)["LABEL"];
+    }
+    const Partition* part = nullptr;
+    if (fs.partition > 0 && fs.disk >= 0 && static_cast<size_t>(fs.disk) < disks.size()) {
+      for (const auto& p : disks[static_cast<size_t>(fs.disk)].table.partitions) {
+        if (p.number == static_cast<uint32_t>(fs.partition)) part = &p;
+      }
+    }
+    if (part != nullptr) {
+      fs.size = part->size;
+      fs.partuuid = Lower(part->uuid);
+      fs.partlabel = part->name;
+    } else if (auto size = h.DeviceSize(dev); size.ok()) {
+      fs.size = *size;
+    }
+    f.filesystems.push_back(fs);
+  }
+  std::sort(f.filesystems.begin(), f.filesystems.end(),
+            [](const Filesystem& a, const Filesystem& b) { return a.device < b.device; });
+  return {};
+}
+
+void CollectBootPartitions(const std::vector<DiskLayout>& disks, Facts& f) {
+  for (const auto& d : disks) {
+    for (const auto& p : d.table.partitions) {
+      if (p.type == kGptTypeEfiSystem || p.type == "0xef") f.has_esp = true;
+      if (p.type == kGptTypeBiosBoot) f.has_bios_boot = true;
+    }
+  }
+}
+
+void CollectKernels(Handle& h, Facts& f) {
+  std::vector<std::string> versions;
+  if (auto d = h.IsDir("/lib/modules"); d.ok() && *d) {
+    if (auto ls = h.Ls("/lib/modules"); ls.ok()) versions = *ls;
+  }
+  std::sort(versions.begin(), versions.end());
+  for (const auto& v : versions) {
+    const std::string dir = "/lib/modules/" + v;
+    auto is_dir = h.IsDir(dir);
+    if (!is_dir.ok() || !*is_dir) continue;
+    Kernel k;
+    k.version = v;
+    for (const char* m : kWatchedModules) k.modules[m] = ModuleState{};
+    auto dep = LinesIfPresent(h, dir + "/modules.dep");
+    k.has_modules_dep = !dep.empty();
+    for (const auto& line : dep) {
+      auto colon = line.find(':');
+      std::string name = ModuleNameFromPath(line.substr(0, colon));
+      if (auto it = k.modules.find(name); it != k.modules.end()) it->second.loadable = true;
+    }
+    if (!k.has_modules_dep) {
+      // No modules.dep (e.g. a kernel installed without depmod): look for the files.
+      for (const auto& path : GlobOrEmpty(h, dir + "/kernel/*/*/*.ko*")) {
+        if (auto it = k.modules.find(ModuleNameFromPath(path)); it != k.modules.end()) it->second.loadable = true;
+      }
+    }
+    for (const auto& line : LinesIfPresent(h, dir + "/modules.builtin")) {
+      if (auto it = k.modules.find(ModuleNameFromPath(Trim(line))); it != k.modules.end()) it->second.builtin = true;
+    }
+    f.kernels.push_back(k);
+  }
+}
+
+void CollectModprobe(Handle& h, Facts& f) {
+  std::set<std::string> files;
+  for (const char* dir : {"/etc/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d"}) {
+    for (const auto& p : GlobOrEmpty(h, std::string(dir) + "/*.conf")) files.insert(p);
+  }
+  if (auto e = h.Exists("/etc/modprobe.conf"); e.ok() && *e) files.insert("/etc/modprobe.conf");
+  for (const auto& file : files) {
+    auto rules = ParseModprobe(file, LinesIfPresent(h, file));
+    f.modprobe_rules.insert(f.modprobe_rules.end(), rules.begin(), rules.end());
+  }
+}
+
+void CollectAgent(Handle& h, Facts& f) {
+  std::string best;
+  for (const char* pattern : {"/usr/lib/python3*/dist-packages/azurelinuxagent/common/version.py",
+                              "/usr/lib/python3*/site-packages/azurelinuxagent/common/version.py",
+                              "/usr/lib/python2*/dist-packages/azurelinuxagent/common/version.py",
+                              "/usr/lib/python2*/site-packages/azurelinuxagent/common/version.py",
+                              "/usr/local/lib/python3*/dist-packages/azurelinuxagent/common/version.py"}) {
+    for (const auto& path : GlobOrEmpty(h, pattern)) {
+      std::string v = AgentVersionFromSource(LinesIfPresent(h, path));
+      if (!v.empty() && (best.empty() || CompareVersions(v, best) > 0)) best = v;
+    }
+  }
+  // Auto-updated agents live in /var/lib/waagent/WALinuxAgent-VERSION.
+  for (const auto& path : GlobOrEmpty(h, "/var/lib/waagent/WALinuxAgent-*")) {
+    std::string v = path.substr(path.rfind("WALinuxAgent-") + 13);
+    if (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) &&
+        (best.empty() || CompareVersions(v, best) > 0)) {
+      best = v;
+    }
+  }
+  if (!best.empty()) f.agent_version = best;
+}
+
+Status CollectFromMountedGuest(Handle& h, Facts& f) {
+  auto osr = LinesIfPresent(h, "/etc/os-release");
+  if (osr.empty()) osr = LinesIfPresent(h, "/usr/lib/os-release");
+  f.os.os_release_id = OsReleaseValue(osr, "ID");
+  f.os.os_release_version_id = OsReleaseValue(osr, "VERSION_ID");
+
+  if (auto e = h.Exists("/etc/fstab"); e.ok() && *e) {
+    f.fstab_present = true;
+    f.fstab = ParseFstab(LinesIfPresent(h, "/etc/fstab"));
+  }
+  if (auto e = h.Exists("/etc/crypttab"); e.ok() && *e) {
+    f.crypttab_present = true;
+    f.crypttab = ParseCrypttab(LinesIfPresent(h, "/etc/crypttab"));
+  }
+  CollectKernels(h, f);
+  CollectModprobe(h, f);
+
+  if (AnyExists(h, {"/usr/sbin/update-initramfs", "/sbin/update-initramfs", "/usr/share/initramfs-tools"})) {
+    f.initramfs_tool = "initramfs-tools";
+  } else if (AnyExists(h, {"/usr/bin/dracut", "/usr/sbin/dracut", "/sbin/dracut"})) {
+    f.initramfs_tool = "dracut";
+  }
+  f.cryptsetup_installed = AnyExists(h, {"/sbin/cryptsetup", "/usr/sbin/cryptsetup", "/usr/bin/cryptsetup"});
+  f.cryptsetup_initramfs_installed =
+      f.initramfs_tool == "dracut"
+          ? AnyExists(h, {"/usr/lib/dracut/modules.d/90crypt", "/usr/share/dracut/modules.d/90crypt"})
+          : AnyExists(h, {"/usr/share/initramfs-tools/hooks/cryptroot"});
+
+  for (const auto& line : LinesIfPresent(h, "/etc/selinux/config")) {
+    std::string t = Trim(line);
+    if (t.rfind("SELINUX=", 0) == 0) f.selinux_mode = Trim(t.substr(8));
+  }
+  CollectAgent(h, f);
+  for (const char* pattern : kLegacyAdeGlobs) {
+    for (auto p : GlobOrEmpty(h, pattern)) {
+      if (p.size() > 1 && p.back() == '/') p.pop_back();  // glob_expand marks directories
+      f.legacy_ade_traces.push_back(p);
+    }
+  }
+  std::sort(f.legacy_ade_traces.begin(), f.legacy_ade_traces.end());
+
+  if (auto st = h.Statvfs("/"); st.ok()) {
+    f.root_total_bytes = st->total_bytes;
+    f.root_used_bytes = st->total_bytes - st->free_bytes;
+  }
+  if (f.separate_boot) {
+    if (auto st = h.Statvfs("/boot"); st.ok()) {
+      f.boot_total_bytes = st->total_bytes;
+      f.boot_free_bytes = st->free_bytes;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* GuestfsFormat(ContainerKind kind) { return kind == ContainerKind::kRaw ? "raw" : "vpc"; }
+
+std::string ModuleNameFromPath(const std::string& path) {
+  std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  auto ko = base.find(".ko");
+  if (ko != std::string::npos) base = base.substr(0, ko);
+  return Canonical(base);
+}
+
+std::vector<FstabEntry> ParseFstab(const std::vector<std::string>& lines) {
+  std::vector<FstabEntry> out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string t = Trim(lines[i]);
+    if (t.empty() || t[0] == '#') continue;
+    auto fields = Fields(t);
+    if (fields.size() < 2) continue;
+    FstabEntry e;
+    e.line = static_cast<int>(i + 1);
+    e.spec = fields[0];
+    e.file = fields[1];
+    e.vfstype = fields.size() > 2 ? fields[2] : "";
+    e.options = fields.size() > 3 ? fields[3] : "defaults";
+    e.freq = fields.size() > 4 ? std::atoi(fields[4].c_str()) : 0;
+    e.passno = fields.size() > 5 ? std::atoi(fields[5].c_str()) : 0;
+    e.text = t;
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<CrypttabEntry> ParseCrypttab(const std::vector<std::string>& lines) {
+  std::vector<CrypttabEntry> out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string t = Trim(lines[i]);
+    if (t.empty() || t[0] == '#') continue;
+    auto fields = Fields(t);
+    CrypttabEntry e;
+    e.line = static_cast<int>(i + 1);
+    e.name = fields[0];
+    e.device = fields.size() > 1 ? fields[1] : "";
+    e.keyfile = fields.size() > 2 ? fields[2] : "";
+    e.options = fields.size() > 3 ? fields[3] : "";
+    e.text = t;
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<ModprobeRule> ParseModprobe(const std::string& file, const std::vector<std::string>& lines) {
+  std::vector<ModprobeRule> out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string t = Trim(lines[i]);
+    if (t.empty() || t[0] == '#') continue;
+    auto fields = Fields(t);
+    if (fields.size() < 2) continue;
+    ModprobeRule r;
+    r.file = file;
+    r.line = static_cast<int>(i + 1);
+    r.module = Canonical(fields[1]);
+    r.text = t;
+    if (fields[0] == "blacklist") {
+      r.kind = ModprobeRule::Kind::kBlacklist;
+      out.push_back(r);
+    } else if (fields[0] == "install" && fields.size() >= 3) {
+      // "install vfat /bin/true" (CIS hardening) makes modprobe run that
+      // command instead of loading the module.
+      const std::string& cmd = fields[2];
+      static const std::set<std::string> kNoop = {"/bin/true", "/bin/false", "/usr/bin/true", "/usr/bin/false",
+                                                  "true", "false", "/sbin/true", "/sbin/false"};
+      if (kNoop.count(cmd) != 0) {
+        r.kind = ModprobeRule::Kind::kInstallOverride;
+        out.push_back(r);
+      }
+    }
+  }
+  return out;
+}
+
+std::string OsReleaseValue(const std::vector<std::string>& lines, const std::string& key) {
+  for (const auto& line : lines) {
+    std::string t = Trim(line);
+    if (t.rfind(key + "=", 0) != 0) continue;
+    std::string v = t.substr(key.size() + 1);
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) {
+      v = v.substr(1, v.size() - 2);
+    }
+    return v;
+  }
+  return "";
+}
+
+std::string AgentVersionFromSource(const std::vector<std::string>& lines) {
+  for (const auto& line : lines) {
+    std::string t = Trim(line);
+    if (t.rfind("AGENT_VERSION", 0) != 0) continue;
+    auto q1 = t.find_first_of("'\"");
+    if (q1 == std::string::npos) continue;
+    auto q2 = t.find(t[q1], q1 + 1);
+    if (q2 == std::string::npos) continue;
+    return t.substr(q1 + 1, q2 - q1 - 1);
+  }
+  return "";
+}
+
+Result<Facts> CollectFacts(const InspectOptions& o) {
+  Facts f;
+  f.image = o.image;
+  f.data_disks = o.data_disks;
+  std::vector<Drive> drives;
+  std::vector<DiskLayout> disks;
+  auto add = [&](const std::string& path, FormatHint hint) -> Status {
+    ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
+    ASSIGN_OR_RETURN(auto img, OpenImage(std::move(file), hint));
+    ASSIGN_OR_RETURN(auto table, ReadPartitionTable(*img));
+    drives.push_back({path, GuestfsFormat(img->kind()), true});
+    disks.push_back({std::move(table)});
+    return {};
+  };
+  RETURN_IF_ERROR(add(o.image, o.format));
+  for (const auto& d : o.data_disks) RETURN_IF_ERROR(add(d, FormatHint::kAuto));
+
+  if (drives.size() > 26) return UsageError("at most 25 data disks can be attached");
+  CollectBootPartitions(disks, f);
+
+  ASSIGN_OR_RETURN(auto h, Handle::Launch(drives));
+  if (auto vgs = h->Vgs(); vgs.ok()) f.volume_groups = *vgs;
+  if (auto lvs = h->Lvs(); lvs.ok()) f.logical_volumes = *lvs;
+  RETURN_IF_ERROR(CollectFilesystems(*h, disks, f));
+
+  ASSIGN_OR_RETURN(auto roots, h->InspectOs());
+  // Prefer an OS on the image itself over one found on a data disk.
+  std::sort(roots.begin(), roots.end(), [](const std::string& a, const std::string& b) {
+    return std::make_pair(DiskIndex(a), a) < std::make_pair(DiskIndex(b), b);
+  });
+  if (roots.empty()) return f;  // os.found stays false; the rules report it
+  const std::string root = roots.front();
+  f.os.found = true;
+  f.os.root = root;
+  ASSIGN_OR_RETURN(f.os.type, h->InspectString("type", root));
+  ASSIGN_OR_RETURN(f.os.distro, h->InspectString("distro", root));
+  ASSIGN_OR_RETURN(f.os.product_name, h->InspectString("product_name", root));
+  ASSIGN_OR_RETURN(f.os.arch, h->InspectString("arch", root));
+  ASSIGN_OR_RETURN(f.os.major, h->InspectVersion(true, root));
+  ASSIGN_OR_RETURN(f.os.minor, h->InspectVersion(false, root));
+  f.root_on_lvm = std::find(f.logical_volumes.begin(), f.logical_volumes.end(), root) != f.logical_volumes.end();
+
+  // Mount the guest's filesystems read-only, shortest mount point first.
+  ASSIGN_OR_RETURN(auto mps, h->InspectMountpoints(root));
+  std::sort(mps.begin(), mps.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(a.first.size(), a.first) < std::make_pair(b.first.size(), b.first);
+  });
+  for (const auto& [mp, dev] : mps) {
+    if (mp == "/boot" && dev != root) {
+      f.separate_boot = true;
+      f.boot_device = dev;
+      if (auto t = h->VfsType(dev); t.ok()) f.boot_fstype = *t;
+    }
+    // A filesystem that will not mount (e.g. on a disk not attached) is
+    // simply not inspected; fstab-unresolved reports the entry.
+    (void)h->MountRo(dev, mp);
+  }
+  RETURN_IF_ERROR(CollectFromMountedGuest(*h, f));
+  (void)h->UmountAll();
+  return f;
+}
+
+}  // namespace vhdcrypt::guest

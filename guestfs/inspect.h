@@ -1,0 +1,39 @@
+// Collects guest::Facts from an OS image (and optional data disks) in one
+// read-only appliance launch. Nothing is written to any image.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "formats/image.h"
+#include "formats/result.h"
+#include "guestfs/facts.h"
+
+namespace vhdcrypt::guest {
+
+struct InspectOptions {
+  std::string image;
+  FormatHint format = FormatHint::kAuto;
+  std::vector<std::string> data_disks;  // opened with format auto-detected by vhdcrypt
+};
+
+// The libguestfs drive format for a container: "vpc" or "raw".
+const char* GuestfsFormat(ContainerKind kind);
+
+// Validates every container with formats/ first (so a malformed image is
+// kInvalidInput, exit 3, not a libguestfs failure), then inspects.
+Result<Facts> CollectFacts(const InspectOptions& options);
+
+// Parsers of guest files, exposed for unit tests.
+std::vector<FstabEntry> ParseFstab(const std::vector<std::string>& lines);
+std::vector<CrypttabEntry> ParseCrypttab(const std::vector<std::string>& lines);
+std::vector<ModprobeRule> ParseModprobe(const std::string& file, const std::vector<std::string>& lines);
+// "KEY=value" lines, quotes removed.
+std::string OsReleaseValue(const std::vector<std::string>& lines, const std::string& key);
+// AGENT_VERSION = '2.2.45' in azurelinuxagent/common/version.py.
+std::string AgentVersionFromSource(const std::vector<std::string>& lines);
+// Module name of a modules.dep / modules.builtin path: "kernel/fs/fat/vfat.ko.xz" -> "vfat";
+// dashes become underscores ("dm-crypt" -> "dm_crypt").
+std::string ModuleNameFromPath(const std::string& path);
+
+}  // namespace vhdcrypt::guest
