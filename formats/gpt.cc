@@ -50,29 +50,6 @@ uint32_t Crc32(std::span<const uint8_t> bytes, uint32_t crc = 0) {
   return static_cast<uint32_t>(::crc32(crc, bytes.data(), static_cast<uInt>(bytes.size())));
 }
 
-std::string Hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
-
-std::string Printable(const char* p, size_t n) {
-  std::string out = "\"";
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char c = static_cast<unsigned char>(p[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out + "\"";
-}
-
-bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
 void AppendUtf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);
@@ -249,7 +226,7 @@ Result<GptHeader> DecodeGptHeader(std::span<const uint8_t, kSectorSize> sector) 
   RawGptHeader raw;
   std::memcpy(&raw, sector.data(), sizeof raw);
   if (std::memcmp(raw.signature, kSignature, 8) != 0) {
-    return InvalidInput("signature " + Printable(raw.signature, 8) + " is not \"EFI PART\"");
+    return InvalidInput("signature " + QuotedBytes(raw.signature, 8) + " is not \"EFI PART\"");
   }
   if (raw.revision != kGptRevision) {
     return InvalidInput("revision " + Hex32(raw.revision) + " is not " + Hex32(kGptRevision));

@@ -29,6 +29,27 @@ std::string FormatOffset(uint64_t value) {
   return buf;
 }
 
+std::string Hex32(uint32_t value) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", value);
+  return buf;
+}
+
+std::string QuotedBytes(const char* bytes, size_t n) {
+  std::string out = "\"";
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out + "\"";
+}
+
 Result<std::vector<Extent>> File::DataExtents(uint64_t offset, uint64_t length) {
   if (length == 0) return std::vector<Extent>{};
   return std::vector<Extent>{{offset, length}};

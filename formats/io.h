@@ -93,7 +93,13 @@ class MemFile : public File {
   std::vector<uint8_t> data_;
 };
 
+// Message helpers shared by the parsers.
 // "0x1f400 (128000)" - offsets in messages are given both ways.
 std::string FormatOffset(uint64_t value);
+// "0x0001f400" - checksums and magic numbers.
+std::string Hex32(uint32_t value);
+// A fixed-size on-disk string as a quoted literal: "cxSparse", "EFI\x00PART".
+std::string QuotedBytes(const char* bytes, size_t n);
+constexpr bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 }  // namespace vhdcrypt

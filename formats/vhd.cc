@@ -52,30 +52,6 @@ constexpr size_t kHeaderChecksumAt = 36;
 constexpr char kFooterCookie[8] = {'c', 'o', 'n', 'e', 'c', 't', 'i', 'x'};
 constexpr char kHeaderCookie[8] = {'c', 'x', 's', 'p', 'a', 'r', 's', 'e'};
 
-std::string Hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
-
-// Printable rendering of an 8-byte cookie for messages.
-std::string Printable(const char* p, size_t n) {
-  std::string out = "\"";
-  for (size_t i = 0; i < n; ++i) {
-    unsigned char c = static_cast<unsigned char>(p[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out + "\"";
-}
-
-bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
-
 uint64_t RoundUp(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
 
 // Two half-open byte ranges overlap.
@@ -132,7 +108,7 @@ Result<Footer> DecodeFooter(std::span<const uint8_t, kFooterSize> bytes) {
   RawFooter raw;
   std::memcpy(&raw, bytes.data(), sizeof raw);
   if (std::memcmp(raw.cookie, kFooterCookie, 8) != 0) {
-    return InvalidInput("footer: cookie is " + Printable(raw.cookie, 8) + " (expected \"conectix\")");
+    return InvalidInput("footer: cookie is " + QuotedBytes(raw.cookie, 8) + " (expected \"conectix\")");
   }
   uint32_t computed = Checksum(bytes, kFooterChecksumAt);
   if (raw.checksum.Get() != computed) {
@@ -210,7 +186,7 @@ Result<DynamicHeader> DecodeDynamicHeader(std::span<const uint8_t, kDynamicHeade
   RawDynamicHeader raw;
   std::memcpy(&raw, bytes.data(), sizeof raw);
   if (std::memcmp(raw.cookie, kHeaderCookie, 8) != 0) {
-    return InvalidInput("dynamic header: cookie is " + Printable(raw.cookie, 8) +
+    return InvalidInput("dynamic header: cookie is " + QuotedBytes(raw.cookie, 8) +
                         " (expected \"cxsparse\")");
   }
   uint32_t computed = Checksum(bytes, kHeaderChecksumAt);

@@ -19,13 +19,14 @@ std::string Padded(std::string s, size_t width) {
   return s;
 }
 
-// "Ubuntu 22.04.3 LTS, x86_64, root /dev/sda1".
+// "ubuntu 22.4 (Ubuntu 22.04.3 LTS), x86_64, root /dev/sda1".
 std::string OsLine(const guest::Facts& facts) {
   const auto& os = facts.os;
   if (!os.found) return "no operating system found";
-  std::string line = !os.product_name.empty()
-                         ? os.product_name
-                         : os.distro + " " + std::to_string(os.major) + "." + std::to_string(os.minor);
+  // libguestfs' product name can be bare ("12.4" from /etc/debian_version),
+  // so the distro id and version always lead.
+  std::string line = os.distro + " " + std::to_string(os.major) + "." + std::to_string(os.minor);
+  if (!os.product_name.empty()) line += " (" + os.product_name + ")";
   if (!os.arch.empty()) line += ", " + os.arch;
   if (!os.root.empty()) line += ", root " + os.root;
   return line;

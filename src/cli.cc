@@ -77,7 +77,8 @@ Subcommand AddCheck(CLI::App& root, CheckCommandOptions& o, std::string& format,
                     std::string& volume_type) {
   auto* cmd = root.add_subcommand("check", "Check an image against ADE's prerequisites before encrypting it");
   cmd->add_option("IMAGE", o.image, "OS disk image (VHD or raw); opened read-only")->required();
-  cmd->add_option("--data", o.data_disks, "A data disk image whose filesystems fstab refers to (repeatable)");
+  cmd->add_option("--data", o.data_disks, "A data disk image whose filesystems fstab refers to (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--format", format, "Container format of IMAGE: auto, vhd, raw")->capture_default_str();
   cmd->add_option("--policy", policy,
                   "azure: ADE's supported distros and versions; generic: any Linux vhdcrypt can unlock")

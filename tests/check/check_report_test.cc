@@ -78,7 +78,7 @@ std::vector<std::string> Lines(const std::string& text) {
 TEST(CheckText, ReadyWhenClean) {
   auto lines = Lines(CheckText(Baseline(), {}));
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0], "ubuntu.vhd: Ubuntu 22.04.3 LTS, x86_64, root /dev/sda1");
+  EXPECT_EQ(lines[0], "ubuntu.vhd: ubuntu 22.4 (Ubuntu 22.04.3 LTS), x86_64, root /dev/sda1");
   EXPECT_EQ(lines[1], "0 errors, 0 warnings, 0 info: ready to encrypt");
 }
 

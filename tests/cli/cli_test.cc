@@ -110,6 +110,30 @@ TEST(Cli, ConvertRoundTripsThroughEveryContainer) {
   EXPECT_EQ(testing::ReadText(dir / "in.vhd"), std::string(bytes.begin(), bytes.end()));
 }
 
+TEST(Cli, CheckTakesOneDiskPerDataFlag) {
+  // IMAGE must not be swallowed by --data; the first file opened is IMAGE.
+  auto r = RunVhdcrypt({"check", "--data", "/nonexistent/d1.vhd", "/nonexistent/os.vhd"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("/nonexistent/os.vhd: cannot open"), std::string::npos) << r.err;
+}
+
+TEST(Cli, CheckRefusesAMalformedImageBeforeLaunchingAnything) {
+  testing::TempDir dir;
+  auto bytes = testing::ValidDynamicVhd();
+  bytes[1536] = 0;  // BAT entry 0 now points into the footer copy
+  bytes[1537] = 0;
+  bytes[1538] = 0;
+  bytes[1539] = 0;
+  WriteBytes(dir / "bad.vhd", bytes);
+  auto r = RunVhdcrypt({"check", "--json", dir / "bad.vhd"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("BAT entry 0"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+  auto usage = RunVhdcrypt({"check", "--policy", "aws", dir / "bad.vhd"});
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_NE(usage.err.find("--policy"), std::string::npos) << usage.err;
+}
+
 TEST(Cli, SignalDuringConvertLeavesNothingBehind) {
   testing::TempDir dir;
   {
