@@ -7,6 +7,7 @@
 #include "formats/gpt.h"
 #include "formats/partition_table.h"
 #include "guestfs/handle.h"
+#include "guestfs/version.h"
 
 namespace vhdcrypt::guest {
 namespace {
@@ -40,20 +41,6 @@ std::vector<std::string> Fields(const std::string& line) {
 std::string Canonical(std::string module) {
   std::replace(module.begin(), module.end(), '-', '_');
   return module;
-}
-
-// Compares dotted numeric versions; non-numeric parts compare as 0.
-int CompareVersions(const std::string& a, const std::string& b) {
-  std::istringstream ia(a), ib(b);
-  std::string pa, pb;
-  while (true) {
-    bool ha = static_cast<bool>(std::getline(ia, pa, '.'));
-    bool hb = static_cast<bool>(std::getline(ib, pb, '.'));
-    if (!ha && !hb) return 0;
-    long va = ha ? std::strtol(pa.c_str(), nullptr, 10) : 0;
-    long vb = hb ? std::strtol(pb.c_str(), nullptr, 10) : 0;
-    if (va != vb) return va < vb ? -1 : 1;
-  }
 }
 
 // Disk index of an appliance device: /dev/sda1 -> 0, /dev/sdb -> 1.
@@ -200,14 +187,14 @@ void CollectAgent(Handle& h, Facts& f) {
                               "/usr/local/lib/python3*/dist-packages/azurelinuxagent/common/version.py"}) {
     for (const auto& path : GlobOrEmpty(h, pattern)) {
       std::string v = AgentVersionFromSource(LinesIfPresent(h, path));
-      if (!v.empty() && (best.empty() || CompareVersions(v, best) > 0)) best = v;
+      if (!v.empty() && (best.empty() || CompareVersions(ParseVersion(v), ParseVersion(best)) > 0)) best = v;
     }
   }
   // Auto-updated agents live in /var/lib/waagent/WALinuxAgent-VERSION.
   for (const auto& path : GlobOrEmpty(h, "/var/lib/waagent/WALinuxAgent-*")) {
     std::string v = path.substr(path.rfind("WALinuxAgent-") + 13);
     if (!v.empty() && std::isdigit(static_cast<unsigned char>(v[0])) &&
-        (best.empty() || CompareVersions(v, best) > 0)) {
+        (best.empty() || CompareVersions(ParseVersion(v), ParseVersion(best)) > 0)) {
       best = v;
     }
   }

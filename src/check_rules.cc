@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "guestfs/version.h"
 #include "src/check_rules_internal.h"
 
 namespace vhdcrypt {
@@ -65,8 +66,10 @@ void Findings::Add(std::string_view id, std::string subject, std::string message
 
 namespace {
 
+using guest::CompareVersions;
 using guest::Facts;
 using guest::OsFacts;
+using guest::ParseVersion;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t kBootFreeRequired = 64 * kMiB;
@@ -74,35 +77,6 @@ constexpr uint64_t kBootFreeRequired = 64 * kMiB;
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-// Leading dotted numbers of a version string: "2.2.53.1" -> {2,2,53,1},
-// "WALinuxAgent-2.9.1.1" -> {2,9,1,1}, "8.6-beta" -> {8,6}. Empty if none.
-std::vector<uint64_t> ParseVersion(std::string_view s) {
-  std::vector<uint64_t> out;
-  size_t i = 0;
-  while (i < s.size() && !std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-    uint64_t n = 0;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-      n = std::min<uint64_t>(n * 10 + static_cast<uint64_t>(s[i] - '0'), UINT32_MAX);
-      ++i;
-    }
-    out.push_back(n);
-    const bool more = i + 1 < s.size() && s[i] == '.' && std::isdigit(static_cast<unsigned char>(s[i + 1]));
-    if (!more) break;
-    ++i;
-  }
-  return out;
-}
-
-// Compares dotted versions, missing components counting as 0.
-int CompareVersions(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
-  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
-    uint64_t x = i < a.size() ? a[i] : 0, y = i < b.size() ? b[i] : 0;
-    if (x != y) return x < y ? -1 : 1;
-  }
-  return 0;
 }
 
 // The distro as the rules see it. libguestfs does not know CBL-Mariner and

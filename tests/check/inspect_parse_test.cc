@@ -74,3 +74,21 @@ TEST(ModuleName, FromDepAndBuiltinPaths) {
 
 }  // namespace
 }  // namespace vhdcrypt::guest
+
+#include "guestfs/version.h"
+
+namespace vhdcrypt::guest {
+namespace {
+
+TEST(Version, ParsesLeadingDottedNumbersAndCompares) {
+  EXPECT_EQ(ParseVersion("2.2.53.1"), (std::vector<uint64_t>{2, 2, 53, 1}));
+  EXPECT_EQ(ParseVersion("WALinuxAgent-2.9.1.1"), (std::vector<uint64_t>{2, 9, 1, 1}));
+  EXPECT_EQ(ParseVersion("8.6-beta"), (std::vector<uint64_t>{8, 6}));
+  EXPECT_TRUE(ParseVersion("none").empty());
+  EXPECT_LT(CompareVersions(ParseVersion("2.2.10"), ParseVersion("2.2.38")), 0);
+  EXPECT_GT(CompareVersions(ParseVersion("2.10"), ParseVersion("2.9.9")), 0);
+  EXPECT_EQ(CompareVersions(ParseVersion("2.2"), ParseVersion("2.2.0")), 0);
+}
+
+}  // namespace
+}  // namespace vhdcrypt::guest
