@@ -191,7 +191,7 @@ bool LooksLikeFilesystemBootSector(std::span<const uint8_t, kSectorSize> s) {
   const uint8_t fats = s[16];
   const bool bpb = (bytes_per_sector == 512 || bytes_per_sector == 1024 || bytes_per_sector == 2048 ||
                     bytes_per_sector == 4096) &&
-                   per_cluster != 0 && (per_cluster & (per_cluster - 1)) == 0 && (fats == 1 || fats == 2);
+                   IsPowerOfTwo(per_cluster) && (fats == 1 || fats == 2);
   return bpb && (at(0x36, "FAT") || at(0x52, "FAT32"));
 }
 

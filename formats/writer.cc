@@ -171,7 +171,7 @@ Result<std::unique_ptr<ImageWriter>> MakeWriter(ContainerKind kind, File& out, u
       return std::unique_ptr<ImageWriter>(new VhdFixedWriter(out, size, options));
     case ContainerKind::kVhdDynamic: {
       const uint32_t bs = options.block_size;
-      if (bs < 512 || (bs & (bs - 1)) != 0 || bs > vhd::kMaxBlockSize) {
+      if (bs < 512 || !IsPowerOfTwo(bs) || bs > vhd::kMaxBlockSize) {
         return UsageError("dynamic VHD block size " + std::to_string(bs) + " is not a power of two in [512, 256 MiB]");
       }
       if ((size + bs - 1) / bs > 0xFFFFFFFEull) {

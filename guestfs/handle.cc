@@ -160,15 +160,6 @@ Result<std::vector<std::string>> Handle::Glob(const std::string& p) {
   LIST_OR_FAIL(guestfs_glob_expand(g_, p.c_str()), "glob_expand " + p);
 }
 
-Result<std::string> Handle::ReadFile(const std::string& p) {
-  size_t size = 0;
-  char* data = guestfs_read_file(g_, p.c_str(), &size);
-  if (data == nullptr) return Fail("read_file " + p);
-  std::string out(data, size);
-  std::free(data);
-  return out;
-}
-
 Result<std::vector<std::string>> Handle::ReadLines(const std::string& p) {
   LIST_OR_FAIL(guestfs_read_lines(g_, p.c_str()), "read_lines " + p);
 }

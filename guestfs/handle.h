@@ -62,11 +62,8 @@ class Handle {
   Result<bool> IsDir(const std::string& path);
   Result<std::vector<std::string>> Ls(const std::string& dir);
   Result<std::vector<std::string>> Glob(const std::string& pattern);
-  Result<std::string> ReadFile(const std::string& path);
   Result<std::vector<std::string>> ReadLines(const std::string& path);
   Result<StatVfs> Statvfs(const std::string& path);
-
-  guestfs_h* raw() { return g_; }
 
  private:
   explicit Handle(guestfs_h* g) : g_(g) {}

@@ -71,12 +71,6 @@ std::vector<std::string> GlobOrEmpty(Handle& h, const std::string& pattern) {
   return r.ok() ? *r : std::vector<std::string>{};
 }
 
-// Partition tables come from formats/ (read before launch, straight from the
-// image bytes); the appliance is asked only what needs a filesystem driver.
-struct DiskLayout {
-  PartitionTable table;
-};
-
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
@@ -90,7 +84,10 @@ int PartitionNumber(const std::string& dev) {
   return i < dev.size() ? std::atoi(dev.c_str() + i) : 0;
 }
 
-Status CollectFilesystems(Handle& h, const std::vector<DiskLayout>& disks, Facts& f) {
+// Partition tables come from formats/ (read before launch, straight from the
+// image bytes, one per disk); the appliance is asked only what needs a
+// filesystem driver.
+Status CollectFilesystems(Handle& h, const std::vector<PartitionTable>& disks, Facts& f) {
   ASSIGN_OR_RETURN(auto fss, h.ListFilesystems());
   const std::set<std::string> lvs(f.logical_volumes.begin(), f.logical_volumes.end());
   for (const auto& [dev, type] : fss) {
@@ -106,7 +103,7 @@ Status CollectFilesystems(Handle& h, const std::vector<DiskLayout>& disks, Facts
     }
     const Partition* part = nullptr;
     if (fs.partition > 0 && fs.disk >= 0 && static_cast<size_t>(fs.disk) < disks.size()) {
-      for (const auto& p : disks[static_cast<size_t>(fs.disk)].table.partitions) {
+      for (const auto& p : disks[static_cast<size_t>(fs.disk)].partitions) {
         if (p.number == static_cast<uint32_t>(fs.partition)) part = &p;
       }
     }
@@ -124,9 +121,9 @@ Status CollectFilesystems(Handle& h, const std::vector<DiskLayout>& disks, Facts
   return {};
 }
 
-void CollectBootPartitions(const std::vector<DiskLayout>& disks, Facts& f) {
+void CollectBootPartitions(const std::vector<PartitionTable>& disks, Facts& f) {
   for (const auto& d : disks) {
-    for (const auto& p : d.table.partitions) {
+    for (const auto& p : d.partitions) {
       if (p.type == kGptTypeEfiSystem || p.type == "0xef") f.has_esp = true;
       if (p.type == kGptTypeBiosBoot) f.has_bios_boot = true;
     }
@@ -366,13 +363,13 @@ Result<Facts> CollectFacts(const InspectOptions& o) {
   f.image = o.image;
   f.data_disks = o.data_disks;
   std::vector<Drive> drives;
-  std::vector<DiskLayout> disks;
+  std::vector<PartitionTable> disks;
   auto add = [&](const std::string& path, FormatHint hint) -> Status {
     ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
     ASSIGN_OR_RETURN(auto img, OpenImage(std::move(file), hint));
     ASSIGN_OR_RETURN(auto table, ReadPartitionTable(*img));
     drives.push_back({path, GuestfsFormat(img->kind()), true});
-    disks.push_back({std::move(table)});
+    disks.push_back(std::move(table));
     return {};
   };
   RETURN_IF_ERROR(add(o.image, o.format));
