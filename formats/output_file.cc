@@ -1,6 +1,7 @@
 #include "formats/output_file.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -66,7 +67,7 @@ void InstallCleanupSignalHandlers() {
 }
 
 Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, bool overwrite,
-                                                       const std::string& input_path) {
+                                                       const std::string& input_path, OutputMode mode) {
   auto [dir, base] = SplitDir(path);
   if (base.empty() || base == "." || base == "..") return UsageError(path + ": not a file name");
   struct stat out_st;
@@ -97,12 +98,15 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
   errno = err;
   if (fd < 0) return ErrnoError(dir, "cannot create a temporary file");
   temp.assign(buf.data());
-  // Images are ordinary files: honour the umask as open(..., 0666) would.
-  mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd, 0666 & ~mask);
+  // mkostemp made it 0600, right for secrets. Images are ordinary files:
+  // honour the umask as open(..., 0666) would.
+  if (mode == OutputMode::kPublic) {
+    mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::fchmod(fd, 0666 & ~mask);
+  }
   auto file = std::make_unique<PosixFile>(fd, path);
-  return std::unique_ptr<OutputFile>(new OutputFile(path, temp, std::move(file), slot));
+  return std::unique_ptr<OutputFile>(new OutputFile(path, temp, std::move(file), slot, overwrite));
 }
 
 OutputFile::~OutputFile() {
@@ -117,7 +121,19 @@ void OutputFile::Discard() {
 
 Status OutputFile::Commit() {
   RETURN_IF_ERROR(file_->Sync());
-  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) return ErrnoError(path_, "rename from " + temp_path_ + " failed");
+  if (overwrite_) {
+    if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+      return ErrnoError(path_, "rename from " + temp_path_ + " failed");
+    }
+  } else if (::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, path_.c_str(), RENAME_NOREPLACE) != 0) {
+    if (errno == EEXIST) return UsageError(path_ + ": appeared while vhdcrypt was writing it; not replaced");
+    // Filesystems without RENAME_NOREPLACE: link() refuses an existing name too.
+    if (errno != EINVAL || ::link(temp_path_.c_str(), path_.c_str()) != 0) {
+      if (errno == EEXIST) return UsageError(path_ + ": appeared while vhdcrypt was writing it; not replaced");
+      return ErrnoError(path_, "rename from " + temp_path_ + " failed");
+    }
+    ::unlink(temp_path_.c_str());
+  }
   committed_ = true;
   ReleaseSlot(slot_);
   slot_ = -1;

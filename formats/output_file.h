@@ -13,12 +13,18 @@
 
 namespace vhdcrypt {
 
+// kPublic: mode 0666 less the umask, as any new file. kSecret: 0600 from
+// creation to commit (key files).
+enum class OutputMode { kPublic, kSecret };
+
 class OutputFile {
  public:
   // Refuses when `path` exists unless `overwrite`, and always when `path` is
-  // the same file as `input_path` (if given).
+  // the same file as `input_path` (if given). Without `overwrite`, Commit
+  // also refuses to replace a file that appeared meanwhile (no-replace rename).
   static Result<std::unique_ptr<OutputFile>> Create(const std::string& path, bool overwrite,
-                                                    const std::string& input_path = "");
+                                                    const std::string& input_path = "",
+                                                    OutputMode mode = OutputMode::kPublic);
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
@@ -29,14 +35,16 @@ class OutputFile {
   Status Commit();
 
  private:
-  OutputFile(std::string path, std::string temp_path, std::unique_ptr<PosixFile> file, int slot)
-      : path_(std::move(path)), temp_path_(std::move(temp_path)), file_(std::move(file)), slot_(slot) {}
+  OutputFile(std::string path, std::string temp_path, std::unique_ptr<PosixFile> file, int slot, bool overwrite)
+      : path_(std::move(path)), temp_path_(std::move(temp_path)), file_(std::move(file)), slot_(slot),
+        overwrite_(overwrite) {}
   void Discard();
 
   std::string path_;
   std::string temp_path_;
   std::unique_ptr<PosixFile> file_;
   int slot_;
+  bool overwrite_;
   bool committed_ = false;
 };
 

@@ -38,7 +38,7 @@ Error Handle::Fail(const std::string& op) const {
   return Error(ErrorKind::kGuest, "libguestfs: " + op + ": " + (msg ? msg : "unknown error"));
 }
 
-Result<std::unique_ptr<Handle>> Handle::Launch(const std::vector<Drive>& drives) {
+Result<std::unique_ptr<Handle>> Handle::Launch(const std::vector<Drive>& drives, bool sensitive) {
   guestfs_h* g = guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT);
   if (g == nullptr) return Error(ErrorKind::kGuest, "libguestfs: cannot create a handle");
   std::unique_ptr<Handle> h(new Handle(g));
@@ -48,6 +48,7 @@ Result<std::unique_ptr<Handle>> Handle::Launch(const std::vector<Drive>& drives)
   // handler is set turns a bad setting into a value, not a print.
   if (guestfs_parse_environment(g) == -1) return h->Fail("parse_environment");
   if (guestfs_set_network(g, 0) == -1) return h->Fail("set_network");
+  if (sensitive && guestfs_set_trace(g, 0) == -1) return h->Fail("set_trace");
   for (const Drive& d : drives) {
     if (guestfs_add_drive_opts(g, d.path.c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, d.format.c_str(),
                                GUESTFS_ADD_DRIVE_OPTS_READONLY, d.readonly ? 1 : 0, -1) == -1) {
@@ -172,6 +173,50 @@ Result<StatVfs> Handle::Statvfs(const std::string& p) {
   out.free_bytes = static_cast<uint64_t>(s->bavail) * static_cast<uint64_t>(s->frsize);
   guestfs_free_statvfs(s);
   return out;
+}
+
+Status Handle::Mount(const std::string& dev, const std::string& mp) {
+  if (guestfs_mount(g_, dev.c_str(), mp.c_str()) == -1) return Fail("mount " + dev + " on " + mp);
+  return {};
+}
+
+Status Handle::Write(const std::string& path, const std::string& content) {
+  if (guestfs_write(g_, path.c_str(), content.data(), content.size()) == -1) return Fail("write " + path);
+  return {};
+}
+
+Status Handle::Shutdown() {
+  if (guestfs_shutdown(g_) == -1) return Fail("shutdown");
+  return {};
+}
+
+Status Handle::CryptsetupOpen(const std::string& dev, const char* key, const std::string& mapname, bool readonly) {
+  if (guestfs_cryptsetup_open(g_, dev.c_str(), key, mapname.c_str(), GUESTFS_CRYPTSETUP_OPEN_READONLY,
+                              readonly ? 1 : 0, -1) == -1) {
+    return Fail("cryptsetup_open " + dev);
+  }
+  return {};
+}
+
+Status Handle::CryptsetupClose(const std::string& mapname) {
+  if (guestfs_cryptsetup_close(g_, ("/dev/mapper/" + mapname).c_str()) == -1) return Fail("cryptsetup_close " + mapname);
+  return {};
+}
+
+Result<std::string> Handle::ChecksumDevice(const std::string& type, const std::string& dev) {
+  STRING_OR_FAIL(guestfs_checksum_device(g_, type.c_str(), dev.c_str()), "checksum_device " + dev);
+}
+
+Result<int> Handle::Fsck(const std::string& fstype, const std::string& dev) {
+  const int r = guestfs_fsck(g_, fstype.c_str(), dev.c_str());
+  if (r == -1) return Fail("fsck " + dev);
+  return r;
+}
+
+Result<int> Handle::XfsCheck(const std::string& dev) {
+  const int r = guestfs_xfs_repair(g_, dev.c_str(), GUESTFS_XFS_REPAIR_NOMODIFY, 1, -1);
+  if (r == -1) return Fail("xfs_repair -n " + dev);
+  return r;
 }
 
 }  // namespace vhdcrypt::guest

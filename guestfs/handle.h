@@ -33,8 +33,10 @@ struct StatVfs {
 
 class Handle {
  public:
-  // Creates the handle, adds the drives and launches the appliance.
-  static Result<std::unique_ptr<Handle>> Launch(const std::vector<Drive>& drives);
+  // Creates the handle, adds the drives and launches the appliance. A
+  // `sensitive` handle will carry keys: libguestfs call tracing is forced off
+  // whatever LIBGUESTFS_TRACE says.
+  static Result<std::unique_ptr<Handle>> Launch(const std::vector<Drive>& drives, bool sensitive = false);
   ~Handle();
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
@@ -64,6 +66,25 @@ class Handle {
   Result<std::vector<std::string>> Glob(const std::string& pattern);
   Result<std::vector<std::string>> ReadLines(const std::string& path);
   Result<StatVfs> Statvfs(const std::string& path);
+
+  // Writing (drives added with readonly = false).
+  Status Mount(const std::string& dev, const std::string& mountpoint);
+  Status Write(const std::string& path, const std::string& content);
+  // Flushes and stops the appliance, reporting errors a destructor would
+  // swallow. Call it before trusting anything written.
+  Status Shutdown();
+
+  // Unlocks a LUKS volume with the kernel's dm-crypt inside the appliance.
+  // key is NUL-terminated (so it cannot contain NUL bytes); libguestfs hands
+  // it to cryptsetup through a file in the appliance, never argv.
+  Status CryptsetupOpen(const std::string& dev, const char* key, const std::string& mapname, bool readonly);
+  Status CryptsetupClose(const std::string& mapname);
+  // "sha256" of the whole device, computed in the appliance.
+  Result<std::string> ChecksumDevice(const std::string& type, const std::string& dev);
+  // fsck -a's exit status (0 clean, 1 corrected; 4 and up: errors left).
+  Result<int> Fsck(const std::string& fstype, const std::string& dev);
+  // xfs_repair -n: 0 clean, 1 corruption found.
+  Result<int> XfsCheck(const std::string& dev);
 
  private:
   explicit Handle(guestfs_h* g) : g_(g) {}

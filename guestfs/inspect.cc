@@ -256,6 +256,12 @@ Status CollectFromMountedGuest(Handle& h, Facts& f) {
 
 const char* GuestfsFormat(ContainerKind kind) { return kind == ContainerKind::kRaw ? "raw" : "vpc"; }
 
+std::string ApplianceDevice(size_t index, uint32_t partition) {
+  std::string letters;
+  for (size_t n = index + 1; n > 0; n = (n - 1) / 26) letters.insert(letters.begin(), char('a' + (n - 1) % 26));
+  return "/dev/sd" + letters + (partition ? std::to_string(partition) : "");
+}
+
 std::string ModuleNameFromPath(const std::string& path) {
   std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
   auto ko = base.find(".ko");

@@ -20,6 +20,10 @@ struct InspectOptions {
 // The libguestfs drive format for a container: "vpc" or "raw".
 const char* GuestfsFormat(ContainerKind kind);
 
+// The appliance's name for the index-th drive added (0: /dev/sda; 26: /dev/sdaa)
+// and for its partition `partition` (0: the whole disk).
+std::string ApplianceDevice(size_t index, uint32_t partition = 0);
+
 // Validates every container with formats/ first (so a malformed image is
 // kInvalidInput, exit 3, not a libguestfs failure), then inspects.
 Result<Facts> CollectFacts(const InspectOptions& options);

@@ -107,12 +107,6 @@ std::optional<DiskPartition> ParseDiskPartition(const std::string& spec) {
   return DiskPartition{disk - 1, digits.empty() ? 0 : std::stoi(digits)};
 }
 
-enum class Resolution { kResolved, kUnresolved, kUnknown };
-struct Resolved {
-  Resolution how = Resolution::kUnknown;
-  const Filesystem* fs = nullptr;
-};
-
 // kUnresolved: the spec names a filesystem by something we can match (UUID,
 // label, partition id or kernel name) and nothing matches. kUnknown: the spec
 // is of a kind we cannot match (by-id, by-path, a crypt mapping, a file).
@@ -216,15 +210,11 @@ std::string NormalizeMount(const std::string& file) {
   return m;
 }
 
-struct Entry {
-  const FstabEntry* e = nullptr;
-  Resolved r;
-  std::string mount;  // decoded, no trailing '/'
-  bool skip = false;  // pseudo, network, bind, removable, a file, the resource disk
-  bool swap = false;
-  bool data = false;     // a data volume
-  bool checked = false;  // its side (OS or data) is included in the volume type
-};
+// What stays with the OS volume; every other mounted filesystem is a data
+// volume, on the OS disk as on the data disks.
+bool IsOsCoreMount(const std::string& mount) { return mount == "/" || mount == "/boot" || mount == "/boot/efi"; }
+
+}  // namespace
 
 std::vector<Entry> Classify(const Facts& facts, VolumeType volume_type) {
   std::vector<Entry> out;
@@ -239,13 +229,15 @@ std::vector<Entry> Classify(const Facts& facts, VolumeType volume_type) {
              IsRemovableSpec(fe.spec) || file || IsResourceDisk(fe);
     if (!x.skip) x.r = Resolve(fe.spec, facts);
     if (!x.skip && !x.swap) {
-      x.data = x.r.how == Resolution::kResolved ? x.r.fs->disk >= 1 : !IsOsMount(x.mount);
+      x.data = x.r.how == Resolution::kResolved ? x.r.fs->disk >= 1 || !IsOsCoreMount(x.mount) : !IsOsMount(x.mount);
     }
     x.checked = !x.skip && (x.data ? IncludesData(volume_type) : IncludesOs(volume_type));
     out.push_back(std::move(x));
   }
   return out;
 }
+
+namespace {
 
 std::string Subject(const FstabEntry& e) { return "/etc/fstab:" + std::to_string(e.line); }
 

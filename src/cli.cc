@@ -11,7 +11,9 @@
 #include "formats/output_file.h"
 #include "src/cmd_check.h"
 #include "src/cmd_convert.h"
+#include "src/cmd_encrypt.h"
 #include "src/cmd_info.h"
+#include "src/cmd_verify.h"
 #include "src/exit_codes.h"
 #include "src/format_util.h"
 #include "src/report.h"
@@ -73,6 +75,27 @@ Subcommand AddConvert(CLI::App& root, ConvertOptions& o, std::string& format, st
           }};
 }
 
+Result<CheckOptions> ParseRuleOptions(const std::string& policy, const std::string& volume_type) {
+  CheckOptions r;
+  if (policy == "azure") {
+    r.policy = Policy::kAzure;
+  } else if (policy == "generic") {
+    r.policy = Policy::kGeneric;
+  } else {
+    return UsageError("--policy: '" + policy + "' is not one of azure, generic");
+  }
+  if (volume_type == "all") {
+    r.volume_type = VolumeType::kAll;
+  } else if (volume_type == "os") {
+    r.volume_type = VolumeType::kOs;
+  } else if (volume_type == "data") {
+    r.volume_type = VolumeType::kData;
+  } else {
+    return UsageError("--volume-type: '" + volume_type + "' is not one of all, os, data");
+  }
+  return r;
+}
+
 Subcommand AddCheck(CLI::App& root, CheckCommandOptions& o, std::string& format, std::string& policy,
                     std::string& volume_type) {
   auto* cmd = root.add_subcommand("check", "Check an image against ADE's prerequisites before encrypting it");
@@ -89,24 +112,95 @@ Subcommand AddCheck(CLI::App& root, CheckCommandOptions& o, std::string& format,
             auto hint = ParseFormatHint(format);
             if (!hint.ok()) return ReportError(hint.error());
             o.format = *hint;
-            if (policy == "azure") {
-              o.rules.policy = Policy::kAzure;
-            } else if (policy == "generic") {
-              o.rules.policy = Policy::kGeneric;
-            } else {
-              return ReportError(UsageError("--policy: '" + policy + "' is not one of azure, generic"));
-            }
-            if (volume_type == "all") {
-              o.rules.volume_type = VolumeType::kAll;
-            } else if (volume_type == "os") {
-              o.rules.volume_type = VolumeType::kOs;
-            } else if (volume_type == "data") {
-              o.rules.volume_type = VolumeType::kData;
-            } else {
-              return ReportError(UsageError("--volume-type: '" + volume_type + "' is not one of all, os, data"));
-            }
+            auto rules = ParseRuleOptions(policy, volume_type);
+            if (!rules.ok()) return ReportError(rules.error());
+            o.rules = *rules;
             return RunCheck(o);
           }};
+}
+
+struct EncryptArgs {
+  std::string format = "auto", policy = "azure", volume_type = "data", to, pbkdf = "argon2id",
+              sector_size = "auto", progress = "auto";
+};
+
+Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) {
+  auto* cmd = root.add_subcommand(
+      "encrypt",
+      "Encrypt the data volumes of an image (and its data disks) as LUKS2 into new images in an output directory");
+  cmd->add_option("IMAGE", o.image,
+                  "OS disk image (VHD or raw), opened read-only; a disk without an OS is encrypted whole")
+      ->required();
+  cmd->add_option("--data", o.data_disks, "A data disk image (repeatable, one per flag)")->allow_extra_args(false);
+  cmd->add_option("--output-dir", o.output_dir,
+                  "Existing directory for the new images, manifest.json and (when generated) passphrase")
+      ->required();
+  cmd->add_option("--volume-type", a.volume_type, "What to encrypt: data (os and all: not available yet)")
+      ->capture_default_str();
+  cmd->add_option("--key-file", o.key_file,
+                  "Passphrase file (all its bytes are the passphrase); default: generate DIR/passphrase (0600)");
+  cmd->add_option("--to", a.to, "Output container: vhd-fixed, vhd-dynamic, raw (default: as the input)");
+  cmd->add_option("--format", a.format, "Container format of IMAGE: auto, vhd, raw")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "Encryption threads (default: one per CPU)");
+  cmd->add_option("--pbkdf", a.pbkdf, "Key slot PBKDF: argon2id, pbkdf2")->capture_default_str();
+  cmd->add_option("--iter-time", o.luks.iter_time_ms, "PBKDF unlock time in milliseconds, as cryptsetup's")
+      ->capture_default_str();
+  cmd->add_option("--sector-size", a.sector_size,
+                  "Encryption sector size: auto (4096 when the filesystem allows), 512, 4096")
+      ->capture_default_str();
+  cmd->add_option("--policy", a.policy, "check policy: azure, generic")->capture_default_str();
+  cmd->add_flag("--force", o.force, "Encrypt despite check errors, and replace existing outputs");
+  cmd->add_flag("--verify", o.verify, "Afterwards, unlock every volume in the appliance and compare with the input");
+  cmd->add_flag("--data-only", o.data_only,
+                "The disks hold no OS: find ext2/3/4 and XFS filesystems by their superblocks and skip the "
+                "appliance (no check, no guest edits; refused for disks with a boot partition)");
+  cmd->add_option("--progress", a.progress, "auto (bar on a terminal), plain, json (lines on stdout), none")
+      ->capture_default_str();
+  return {cmd, [&o, &a]() {
+            auto hint = ParseFormatHint(a.format);
+            if (!hint.ok()) return ReportError(hint.error());
+            o.format = *hint;
+            auto rules = ParseRuleOptions(a.policy, a.volume_type);
+            if (!rules.ok()) return ReportError(rules.error());
+            o.rules = *rules;
+            if (!a.to.empty()) {
+              auto kind = ParseContainerKind(a.to);
+              if (!kind.ok()) return ReportError(kind.error());
+              o.has_to = true;
+              o.to = *kind;
+            }
+            if (a.pbkdf == "argon2id") {
+              o.luks.pbkdf = Pbkdf::kArgon2id;
+            } else if (a.pbkdf == "pbkdf2") {
+              o.luks.pbkdf = Pbkdf::kPbkdf2;
+            } else {
+              return ReportError(UsageError("--pbkdf: '" + a.pbkdf + "' is not one of argon2id, pbkdf2"));
+            }
+            if (a.sector_size == "auto") {
+              o.sector_size = 0;
+            } else if (a.sector_size == "512" || a.sector_size == "4096") {
+              o.sector_size = static_cast<uint32_t>(std::stoul(a.sector_size));
+            } else {
+              return ReportError(UsageError("--sector-size: '" + a.sector_size + "' is not one of auto, 512, 4096"));
+            }
+            auto progress = ParseProgressMode(a.progress);
+            if (!progress.ok()) return ReportError(progress.error());
+            o.progress = *progress;
+            if (o.luks.iter_time_ms == 0) return ReportError(UsageError("--iter-time: must be at least 1 ms"));
+            return RunEncrypt(o);
+          }};
+}
+
+Subcommand AddVerify(CLI::App& root, VerifyCommandOptions& o) {
+  auto* cmd = root.add_subcommand(
+      "verify", "Unlock every volume of an encrypt output directory with dm-crypt and check what it decrypts to");
+  cmd->add_option("DIR", o.dir, "Output directory of vhdcrypt encrypt (holds manifest.json)")->required();
+  cmd->add_option("--key-file", o.key_file, "Passphrase file")->required();
+  cmd->add_option("--against", o.against,
+                  "The original input images, in the order given to encrypt (IMAGE, then each --data): "
+                  "compare each decrypted volume with its source partition, byte for byte (sha256)")
+      ->allow_extra_args(false);
+  return {cmd, [&o]() { return RunVerify(o); }};
 }
 
 }  // namespace
@@ -126,10 +220,15 @@ int RunCli(int argc, char** argv) {
   CheckCommandOptions check;
   std::string info_format = "auto", convert_format = "auto", convert_to;
   std::string check_format = "auto", check_policy = "azure", check_volumes = "all";
+  EncryptCommandOptions encrypt;
+  EncryptArgs encrypt_args;
+  VerifyCommandOptions verify;
   std::vector<Subcommand> subcommands = {
       AddInfo(app, info, info_format),
       AddConvert(app, convert, convert_format, convert_to),
       AddCheck(app, check, check_format, check_policy, check_volumes),
+      AddEncrypt(app, encrypt, encrypt_args),
+      AddVerify(app, verify),
   };
   for (auto& s : subcommands) s.app->footer(kExitCodeHelp);
 
@@ -146,6 +245,7 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   SetUpLogging(verbosity, quiet);
+  if (quiet && encrypt_args.progress == "auto") encrypt_args.progress = "none";
   InstallCleanupSignalHandlers();
   for (auto& s : subcommands) {
     if (s.app->parsed()) return s.run();

@@ -31,6 +31,32 @@ TEST(OutputFile, NothingUnderTheFinalNameUntilCommit) {
   EXPECT_EQ(dir.EntryCount(), 1u);
 }
 
+TEST(OutputFile, SecretFilesAre0600FromTheStart) {
+  testing::TempDir dir;
+  const mode_t old = ::umask(0);  // even a permissive umask does not widen it
+  auto out = OutputFile::Create(dir / "passphrase", false, "", OutputMode::kSecret);
+  ::umask(old);
+  ASSERT_TRUE(out.ok());
+  struct stat st;
+  ASSERT_EQ(::stat((*out)->temp_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_TRUE((*out)->Commit().ok());
+  ASSERT_EQ(::stat((dir / "passphrase").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST(OutputFile, CommitDoesNotReplaceAFileThatAppearedMeanwhile) {
+  testing::TempDir dir;
+  const std::string path = dir / "out.img";
+  auto out = OutputFile::Create(path, false);
+  ASSERT_TRUE(out.ok());
+  std::ofstream(path) << "someone else's";
+  auto st = (*out)->Commit();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("appeared"), std::string::npos) << st.error().message();
+  EXPECT_EQ(Slurp(path), "someone else's");
+}
+
 TEST(OutputFile, DroppedWithoutCommitLeavesNothing) {
   testing::TempDir dir;
   {

@@ -8,13 +8,9 @@ SRC=$2
 CACHE=$3
 export LIBGUESTFS_BACKEND=direct
 F="python3 $SRC/tests/integration/findings.py"
-hash=$(cat "$SRC/fixtures/debian-guest.guestfish" "$SRC/scripts/build-debian-guest" | sha256sum | cut -c1-12)
-IMG=$CACHE/debian12-$hash.raw
-if [ ! -f "$IMG" ]; then
-  rm -f "$CACHE"/debian12-*.raw
-  mkdir -p "$CACHE"
-  "$SRC/scripts/build-debian-guest" "$IMG"
-fi
+. "$SRC/tests/integration/lib.sh"
+IMG=$(cached_fixture "$CACHE" debian12 "$SRC/fixtures/debian-guest.guestfish" "$SRC/scripts/build-debian-guest" \
+      -- "$SRC/scripts/build-debian-guest" @DIR@/debian12.raw)/debian12.raw
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 before=$(sha256sum < "$IMG")

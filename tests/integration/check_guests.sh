@@ -10,12 +10,9 @@ SRC=$2
 CACHE=$3
 export LIBGUESTFS_BACKEND=direct
 F="python3 $SRC/tests/integration/findings.py"
-hash=$(cat "$SRC/fixtures/phony-guests.guestfish" "$SRC/scripts/build-phony-guests" | sha256sum | cut -c1-12)
-G=$CACHE/phony-$hash
-if [ ! -f "$G/debian-lvm.raw" ]; then
-  rm -rf "$CACHE"/phony-*
-  "$SRC/scripts/build-phony-guests" "$G"
-fi
+. "$SRC/tests/integration/lib.sh"
+G=$(cached_fixture "$CACHE" phony "$SRC/fixtures/phony-guests.guestfish" "$SRC/scripts/build-phony-guests" \
+    -- "$SRC/scripts/build-phony-guests" @DIR@)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 sha256sum "$G"/*.raw > "$OUT/inputs.sha256"

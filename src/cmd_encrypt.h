@@ -1,0 +1,39 @@
+// `vhdcrypt encrypt IMAGE [--data DISK]... --output-dir DIR`: data volumes
+// become LUKS2 (attached header) in new images under DIR; the inputs are only
+// read. See README.md for the whole contract.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "formats/image.h"
+#include "src/check_rules.h"
+#include "src/luks.h"
+#include "src/progress.h"
+
+namespace vhdcrypt {
+
+struct EncryptCommandOptions {
+  std::string image;
+  FormatHint format = FormatHint::kAuto;
+  std::vector<std::string> data_disks;
+  std::string output_dir;
+  CheckOptions rules{Policy::kAzure, VolumeType::kData};
+  std::string key_file;         // "" -> generate DIR/passphrase
+  bool has_to = false;          // --to given; else each output keeps its input's container
+  ContainerKind to = ContainerKind::kVhdFixed;
+  unsigned threads = 0;
+  uint32_t sector_size = 0;     // 0: choose per filesystem
+  LuksOptions luks;             // pbkdf, iter_time_ms
+  bool force = false;           // encrypt despite error-level findings; replace outputs
+  bool verify = false;
+  // The disks hold no OS: find filesystems by their superblocks and skip the
+  // appliance (no check, no guest edits). Refused for disks that look
+  // bootable.
+  bool data_only = false;
+  ProgressMode progress = ProgressMode::kAuto;
+};
+
+int RunEncrypt(const EncryptCommandOptions& options);
+
+}  // namespace vhdcrypt

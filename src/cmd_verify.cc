@@ -1,0 +1,139 @@
+#include "src/cmd_verify.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <iostream>
+
+#include "formats/image.h"
+#include "guestfs/handle.h"
+#include "guestfs/inspect.h"
+#include "src/digest.h"
+#include "src/exit_codes.h"
+#include "src/format_util.h"
+#include "src/manifest.h"
+#include "src/report.h"
+
+namespace vhdcrypt {
+namespace {
+
+Result<std::string> ReadTextFile(const std::string& path) {
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
+  ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  if (size > (16u << 20)) return InvalidInput(path + ": larger than 16 MiB; not a manifest");
+  std::string text(size, '\0');
+  RETURN_IF_ERROR(ReadFull(*file, 0, std::span(reinterpret_cast<uint8_t*>(text.data()), text.size())));
+  return text;
+}
+
+std::string Describe(const ManifestVolume& v, const ManifestDisk& d) {
+  std::string s = d.output + " partition " + std::to_string(v.partition);
+  if (v.partition == 0) s = d.output + " (whole disk)";
+  if (!v.mountpoint.empty()) s += " (" + v.mountpoint + ")";
+  return s;
+}
+
+// One volume: unlock, compare or check, lock again. Returns "" when good,
+// else what is wrong.
+Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size_t index, const char* key,
+                                 Image* against) {
+  const std::string dev = guest::ApplianceDevice(v.disk, v.partition);
+  const std::string map = "vhdcrypt-verify-" + std::to_string(index);
+  // fsck wants a writable device even when it finds nothing to fix. The
+  // drives are added read-only, so libguestfs puts a throwaway overlay under
+  // them: a writable mapping still never writes to the image.
+  const bool writable = against == nullptr;
+  if (auto st = g.CryptsetupOpen(dev, key, map, !writable); !st.ok()) {
+    return "dm-crypt cannot unlock it with this passphrase (" + st.error().message() + ")";
+  }
+  const std::string mapped = "/dev/mapper/" + map;
+  std::string problem;
+  ASSIGN_OR_RETURN(uint64_t size, g.DeviceSize(mapped));
+  if (size != v.size) {
+    problem = "unlocked size " + std::to_string(size) + " differs from the plaintext size " + std::to_string(v.size);
+  } else if (against != nullptr) {
+    ASSIGN_OR_RETURN(std::string want, Sha256Range(*against, v.source_offset, v.size));
+    ASSIGN_OR_RETURN(std::string got, g.ChecksumDevice("sha256", mapped));
+    if (got != want) problem = "decrypted sha256 " + got + " differs from the source's " + want;
+  } else if (v.filesystem == "xfs") {
+    ASSIGN_OR_RETURN(int rc, g.XfsCheck(mapped));
+    if (rc != 0) problem = "xfs_repair -n found problems in the decrypted filesystem";
+  } else if (v.filesystem.rfind("ext", 0) == 0) {
+    ASSIGN_OR_RETURN(int rc, g.Fsck(v.filesystem, mapped));
+    if (rc >= 4) problem = "fsck found errors in the decrypted filesystem (status " + std::to_string(rc) + ")";
+  } else {
+    ASSIGN_OR_RETURN(std::string type, g.VfsType(mapped));
+    if (type != v.filesystem) problem = "decrypted volume holds '" + type + "', expected " + v.filesystem;
+  }
+  RETURN_IF_ERROR(g.CryptsetupClose(map));
+  return problem;
+}
+
+Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const std::vector<std::string>& against) {
+  const std::string path = dir + "/manifest.json";
+  ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+  ASSIGN_OR_RETURN(Manifest m, ManifestFromJson(path, text));
+  if (!against.empty() && against.size() != m.disks.size()) {
+    return UsageError("--against: " + std::to_string(against.size()) + " image(s) given, but " + path + " lists " +
+                      std::to_string(m.disks.size()) + " disk(s); give them in the same order");
+  }
+  if (std::memchr(passphrase.data(), 0, passphrase.size()) != nullptr) {
+    return UsageError("the passphrase contains a NUL byte, which libguestfs cannot pass to cryptsetup");
+  }
+  SecretBytes key(passphrase.size() + 1);
+  std::memcpy(key.data(), passphrase.data(), passphrase.size());
+
+  std::vector<std::unique_ptr<Image>> sources;
+  for (size_t i = 0; i < against.size(); ++i) {
+    ASSIGN_OR_RETURN(auto file, OpenReadOnly(against[i]));
+    ASSIGN_OR_RETURN(auto img, OpenImage(std::move(file), FormatHint::kAuto));
+    if (img->virtual_size() != m.disks[i].input_virtual_size) {
+      return UsageError(against[i] + ": is " + std::to_string(img->virtual_size()) + " bytes, but disk " +
+                        std::to_string(i) + " of " + path + " (" + m.disks[i].input + ") was " +
+                        std::to_string(m.disks[i].input_virtual_size));
+    }
+    sources.push_back(std::move(img));
+  }
+  std::vector<guest::Drive> drives;
+  for (const auto& d : m.disks) {
+    ASSIGN_OR_RETURN(ContainerKind kind, ParseContainerKind(d.output_format));
+    drives.push_back({dir + "/" + d.output, guest::GuestfsFormat(kind), true});
+  }
+  ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives, /*sensitive=*/true));
+  int bad = 0;
+  for (size_t i = 0; i < m.volumes.size(); ++i) {
+    const ManifestVolume& v = m.volumes[i];
+    Image* source = sources.empty() ? nullptr : sources[v.disk].get();
+    ASSIGN_OR_RETURN(std::string problem,
+                     VerifyVolume(*g, v, i, reinterpret_cast<const char*>(key.data()), source));
+    const std::string what = Describe(v, m.disks[v.disk]);
+    if (problem.empty()) {
+      std::cout << "ok      " << what << ": "
+                << (source ? "decrypts to the source partition (sha256)" : "decrypts to a clean " + v.filesystem)
+                << "\n";
+    } else {
+      ++bad;
+      std::cout << "FAILED  " << what << ": " << problem << "\n";
+    }
+  }
+  RETURN_IF_ERROR(g->Shutdown());
+  std::cout << m.volumes.size() - bad << " of " << m.volumes.size() << " volume(s) verified\n";
+  return bad == 0 ? kExitOk : kExitFindings;
+}
+
+}  // namespace
+
+int VerifyDirectory(const std::string& dir, const SecretBytes& passphrase, const std::vector<std::string>& against) {
+  auto r = Verify(dir, passphrase, against);
+  if (!r.ok()) return ReportError(r.error());
+  return *r;
+}
+
+int RunVerify(const VerifyCommandOptions& o) {
+  HardenProcess();
+  auto passphrase = ReadKeyFile(o.key_file);
+  if (!passphrase.ok()) return ReportError(passphrase.error());
+  return VerifyDirectory(o.dir, *passphrase, o.against);
+}
+
+}  // namespace vhdcrypt

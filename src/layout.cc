@@ -1,0 +1,165 @@
+#include "src/layout.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "formats/gpt.h"
+#include "formats/mbr.h"
+#include "formats/writer.h"
+
+namespace vhdcrypt {
+namespace {
+
+Result<uint8_t> MbrType(const std::string& disk, const Partition& p) {
+  // Partition::type is "0x83" for MBR.
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(p.type.c_str(), &end, 16);
+  if (p.type.size() != 4 || end == nullptr || *end != '\0' || v > 0xFF) {
+    return InvalidInput(disk + ": partition " + std::to_string(p.number) + ": unexpected MBR type '" + p.type + "'");
+  }
+  return static_cast<uint8_t>(v);
+}
+
+Result<std::vector<DiskWrite>> EncodeMbrTable(const std::string& disk, const PartitionTable& table,
+                                              std::span<const uint8_t, kSectorSize> sector0,
+                                              const std::vector<Partition>& moved, uint64_t out_size) {
+  ASSIGN_OR_RETURN(Mbr old, DecodeMbr(sector0));
+  MbrLayout layout;
+  layout.boot_code = old.boot_code;
+  layout.disk_signature = old.disk_signature;
+  for (const Partition& p : moved) {
+    ASSIGN_OR_RETURN(uint8_t type, MbrType(disk, p));
+    const uint64_t lba = p.start / kSectorSize, sectors = p.size / kSectorSize;
+    if (lba + sectors > 0xFFFFFFFFull) {
+      return InvalidInput(disk + ": partition " + std::to_string(p.number) + " would end at sector " +
+                          std::to_string(lba + sectors) + ", past the MBR's 32-bit limit (2 TiB); convert the disk to GPT");
+    }
+    layout.partitions.push_back(MbrPartitionSpec{p.number, type, p.bootable, static_cast<uint32_t>(lba),
+                                                 static_cast<uint32_t>(sectors)});
+  }
+  (void)table;
+  auto writes = EncodeMbr(layout, out_size);
+  if (!writes.ok()) return InvalidInput(disk + ": " + writes.error().message());
+  return writes;
+}
+
+Result<std::vector<DiskWrite>> EncodeGptTable(const std::string& disk, const PartitionTable& table,
+                                              std::span<const uint8_t, kSectorSize> sector0,
+                                              const std::vector<Partition>& moved, uint64_t out_size) {
+  GptLayout layout;
+  ASSIGN_OR_RETURN(Mbr pmbr, DecodeMbr(sector0));
+  layout.boot_code = pmbr.boot_code;
+  layout.protective_mbr_bootable = pmbr.entries[0].boot_indicator == 0x80;
+  ASSIGN_OR_RETURN(layout.disk_guid, ParseGuid(table.disk_id));
+  for (const Partition& p : moved) {
+    GptPartitionSpec s;
+    s.number = p.number;
+    ASSIGN_OR_RETURN(s.type, ParseGuid(p.type));
+    ASSIGN_OR_RETURN(s.unique, ParseGuid(p.uuid));
+    s.first_lba = p.start / kSectorSize;
+    s.last_lba = p.end() / kSectorSize - 1;
+    s.attributes = p.attributes;
+    s.name = p.name;
+    layout.partitions.push_back(std::move(s));
+  }
+  auto writes = EncodeGpt(layout, out_size);
+  if (!writes.ok()) return InvalidInput(disk + ": " + writes.error().message());
+  return writes;
+}
+
+}  // namespace
+
+Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable& table,
+                                  std::span<const uint8_t, kSectorSize> sector0, uint64_t source_size,
+                                  std::span<const uint32_t> encrypt, uint64_t header_bytes, ContainerKind out_kind) {
+  DiskLayout out;
+  out.source_size = source_size;
+  if (header_bytes == 0 || header_bytes % (1024 * 1024) != 0) {
+    return UsageError("internal error: LUKS header size " + std::to_string(header_bytes) + " is not whole MiB");
+  }
+  if (encrypt.empty()) {
+    out.out_size = ContainerVirtualSize(out_kind, source_size);
+    out.segments.push_back({0, source_size, 0, -1});
+    return out;
+  }
+
+  if (table.kind == TableKind::kNone) {
+    if (encrypt.size() != 1 || encrypt[0] != 0) {
+      return InvalidInput(disk + ": has no partition table, so only the whole disk can be encrypted");
+    }
+    PlannedVolume v{0, 0, source_size, 0, 0, header_bytes + source_size};
+    out.volumes.push_back(v);
+    out.segments.push_back({0, source_size, header_bytes, 0});
+    out.out_size = ContainerVirtualSize(out_kind, source_size + header_bytes);
+    return out;
+  }
+
+  // Which request index each partition number has.
+  std::vector<Partition> parts = table.partitions;
+  std::sort(parts.begin(), parts.end(), [](const Partition& a, const Partition& b) { return a.start < b.start; });
+  std::vector<int> request_of(parts.size(), -1);
+  for (size_t r = 0; r < encrypt.size(); ++r) {
+    auto it = std::find_if(parts.begin(), parts.end(), [&](const Partition& p) { return p.number == encrypt[r]; });
+    if (encrypt[r] == 0 || it == parts.end()) {
+      return InvalidInput(disk + ": has no partition " + std::to_string(encrypt[r]) + " to encrypt");
+    }
+    if (request_of[it - parts.begin()] != -1) {
+      return InvalidInput(disk + ": partition " + std::to_string(encrypt[r]) + " requested twice");
+    }
+    request_of[it - parts.begin()] = static_cast<int>(r);
+  }
+  if (table.kind == TableKind::kMbr) {
+    for (const Partition& p : parts) {
+      if (p.number > 4 || IsExtendedType(static_cast<uint8_t>(std::strtoul(p.type.c_str(), nullptr, 16)))) {
+        return InvalidInput(disk + ": partition " + std::to_string(p.number) +
+                            " is an extended or logical MBR partition; vhdcrypt cannot move those yet "
+                            "(convert the disk to GPT, or use primary partitions)");
+      }
+    }
+  }
+
+  out.volumes.resize(encrypt.size());
+  std::vector<Partition> moved;
+  uint64_t shift = 0, pos = 0;
+  auto copy = [&](uint64_t from, uint64_t to) {
+    if (to > from) out.segments.push_back({from, to - from, from + shift, -1});
+  };
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Partition& p = parts[i];
+    copy(pos, p.start);
+    Partition q = p;
+    q.start = p.start + shift;
+    if (request_of[i] >= 0) {
+      PlannedVolume& v = out.volumes[request_of[i]];
+      v.partition = p.number;
+      v.source_offset = p.start;
+      v.size = p.size;
+      v.header_offset = p.start + shift;
+      v.out_partition_offset = v.header_offset;
+      v.out_partition_size = p.size + header_bytes;
+      q.size = p.size + header_bytes;
+      shift += header_bytes;
+      out.segments.push_back({p.start, p.size, p.start + shift, request_of[i]});
+    } else {
+      out.segments.push_back({p.start, p.size, p.start + shift, -1});
+    }
+    moved.push_back(q);
+    pos = p.end();
+  }
+  // GPT: the old backup array and header (the last 33 sectors) are not data;
+  // the new ones go to the new end.
+  const uint64_t tail_end =
+      table.kind == TableKind::kGpt ? source_size - (kGptArraySectors + 1) * kSectorSize : source_size;
+  copy(pos, std::max(pos, tail_end));
+  out.out_size = ContainerVirtualSize(out_kind, source_size + shift);
+
+  std::sort(moved.begin(), moved.end(), [](const Partition& a, const Partition& b) { return a.number < b.number; });
+  if (table.kind == TableKind::kMbr) {
+    ASSIGN_OR_RETURN(out.table_writes, EncodeMbrTable(disk, table, sector0, moved, out.out_size));
+  } else {
+    ASSIGN_OR_RETURN(out.table_writes, EncodeGptTable(disk, table, sector0, moved, out.out_size));
+  }
+  return out;
+}
+
+}  // namespace vhdcrypt

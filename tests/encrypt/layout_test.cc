@@ -1,0 +1,267 @@
+#include "src/layout.h"
+
+#include <gtest/gtest.h>
+
+#include "formats/copy.h"
+#include "formats/gpt.h"
+#include "formats/mbr.h"
+#include "formats/writer.h"
+
+namespace vhdcrypt {
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kHeader = 2 * kMiB;
+
+// A disk image in memory whose partitions hold distinct byte patterns.
+struct Disk {
+  std::vector<uint8_t> bytes;
+  std::unique_ptr<Image> image;
+  PartitionTable table;
+};
+
+void Apply(std::vector<uint8_t>& bytes, const std::vector<DiskWrite>& writes) {
+  for (const auto& w : writes) std::copy(w.bytes.begin(), w.bytes.end(), bytes.begin() + w.offset);
+}
+
+void Fill(std::vector<uint8_t>& bytes, uint64_t start, uint64_t size, uint8_t seed) {
+  for (uint64_t i = 0; i < size; ++i) bytes[start + i] = static_cast<uint8_t>(seed + i * 13 + i / 512);
+}
+
+Disk MakeGptDisk() {
+  Disk d;
+  d.bytes.assign(64 * kMiB, 0);
+  GptLayout layout;
+  layout.disk_guid = GuidFromText("11111111-2222-4333-8444-555555555555");
+  layout.boot_code.fill(0xB0);
+  // p1 BIOS boot 1 MiB at 1 MiB, p2 data 8 MiB, p3 after a 1 MiB gap, p4 to near the end.
+  layout.partitions = {
+      {1, GuidFromText(kGptTypeBiosBoot), GuidFromText("00000000-0000-4000-8000-000000000001"), 2048, 4095, 0, "bios"},
+      {2, GuidFromText(kGptTypeLinuxFilesystem), GuidFromText("00000000-0000-4000-8000-000000000002"), 4096, 20479,
+       0, "data one"},
+      {3, GuidFromText(kGptTypeLinuxFilesystem), GuidFromText("00000000-0000-4000-8000-000000000003"), 22528, 38911,
+       1ull << 60, "data two"},
+      {4, GuidFromText(kGptTypeLinuxSwap), GuidFromText("00000000-0000-4000-8000-000000000004"), 40960, 120000, 0,
+       "swap"},
+  };
+  auto writes = EncodeGpt(layout, d.bytes.size());
+  EXPECT_TRUE(writes.ok());
+  Fill(d.bytes, 1 * kMiB, kMiB, 1);
+  Fill(d.bytes, 2 * kMiB, 8 * kMiB, 2);
+  Fill(d.bytes, 10 * kMiB, kMiB, 9);  // the gap between p2 and p3
+  Fill(d.bytes, 11 * kMiB, 8 * kMiB, 3);
+  Fill(d.bytes, 20 * kMiB, 120001 * 512 - 20 * kMiB, 4);
+  Apply(d.bytes, *writes);
+  auto opened = OpenImage(std::make_unique<MemFile>("gpt.img", d.bytes), FormatHint::kRaw);
+  d.image = std::move(*opened);
+  d.table = *ReadPartitionTable(*d.image);
+  return d;
+}
+
+// Carries out a layout with "encryption" replaced by a copy, so the test can
+// check where every byte went.
+std::vector<uint8_t> Carry(Image& in, const DiskLayout& layout) {
+  MemFile out("out.img");
+  auto w = MakeWriter(ContainerKind::kRaw, out, layout.out_size, {});
+  EXPECT_TRUE(w.ok());
+  for (const auto& s : layout.segments) {
+    EXPECT_TRUE(CopyRange(in, s.source_offset, s.length, **w, s.out_offset).ok());
+  }
+  for (const auto& t : layout.table_writes) EXPECT_TRUE((*w)->Write(t.offset, t.bytes).ok());
+  EXPECT_TRUE((*w)->Finish().ok());
+  return out.data();
+}
+
+bool SameBytes(const std::vector<uint8_t>& a, uint64_t a_off, const std::vector<uint8_t>& b, uint64_t b_off,
+               uint64_t n) {
+  return std::equal(a.begin() + a_off, a.begin() + a_off + n, b.begin() + b_off);
+}
+
+std::span<const uint8_t, kSectorSize> Sector0(const Disk& d) {
+  return std::span<const uint8_t, kSectorSize>(d.bytes.data(), kSectorSize);
+}
+
+TEST(PlanDiskLayout, GptPartitionGrowsAndLaterOnesMove) {
+  Disk d = MakeGptDisk();
+  const uint32_t enc[] = {2};
+  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, kHeader, ContainerKind::kRaw);
+  ASSERT_TRUE(layout.ok()) << layout.error().message();
+  EXPECT_EQ(layout->out_size, d.bytes.size() + kHeader);
+  ASSERT_EQ(layout->volumes.size(), 1u);
+  const PlannedVolume& v = layout->volumes[0];
+  EXPECT_EQ(v.partition, 2u);
+  EXPECT_EQ(v.source_offset, 2 * kMiB);
+  EXPECT_EQ(v.size, 8 * kMiB);
+  EXPECT_EQ(v.header_offset, 2 * kMiB);
+  EXPECT_EQ(v.out_partition_size, 8 * kMiB + kHeader);
+  // Exactly one encrypted segment: the data segment right after the header.
+  int encrypted = 0;
+  for (const auto& s : layout->segments) {
+    if (s.volume == 0) {
+      ++encrypted;
+      EXPECT_EQ(s.source_offset, 2 * kMiB);
+      EXPECT_EQ(s.out_offset, 2 * kMiB + kHeader);
+      EXPECT_EQ(s.length, 8 * kMiB);
+    }
+  }
+  EXPECT_EQ(encrypted, 1);
+
+  auto out = Carry(*d.image, *layout);
+  auto img = OpenImage(std::make_unique<MemFile>("out.img", out), FormatHint::kRaw);
+  ASSERT_TRUE(img.ok());
+  auto table = ReadPartitionTable(**img);
+  ASSERT_TRUE(table.ok()) << table.error().message();  // both GPT copies valid at the new size
+  ASSERT_EQ(table->partitions.size(), 4u);
+  EXPECT_EQ(table->disk_id, d.table.disk_id);
+  for (size_t i = 0; i < 4; ++i) {
+    const Partition& a = d.table.partitions[i];
+    const Partition& b = table->partitions[i];
+    EXPECT_EQ(b.uuid, a.uuid);
+    EXPECT_EQ(b.type, a.type);
+    EXPECT_EQ(b.name, a.name);
+    EXPECT_EQ(b.attributes, a.attributes);
+  }
+  EXPECT_EQ(table->partitions[0].start, 1 * kMiB);
+  EXPECT_EQ(table->partitions[1].start, 2 * kMiB);
+  EXPECT_EQ(table->partitions[1].size, 8 * kMiB + kHeader);
+  EXPECT_EQ(table->partitions[2].start, 11 * kMiB + kHeader);
+  EXPECT_EQ(table->partitions[3].start, 20 * kMiB + kHeader);
+  // Contents: p1 in place, p2 after its header, the gap and p3, p4 moved.
+  EXPECT_TRUE(SameBytes(out, 1 * kMiB, d.bytes, 1 * kMiB, kMiB));
+  EXPECT_TRUE(SameBytes(out, 2 * kMiB + kHeader, d.bytes, 2 * kMiB, 8 * kMiB));
+  EXPECT_TRUE(SameBytes(out, 10 * kMiB + kHeader, d.bytes, 10 * kMiB, kMiB));
+  EXPECT_TRUE(SameBytes(out, 11 * kMiB + kHeader, d.bytes, 11 * kMiB, 8 * kMiB));
+  EXPECT_TRUE(SameBytes(out, 20 * kMiB + kHeader, d.bytes, 20 * kMiB, 120001 * 512 - 20 * kMiB));
+  // The protective MBR kept the boot code.
+  EXPECT_EQ(out[0], 0xB0);
+  EXPECT_EQ(out[439], 0xB0);
+}
+
+TEST(PlanDiskLayout, TwoGptVolumesShiftByTwoHeaders) {
+  Disk d = MakeGptDisk();
+  const uint32_t enc[] = {3, 2};  // request order is kept in volumes
+  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, kHeader, ContainerKind::kRaw);
+  ASSERT_TRUE(layout.ok()) << layout.error().message();
+  EXPECT_EQ(layout->out_size, d.bytes.size() + 2 * kHeader);
+  EXPECT_EQ(layout->volumes[0].partition, 3u);
+  EXPECT_EQ(layout->volumes[0].header_offset, 11 * kMiB + kHeader);
+  EXPECT_EQ(layout->volumes[1].partition, 2u);
+  EXPECT_EQ(layout->volumes[1].header_offset, 2 * kMiB);
+  auto out = Carry(*d.image, *layout);
+  auto img = OpenImage(std::make_unique<MemFile>("out.img", out), FormatHint::kRaw);
+  auto table = ReadPartitionTable(**img);
+  ASSERT_TRUE(table.ok()) << table.error().message();
+  EXPECT_EQ(table->partitions[3].start, 20 * kMiB + 2 * kHeader);
+  EXPECT_TRUE(SameBytes(out, 20 * kMiB + 2 * kHeader, d.bytes, 20 * kMiB, 120001 * 512 - 20 * kMiB));
+  // Segments are in output order and do not overlap.
+  for (size_t i = 1; i < layout->segments.size(); ++i) {
+    const auto& a = layout->segments[i - 1];
+    EXPECT_LE(a.out_offset + a.length, layout->segments[i].out_offset);
+  }
+}
+
+TEST(PlanDiskLayout, FixedVhdOutputIsRoundedToAWholeMiBAndGptBackupIsAtTheNewEnd) {
+  Disk d = MakeGptDisk();
+  // Cut the disk to a size that is not whole MiB: the fixed VHD output is.
+  PartitionTable t = d.table;
+  const uint32_t enc[] = {2};
+  auto layout =
+      PlanDiskLayout("gpt.img", t, Sector0(d), d.bytes.size() - 512 * 7, enc, kHeader, ContainerKind::kVhdFixed);
+  ASSERT_TRUE(layout.ok()) << layout.error().message();
+  EXPECT_EQ(layout->out_size % kMiB, 0u);
+  EXPECT_GE(layout->out_size, d.bytes.size() - 512 * 7 + kHeader);
+  uint64_t last = 0;
+  for (const auto& w : layout->table_writes) last = std::max<uint64_t>(last, w.offset + w.bytes.size());
+  EXPECT_EQ(last, layout->out_size);
+}
+
+TEST(PlanDiskLayout, MbrKeepsBootCodeSignatureTypesAndFlags) {
+  std::vector<uint8_t> bytes(48 * kMiB, 0);
+  MbrLayout layout;
+  layout.boot_code.fill(0xEB);
+  layout.disk_signature = 0xCAFE1234;
+  layout.partitions = {{1, 0x83, true, 2048, 8192}, {2, 0x83, false, 10240, 16384}, {3, 0x82, false, 30720, 8192}};
+  auto writes = EncodeMbr(layout, bytes.size());
+  ASSERT_TRUE(writes.ok());
+  Apply(bytes, *writes);
+  Fill(bytes, 512, kMiB - 512, 7);  // GRUB's core image would sit here
+  Fill(bytes, 5 * kMiB, 8 * kMiB, 5);
+  Fill(bytes, 15 * kMiB, 4 * kMiB, 6);
+  auto img = OpenImage(std::make_unique<MemFile>("mbr.img", bytes), FormatHint::kRaw);
+  auto table = ReadPartitionTable(**img);
+  ASSERT_TRUE(table.ok());
+  const uint32_t enc[] = {2};
+  auto plan = PlanDiskLayout("mbr.img", *table, std::span<const uint8_t, kSectorSize>(bytes.data(), kSectorSize),
+                             bytes.size(), enc, kHeader, ContainerKind::kRaw);
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  auto out = Carry(**img, *plan);
+  auto back = OpenImage(std::make_unique<MemFile>("out.img", out), FormatHint::kRaw);
+  auto t2 = ReadPartitionTable(**back);
+  ASSERT_TRUE(t2.ok()) << t2.error().message();
+  EXPECT_EQ(t2->disk_id, "0xcafe1234");
+  ASSERT_EQ(t2->partitions.size(), 3u);
+  EXPECT_TRUE(t2->partitions[0].bootable);
+  EXPECT_EQ(t2->partitions[1].size, 8 * kMiB + kHeader);
+  EXPECT_EQ(t2->partitions[2].start, 15 * kMiB + kHeader);
+  EXPECT_EQ(t2->partitions[2].type, "0x82");
+  EXPECT_EQ(out[0], 0xEB);
+  EXPECT_TRUE(SameBytes(out, 512, bytes, 512, kMiB - 512));
+  EXPECT_TRUE(SameBytes(out, 5 * kMiB + kHeader, bytes, 5 * kMiB, 8 * kMiB));
+  EXPECT_TRUE(SameBytes(out, 15 * kMiB + kHeader, bytes, 15 * kMiB, 4 * kMiB));
+}
+
+TEST(PlanDiskLayout, WholeDiskGetsTheHeaderInFront) {
+  PartitionTable none;
+  std::array<uint8_t, kSectorSize> s0{};
+  const uint32_t enc[] = {0};
+  auto plan = PlanDiskLayout("whole.img", none, s0, 100 * kMiB, enc, kHeader, ContainerKind::kVhdDynamic);
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->out_size, 100 * kMiB + kHeader);
+  ASSERT_EQ(plan->segments.size(), 1u);
+  EXPECT_EQ(plan->segments[0], (Segment{0, 100 * kMiB, kHeader, 0}));
+  EXPECT_EQ(plan->volumes[0].header_offset, 0u);
+  EXPECT_TRUE(plan->table_writes.empty());
+}
+
+TEST(PlanDiskLayout, NothingToEncryptIsACopy) {
+  Disk d = MakeGptDisk();
+  auto plan = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), {}, kHeader, ContainerKind::kRaw);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->out_size, d.bytes.size());
+  ASSERT_EQ(plan->segments.size(), 1u);
+  EXPECT_EQ(plan->segments[0], (Segment{0, d.bytes.size(), 0, -1}));
+  EXPECT_TRUE(plan->table_writes.empty());
+}
+
+TEST(PlanDiskLayout, Refusals) {
+  Disk d = MakeGptDisk();
+  std::array<uint8_t, kSectorSize> s0{};
+  s0[510] = 0x55;
+  s0[511] = 0xAA;
+  auto refused = [&](const PartitionTable& t, std::vector<uint32_t> enc, uint64_t size, const std::string& needle) {
+    auto plan = PlanDiskLayout("x.img", t, s0, size, enc, kHeader, ContainerKind::kRaw);
+    ASSERT_FALSE(plan.ok()) << needle;
+    EXPECT_EQ(plan.error().kind(), ErrorKind::kInvalidInput);
+    EXPECT_NE(plan.error().message().find("x.img"), std::string::npos) << plan.error().message();
+    EXPECT_NE(plan.error().message().find(needle), std::string::npos) << plan.error().message();
+  };
+  refused(d.table, {7}, d.bytes.size(), "no partition 7");
+  refused(d.table, {2, 2}, d.bytes.size(), "requested twice");
+  refused(PartitionTable{}, {1}, d.bytes.size(), "no partition table");
+
+  PartitionTable mbr;
+  mbr.kind = TableKind::kMbr;
+  mbr.partitions = {{1, 2048 * 512, 10 * kMiB, "0x83"}, {2, 30 * kMiB, 20 * kMiB, "0x05"},
+                    {5, 31 * kMiB, 5 * kMiB, "0x83"}};
+  refused(mbr, {1}, 64 * kMiB, "extended or logical");
+
+  // 2 TiB: the last partition would cross the 32-bit sector limit once moved.
+  PartitionTable big;
+  big.kind = TableKind::kMbr;
+  const uint64_t end = 0xFFFFFFFFull * 512;
+  big.partitions = {{1, kMiB, kMiB, "0x83"}, {2, 2 * kMiB, end - 2 * kMiB - 512, "0x83"}};
+  refused(big, {1}, end, "32-bit limit");
+}
+
+}  // namespace
+}  // namespace vhdcrypt

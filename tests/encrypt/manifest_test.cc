@@ -1,0 +1,79 @@
+#include "src/manifest.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+
+namespace vhdcrypt {
+namespace {
+
+Manifest Sample() {
+  Manifest m;
+  m.tool = "vhdcrypt 0.1.0";
+  m.passphrase_file = "passphrase";
+  m.disks.push_back({"/in/os.vhd", std::string(64, 'a'), "vhd-fixed", 1 << 30, "os.vhd", "vhd-fixed",
+                     (1 << 30) + (16 << 20), "gpt", true});
+  ManifestVolume v;
+  v.disk = 0;
+  v.partition = 3;
+  v.device = "/dev/sda3";
+  v.mountpoint = "/data";
+  v.filesystem = "xfs";
+  v.filesystem_uuid = "u";
+  v.luks_uuid = "l";
+  v.mapper_name = "luks-l";
+  v.sector_size = 4096;
+  v.pbkdf = "argon2id";
+  v.source_offset = 1 << 20;
+  v.size = 64 << 20;
+  v.header_offset = 1 << 20;
+  v.data_offset = 17 << 20;
+  m.volumes.push_back(v);
+  return m;
+}
+
+TEST(Manifest, RoundTrips) {
+  const Manifest m = Sample();
+  auto back = ManifestFromJson("m.json", ManifestToJson(m));
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(ManifestToJson(*back), ManifestToJson(m));
+  EXPECT_EQ(back->volumes[0].data_offset, 17u << 20);
+  EXPECT_EQ(back->disks[0].output, "os.vhd");
+}
+
+TEST(Manifest, MalformedManifestsNameTheFileAndField) {
+  struct Case {
+    const char* name;
+    std::function<void(nlohmann::json&)> edit;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"not json", nullptr, "not valid JSON"},
+      {"version", [](auto& j) { j["version"] = 2; }, "manifest.version is 2, expected 1"},
+      {"missing", [](auto& j) { j.erase("tool"); }, "manifest.tool is missing"},
+      {"type", [](auto& j) { j["disks"][0]["input_virtual_size"] = "big"; }, "disks[0].input_virtual_size is not an integer"},
+      {"negative", [](auto& j) { j["volumes"][0]["size"] = -1; }, "volumes[0].size is negative"},
+      {"disk index", [](auto& j) { j["volumes"][0]["disk"] = 3; }, "volumes[0].disk is 3, but there are 1 disks"},
+      {"escape", [](auto& j) { j["disks"][0]["output"] = "../etc/passwd"; }, "is not a file name"},
+      {"sector", [](auto& j) { j["volumes"][0]["sector_size"] = 1024; }, "sector_size is 1024"},
+      {"past end", [](auto& j) { j["volumes"][0]["data_offset"] = 1ull << 40; }, "do not fit in os.vhd"},
+      {"not array", [](auto& j) { j["volumes"] = 5; }, "manifest.volumes is not an array"},
+  };
+  for (const auto& c : cases) {
+    std::string text = "{ not json";
+    if (c.edit) {
+      auto j = nlohmann::json::parse(ManifestToJson(Sample()));
+      c.edit(j);
+      text = j.dump();
+    }
+    auto m = ManifestFromJson("dir/manifest.json", text);
+    ASSERT_FALSE(m.ok()) << c.name;
+    EXPECT_EQ(m.error().kind(), ErrorKind::kInvalidInput) << c.name;
+    EXPECT_EQ(m.error().message().rfind("dir/manifest.json: ", 0), 0u) << m.error().message();
+    EXPECT_NE(m.error().message().find(c.expect), std::string::npos) << c.name << ": " << m.error().message();
+  }
+}
+
+}  // namespace
+}  // namespace vhdcrypt

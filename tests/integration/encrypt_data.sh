@@ -1,0 +1,192 @@
+#!/bin/bash
+# `vhdcrypt encrypt` and `vhdcrypt verify` on real filesystems, checked by
+# independent tools: the kernel's dm-crypt in the libguestfs appliance
+# (verify, and libguestfs' Python binding) and cryptsetup luksDump on the host.
+#   encrypt_data.sh VHDCRYPT SOURCE_DIR CACHE_DIR
+set -euo pipefail
+BIN=$1
+SRC=$2
+CACHE=$3
+export LIBGUESTFS_BACKEND=direct
+. "$SRC/tests/integration/lib.sh"
+D=$(cached_fixture "$CACHE" data-disks "$SRC/fixtures/data-disks.guestfish" "$SRC/scripts/build-data-disks" \
+    -- "$SRC/scripts/build-data-disks" @DIR@)
+G=$(cached_fixture "$CACHE" phony "$SRC/fixtures/phony-guests.guestfish" "$SRC/scripts/build-phony-guests" \
+    -- "$SRC/scripts/build-phony-guests" @DIR@)
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+PASS='correct horse battery staple'
+printf '%s' "$PASS" > "$OUT/key"
+printf 'not the passphrase' > "$OUT/wrong-key"
+chmod 600 "$OUT/key" "$OUT/wrong-key"
+sha256sum "$D"/*.raw "$G"/ubuntu-good*.raw > "$OUT/inputs.sha256"
+FAST=(--pbkdf pbkdf2 --iter-time 50)
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { echo "FAIL: $*"; exit 1; }
+elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
+
+# 1. Two data disks without an OS: every filesystem, dynamic VHD outputs.
+t=$(date +%s)
+mkdir "$OUT/a"
+rc=0
+"$BIN" encrypt "$D/data.raw" --data "$D/whole.raw" --output-dir "$OUT/a" --key-file "$OUT/key" "${FAST[@]}" \
+  --to vhd-dynamic --progress json > "$OUT/a.progress" 2> "$OUT/a.err" || rc=$?
+[ $rc = 0 ] || { cat "$OUT/a.err"; fail "encrypt exited $rc"; }
+[ "$(cd "$OUT/a" && ls -A | sort | tr '\n' ' ')" = "data.vhd manifest.json whole.vhd " ] ||
+  fail "unexpected outputs: $(ls -A "$OUT/a")"
+python3 - "$OUT/a/manifest.json" "$OUT/a.progress" <<'PY' || fail "manifest or progress"
+import json, sys
+m = json.load(open(sys.argv[1]))
+vols = m["volumes"]
+assert [(v["disk"], v["partition"]) for v in vols] == [(0, 1), (0, 2), (0, 3), (0, 4), (1, 0)], vols
+assert [v["sector_size"] for v in vols] == [4096, 512, 4096, 512, 4096], [v["sector_size"] for v in vols]
+assert [v["filesystem"] for v in vols] == ["ext4", "xfs", "ext4", "ext4", "ext4"]
+assert all(v["cipher"] == "aes-xts-plain64" and v["key_bits"] == 512 for v in vols)
+assert all(v["data_offset"] - v["header_offset"] == 16 << 20 for v in vols)
+assert len({v["luks_uuid"] for v in vols}) == 5
+assert m["passphrase_file"] == "" and m["disks"][1]["partition_table"] == "none"
+assert all(len(d["input_sha256"]) == 64 for d in m["disks"])
+lines = [json.loads(l) for l in open(sys.argv[2])]
+assert lines and lines[-1]["type"] == "progress-done", lines[-1:]
+assert lines[-1]["bytes_done"] == lines[-1]["bytes_total"] > 0
+assert {"copy", "encrypt"} <= {l["phase"] for l in lines}
+PY
+ok "data disks encrypted: 5 volumes, 4096/512-byte sectors as the filesystems allow ($(elapsed $t))"
+
+# 2. Each header, cut out of the output, is a LUKS2 header cryptsetup accepts
+# and opens with the passphrase (and not with another).
+"$BIN" -q convert "$OUT/a/data.vhd" "$OUT/data-out.raw" --to raw
+"$BIN" -q convert "$OUT/a/whole.vhd" "$OUT/whole-out.raw" --to raw
+python3 - "$OUT/a/manifest.json" > "$OUT/headers" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for v in m["volumes"]:
+    print(["data-out.raw", "whole-out.raw"][v["disk"]], v["header_offset"], v["luks_uuid"], v["sector_size"])
+PY
+while read -r img offset uuid sector; do
+  dd if="$OUT/$img" of="$OUT/hdr" bs=1M iflag=skip_bytes skip="$offset" count=16 status=none
+  cryptsetup luksDump "$OUT/hdr" > "$OUT/dump" || fail "luksDump refused the header at byte $offset of $img"
+  grep -q "^Version:[[:space:]]*2" "$OUT/dump" || fail "not LUKS2"
+  grep -q "^UUID:[[:space:]]*$uuid" "$OUT/dump" || fail "UUID $uuid missing"
+  grep -q "cipher:[[:space:]]*aes-xts-plain64" "$OUT/dump" || fail "cipher"
+  grep -q "sector:[[:space:]]*$sector \[bytes\]" "$OUT/dump" || fail "sector size $sector"
+  cryptsetup open --test-passphrase --key-file "$OUT/key" "$OUT/hdr" || fail "passphrase does not open $uuid"
+  if cryptsetup open --test-passphrase --key-file "$OUT/wrong-key" "$OUT/hdr" 2>/dev/null; then
+    fail "a wrong passphrase opens $uuid"
+  fi
+done < "$OUT/headers"
+rm -f "$OUT/hdr" "$OUT/whole-out.raw"
+ok "cryptsetup luksDump accepts all 5 headers; the passphrase opens each, a wrong one none"
+
+# 3. dm-crypt decrypts every volume to the source partition, byte for byte.
+t=$(date +%s)
+"$BIN" verify "$OUT/a" --key-file "$OUT/key" --against "$D/data.raw" --against "$D/whole.raw" > "$OUT/verify" ||
+  { cat "$OUT/verify"; fail "verify --against"; }
+[ "$(grep -c '^ok ' "$OUT/verify")" = 5 ] || fail "verify: $(cat "$OUT/verify")"
+ok "verify --against: dm-crypt decrypts all 5 volumes to their sources ($(elapsed $t))"
+
+t=$(date +%s)
+"$BIN" verify "$OUT/a" --key-file "$OUT/key" > "$OUT/verify-fsck" || { cat "$OUT/verify-fsck"; fail "verify (fsck)"; }
+grep -q "decrypts to a clean xfs" "$OUT/verify-fsck" || fail "no xfs check: $(cat "$OUT/verify-fsck")"
+ok "verify without --against: fsck/xfs_repair -n find clean filesystems ($(elapsed $t))"
+
+rc=0
+"$BIN" verify "$OUT/a" --key-file "$OUT/wrong-key" > "$OUT/verify-wrong" 2>&1 || rc=$?
+[ $rc = 1 ] || fail "verify with a wrong key exited $rc"
+[ "$(grep -c '^FAILED ' "$OUT/verify-wrong")" = 5 ] || fail "$(cat "$OUT/verify-wrong")"
+ok "verify with a wrong passphrase: exit 1, every volume named as FAILED"
+
+# 4. Unlocked and mounted in the appliance, the files read back as written.
+t=$(date +%s)
+python3 - "$OUT/key" "$OUT/a/data.vhd" "$OUT/a/whole.vhd" "$D/data.raw" "$D/whole.raw" <<'PY' ||
+import guestfs, sys
+key = open(sys.argv[1]).read()
+g = guestfs.GuestFS(python_return_dict=True)
+for path, fmt in zip(sys.argv[2:], ["vpc", "vpc", "raw", "raw"]):
+    g.add_drive_opts(path, format=fmt, readonly=True)
+g.launch()
+pairs = [("/dev/sda1", "/dev/sdc1"), ("/dev/sda2", "/dev/sdc2"), ("/dev/sda3", "/dev/sdc3"),
+         ("/dev/sda4", "/dev/sdc4"), ("/dev/sdb", "/dev/sdd")]
+for i, (enc, src) in enumerate(pairs):
+    g.cryptsetup_open(enc, key, "v%d" % i, readonly=True)
+    seen = []
+    for dev in ("/dev/mapper/v%d" % i, src):
+        g.mount_ro(dev, "/")
+        seen.append((g.cat("/hello.txt"), g.checksum("sha256", "/pattern")))
+        g.umount_all()
+    assert seen[0] == seen[1] and seen[0][0].startswith(("data volume", "a whole-disk")), (enc, seen)
+g.shutdown()
+PY
+  fail "files differ after decryption"
+ok "unlocked and mounted in the appliance, all 5 filesystems hold the files written before ($(elapsed $t))"
+
+# 5. A generated passphrase: DIR/passphrase, 0600, exactly the base64 text.
+mkdir "$OUT/b"
+"$BIN" -q encrypt "$D/whole.raw" --output-dir "$OUT/b" --iter-time 100 --progress none 2> "$OUT/b.err" ||
+  { cat "$OUT/b.err"; fail "encrypt with a generated passphrase"; }
+[ "$(stat -c %a "$OUT/b/passphrase")" = 600 ] || fail "passphrase mode $(stat -c %a "$OUT/b/passphrase")"
+[ "$(stat -c %s "$OUT/b/passphrase")" = 44 ] || fail "passphrase is $(stat -c %s "$OUT/b/passphrase") bytes"
+grep -qE '^[A-Za-z0-9+/]{43}=$' "$OUT/b/passphrase" || fail "passphrase is not base64 of 32 bytes"
+grep -q '"passphrase_file": "passphrase"' "$OUT/b/manifest.json" || fail "manifest does not name the passphrase"
+for f in "$OUT/b.err" "$OUT/b/manifest.json" "$OUT/a.progress" "$OUT/a.err" "$OUT/a/manifest.json"; do
+  if grep -qF "$(cat "$OUT/b/passphrase")" "$f" || grep -qF "$PASS" "$f"; then fail "a passphrase leaked into $f"; fi
+done
+ok "generated passphrase: 44 base64 bytes, no newline, mode 0600, in no log or manifest"
+
+# 6. Existing outputs are not replaced without --force.
+rc=0
+"$BIN" -q encrypt "$D/whole.raw" --output-dir "$OUT/b" --iter-time 100 2> "$OUT/b2.err" || rc=$?
+[ $rc = 2 ] && grep -q "already exists" "$OUT/b2.err" || fail "second run: exit $rc: $(cat "$OUT/b2.err")"
+[ "$(ls -A "$OUT/b" | wc -l)" = 3 ] || fail "leftovers: $(ls -A "$OUT/b")"
+ok "a second run into the same directory refuses (exit 2) and leaves the first run's files"
+
+# 7. Killed mid-run: SIGTERM leaves nothing at all, SIGKILL nothing under the final names.
+for sig in TERM KILL; do
+  mkdir "$OUT/k$sig"
+  "$BIN" encrypt "$D/data.raw" --output-dir "$OUT/k$sig" --key-file "$OUT/key" "${FAST[@]}" --threads 1 \
+    --progress json > "$OUT/k$sig.progress" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 600); do
+    grep -q '"phase":"encrypt"' "$OUT/k$sig.progress" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q '"phase":"encrypt"' "$OUT/k$sig.progress" || fail "never reached the encrypt phase"
+  kill -$sig $pid
+  rc=0
+  wait $pid || rc=$?
+  [ $rc -ge 128 ] || fail "SIG$sig: exit $rc (finished before the signal?)"
+  for f in data.raw manifest.json passphrase; do
+    [ ! -e "$OUT/k$sig/$f" ] || fail "SIG$sig left $f"
+  done
+  if [ $sig = TERM ] && [ -n "$(ls -A "$OUT/k$sig")" ]; then fail "SIGTERM left $(ls -A "$OUT/k$sig")"; fi
+done
+ok "killed while encrypting: nothing under the final names (SIGTERM: no temporaries either)"
+
+# 8. With an OS: its fstab now mounts the data volume from /dev/mapper and
+# crypttab opens it; the OS disk's own partitions are copied unchanged.
+t=$(date +%s)
+mkdir "$OUT/os"
+"$BIN" -q encrypt "$G/ubuntu-good.raw" --data "$G/ubuntu-good-data.raw" --output-dir "$OUT/os" \
+  --key-file "$OUT/key" "${FAST[@]}" --progress none 2> "$OUT/os.err" || { cat "$OUT/os.err"; fail "encrypt with an OS"; }
+uuid=$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["volumes"]; assert len(v)==1 and v[0]["mountpoint"]=="/data", v; print(v[0]["luks_uuid"])' "$OUT/os/manifest.json")
+guestfish --ro --format=raw -a "$OUT/os/ubuntu-good.raw" -i cat /etc/fstab : cat /etc/crypttab > "$OUT/os.files" 2>&1 ||
+  fail "$(cat "$OUT/os.files")"
+grep -q "^/dev/mapper/luks-$uuid /data ext4 defaults,nofail 0 2$" "$OUT/os.files" || fail "fstab: $(cat "$OUT/os.files")"
+grep -q "^UUID=900d0000-0000-4000-8000-0000000000a1 / ext4 defaults 0 1$" "$OUT/os.files" || fail "root line changed"
+grep -q "^luks-$uuid UUID=$uuid none luks,nofail$" "$OUT/os.files" || fail "crypttab: $(cat "$OUT/os.files")"
+"$BIN" verify "$OUT/os" --key-file "$OUT/key" --against "$G/ubuntu-good.raw" --against "$G/ubuntu-good-data.raw" \
+  > "$OUT/os.verify" || fail "$(cat "$OUT/os.verify")"
+ok "with an OS: fstab and crypttab name the LUKS volume, verify --against passes ($(elapsed $t))"
+
+# 9. A guest whose check has errors is refused (exit 1) unless --force.
+mkdir "$OUT/bad"
+rc=0
+"$BIN" encrypt "$G/bad.raw" --data "$G/bad-data.raw" --output-dir "$OUT/bad" --key-file "$OUT/key" "${FAST[@]}" \
+  > /dev/null 2> "$OUT/bad.err" || rc=$?
+[ $rc = 1 ] && grep -q "fstab-missing-nofail" "$OUT/bad.err" || fail "bad guest: exit $rc: $(cat "$OUT/bad.err")"
+[ -z "$(ls -A "$OUT/bad")" ] || fail "refused run left $(ls -A "$OUT/bad")"
+ok "check errors refuse the run (exit 1, report printed, nothing written)"
+
+sha256sum -c --quiet "$OUT/inputs.sha256" || fail "an input image changed"
+ok "every input image is byte-identical afterwards"
