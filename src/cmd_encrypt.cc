@@ -193,7 +193,7 @@ Result<SecretBytes> VolumeKey() {
   }
 }
 
-Status WriteDisk(const EncryptCommandOptions& o, Disk& disk, std::vector<Volume>& volumes,
+Status WriteDisk(const EncryptCommandOptions& o, const LuksOptions& luks, Disk& disk, std::vector<Volume>& volumes,
                  const SecretBytes& passphrase, Progress& progress) {
   ASSIGN_OR_RETURN(auto options, DefaultWriterOptions());
   ASSIGN_OR_RETURN(auto writer, MakeWriter(disk.out_kind, disk.out->file(), disk.layout.out_size, options));
@@ -212,7 +212,7 @@ Status WriteDisk(const EncryptCommandOptions& o, Disk& disk, std::vector<Volume>
     Volume& v = volumes[disk.volumes[s.volume]];
     progress.Phase("luks-header", v.m.device);
     ASSIGN_OR_RETURN(SecretBytes key, VolumeKey());
-    LuksOptions lo = o.luks;
+    LuksOptions lo = luks;
     lo.sector_size = v.m.sector_size;
     ASSIGN_OR_RETURN(LuksHeader header, FormatLuksHeader(passphrase, key, lo));
     if (header.data_offset != kHeaderBytes) {
@@ -351,7 +351,10 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   {
     Progress progress(o.progress, total);
-    for (Disk& d : disks) RETURN_IF_ERROR(WriteDisk(o, d, volumes, passphrase, progress));
+    // One PBKDF benchmark for the run; every key slot then gets these costs.
+    progress.Phase("pbkdf-benchmark", PbkdfName(o.luks.pbkdf));
+    ASSIGN_OR_RETURN(LuksOptions luks, CalibrateLuksOptions(o.luks));
+    for (Disk& d : disks) RETURN_IF_ERROR(WriteDisk(o, luks, d, volumes, passphrase, progress));
     progress.Phase("guest-config", o.image);
     if (!data_only) RETURN_IF_ERROR(EditGuest(facts, disks[0], volumes));
     progress.Finish();

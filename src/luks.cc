@@ -343,13 +343,16 @@ Result<LuksOptions> CalibrateLuksOptions(const LuksOptions& options) {
   r = crypt_benchmark_pbkdf(cd.get(), &bench, kBenchmarkPassword, sizeof kBenchmarkPassword - 1,
                             reinterpret_cast<const char*>(salt), sizeof salt, kLuksKeyBytes, LogBenchmarkStep, nullptr);
   if (r < 0 || bench.iterations == 0) {
-    return IoError(std::string("benchmarking ") + request.type + ": " + CryptDevice::Describe(r < 0 ? r : -EINVAL, sink));
+    return IoError(std::string("benchmarking ") + request.type + ": " +
+                   CryptDevice::Describe(r < 0 ? r : -EINVAL, sink));
   }
 
   LuksOptions calibrated = options;
   if (options.pbkdf == Pbkdf::kPbkdf2) {
     const uint64_t scaled = uint64_t{bench.iterations} * options.iter_time_ms / kPbkdf2BenchmarkMs;
-    if (scaled > UINT32_MAX) return UsageError("pbkdf2 iteration time " + std::to_string(options.iter_time_ms) + " ms is too long");
+    if (scaled > UINT32_MAX) {
+      return UsageError("pbkdf2 iteration time " + std::to_string(options.iter_time_ms) + " ms is too long");
+    }
     calibrated.iterations = std::max(static_cast<uint32_t>(scaled), kPbkdf2MinIterations);
     calibrated.memory_kb = 0;
     calibrated.parallel_threads = 0;

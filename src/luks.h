@@ -57,7 +57,10 @@ struct LuksHeader {
 // Formats LUKS2 (aes-xts-plain64, 512-bit key, the given volume key, one
 // keyslot opened by passphrase) with a data segment that runs to the end of
 // the device, and returns the header bytes. volume_key must be kLuksKeyBytes
-// with differing halves. Errors are kIo (libcryptsetup's message included).
+// with differing halves. With options.iterations set (CalibrateLuksOptions)
+// no PBKDF benchmark runs: the cost is one key derivation at those costs.
+// Errors are kUsage for bad options, kIo otherwise (libcryptsetup's message
+// included).
 Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretBytes& volume_key,
                                     const LuksOptions& options);
 

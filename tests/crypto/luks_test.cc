@@ -236,8 +236,8 @@ class LuksTest : public ::testing::Test {
   static const LuksOptions& Calibrated(Pbkdf pbkdf) {
     auto it = shared_->calibrated.find(pbkdf);
     if (it == shared_->calibrated.end()) {
-      it = shared_->calibrated.emplace(pbkdf, CalibrateLuksOptions(pbkdf == Pbkdf::kPbkdf2 ? FastPbkdf2() : FastArgon2id()))
-               .first;
+      const LuksOptions asked = pbkdf == Pbkdf::kPbkdf2 ? FastPbkdf2() : FastArgon2id();
+      it = shared_->calibrated.emplace(pbkdf, CalibrateLuksOptions(asked)).first;
     }
     EXPECT_TRUE(it->second.ok()) << it->second.error().message();
     static const LuksOptions kUncalibrated;

@@ -99,7 +99,7 @@ ok "verify with a wrong passphrase: exit 1, every volume named as FAILED"
 
 # 4. Unlocked and mounted in the appliance, the files read back as written.
 t=$(date +%s)
-python3 - "$OUT/key" "$OUT/a/data.vhd" "$OUT/a/whole.vhd" "$D/data.raw" "$D/whole.raw" <<'PY' ||
+/usr/bin/python3 -I - "$OUT/key" "$OUT/a/data.vhd" "$OUT/a/whole.vhd" "$D/data.raw" "$D/whole.raw" <<'PY' ||
 import guestfs, sys
 key = open(sys.argv[1]).read()
 g = guestfs.GuestFS(python_return_dict=True)
