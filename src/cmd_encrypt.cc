@@ -10,10 +10,12 @@
 #include <future>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "formats/copy.h"
 #include "formats/gpt.h"
+#include "formats/guid.h"
 #include "formats/mbr.h"
 #include "formats/output_file.h"
 #include "formats/partition_table.h"
@@ -51,6 +53,7 @@ struct Disk {
   ContainerKind out_kind = ContainerKind::kRaw;
   std::string out_name;
   std::unique_ptr<OutputFile> out;
+  std::unique_ptr<ImageWriter> writer;  // a LockedWriter over out
 };
 
 struct Volume {
@@ -184,6 +187,13 @@ Status PlanDisks(const EncryptCommandOptions& o, std::vector<Volume>& volumes,
   return {};
 }
 
+// A version 4 UUID in the lowercase form LUKS headers and blkid use.
+std::string RandomLuksUuid() {
+  std::string text = RandomGuid().ToString();
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
 Result<SecretBytes> VolumeKey() {
   for (;;) {
     ASSIGN_OR_RETURN(SecretBytes key, RandomSecret(kLuksKeyBytes));
@@ -193,15 +203,35 @@ Result<SecretBytes> VolumeKey() {
   }
 }
 
-Status WriteDisk(const EncryptCommandOptions& o, const LuksOptions& luks, Disk& disk, std::vector<Volume>& volumes,
-                 const SecretBytes& passphrase, Progress& progress) {
-  ASSIGN_OR_RETURN(auto options, DefaultWriterOptions());
-  ASSIGN_OR_RETURN(auto writer, MakeWriter(disk.out_kind, disk.out->file(), disk.layout.out_size, options));
+// The engine (on the main thread) and the header task write to the same
+// outputs; writers are not thread-safe, so every write takes one lock.
+class LockedWriter : public ImageWriter {
+ public:
+  LockedWriter(std::unique_ptr<ImageWriter> inner, std::mutex& mu) : inner_(std::move(inner)), mu_(mu) {}
+  uint64_t virtual_size() const override { return inner_->virtual_size(); }
+  Status Write(uint64_t offset, std::span<const uint8_t> data) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_->Write(offset, data);
+  }
+  Status Finish() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_->Finish();
+  }
+
+ private:
+  std::unique_ptr<ImageWriter> inner_;
+  std::mutex& mu_;
+};
+
+// Copies and encrypts the disk's segments; the LUKS headers and the
+// partition table are written separately.
+Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Volume>& volumes,
+                     const std::vector<SecretBytes>& keys, Progress& progress) {
   for (const Segment& s : disk.layout.segments) {
     if (s.volume < 0) {
       progress.Phase("copy", disk.input);
       uint64_t last = 0;
-      ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset, s.length, *writer, s.out_offset,
+      ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset, s.length, *disk.writer, s.out_offset,
                                              [&](uint64_t done, uint64_t) {
                                                progress.Advance(done - last);
                                                last = done;
@@ -209,27 +239,16 @@ Status WriteDisk(const EncryptCommandOptions& o, const LuksOptions& luks, Disk& 
       (void)stats;
       continue;
     }
-    Volume& v = volumes[disk.volumes[s.volume]];
-    progress.Phase("luks-header", v.m.device);
-    ASSIGN_OR_RETURN(SecretBytes key, VolumeKey());
-    LuksOptions lo = luks;
-    lo.sector_size = v.m.sector_size;
-    ASSIGN_OR_RETURN(LuksHeader header, FormatLuksHeader(passphrase, key, lo));
-    if (header.data_offset != kHeaderBytes) {
-      return IoError("libcryptsetup placed the data segment of " + v.m.device + " at " +
-                     std::to_string(header.data_offset) + " bytes, expected " + std::to_string(kHeaderBytes));
-    }
-    v.m.luks_uuid = header.uuid;
-    v.m.mapper_name = MapperName(header.uuid);
-    RETURN_IF_ERROR(writer->Write(v.m.header_offset, header.bytes));
+    const size_t index = disk.volumes[s.volume];
+    const Volume& v = volumes[index];
     progress.Phase("encrypt", v.m.device + (v.m.mountpoint.empty() ? "" : " (" + v.m.mountpoint + ")"));
     VolumeJob job;
     job.source = disk.image.get();
     job.source_offset = s.source_offset;
     job.length = s.length;
-    job.out = writer.get();
+    job.out = disk.writer.get();
     job.out_offset = s.out_offset;
-    job.key = key.span();
+    job.key = keys[index].span();
     job.sector_size = v.m.sector_size;
     uint64_t last = 0;
     RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, [&](uint64_t done, uint64_t) {
@@ -237,8 +256,33 @@ Status WriteDisk(const EncryptCommandOptions& o, const LuksOptions& luks, Disk& 
       last = done;
     }));
   }
-  for (const DiskWrite& w : disk.layout.table_writes) RETURN_IF_ERROR(writer->Write(w.offset, w.bytes));
-  return writer->Finish();
+  return {};
+}
+
+// The key slots: one PBKDF benchmark for the run, then a header per volume
+// with the calibrated costs, each written in place as soon as it is made.
+// Runs beside the bulk encryption, which does not need the headers: the
+// engine works from the volume keys.
+Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, const std::vector<Volume>& volumes,
+                    const std::vector<SecretBytes>& keys, const SecretBytes& passphrase,
+                    const std::atomic<bool>& stop) {
+  ASSIGN_OR_RETURN(LuksOptions luks, CalibrateLuksOptions(o.luks));
+  for (size_t i = 0; i < volumes.size(); ++i) {
+    if (stop) return IoError("LUKS header creation cancelled");
+    const ManifestVolume& m = volumes[i].m;
+    LuksOptions lo = luks;
+    lo.sector_size = m.sector_size;
+    lo.uuid = m.luks_uuid;
+    ASSIGN_OR_RETURN(LuksHeader header, FormatLuksHeader(passphrase, keys[i], lo));
+    if (header.data_offset != kHeaderBytes || header.uuid != m.luks_uuid) {
+      return IoError("libcryptsetup made the header of " + m.device + " with its data segment at " +
+                     std::to_string(header.data_offset) + " bytes and UUID " + header.uuid + "; expected " +
+                     std::to_string(kHeaderBytes) + " and " + m.luks_uuid);
+    }
+    RETURN_IF_ERROR(disks[m.disk].writer->Write(m.header_offset, header.bytes));
+    spdlog::debug("{}: LUKS2 header {} written", m.device, m.luks_uuid);
+  }
+  return {};
 }
 
 // fstab lines of the encrypted volumes now name their /dev/mapper devices;
@@ -313,6 +357,7 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
 
   std::vector<Volume> volumes;
   for (const auto& c : selection.volumes) volumes.push_back({c, {}});
+  std::mutex write_lock;  // outlives the disks' writers, which hold it
   std::vector<Disk> disks;
   RETURN_IF_ERROR(PlanDisks(o, volumes, disks));
 
@@ -351,10 +396,33 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   {
     Progress progress(o.progress, total);
-    // One PBKDF benchmark for the run; every key slot then gets these costs.
-    progress.Phase("pbkdf-benchmark", PbkdfName(o.luks.pbkdf));
-    ASSIGN_OR_RETURN(LuksOptions luks, CalibrateLuksOptions(o.luks));
-    for (Disk& d : disks) RETURN_IF_ERROR(WriteDisk(o, luks, d, volumes, passphrase, progress));
+    ASSIGN_OR_RETURN(auto writer_options, DefaultWriterOptions());
+    for (Disk& d : disks) {
+      ASSIGN_OR_RETURN(auto w, MakeWriter(d.out_kind, d.out->file(), d.layout.out_size, writer_options));
+      d.writer = std::make_unique<LockedWriter>(std::move(w), write_lock);
+    }
+    std::vector<SecretBytes> keys;
+    for (Volume& v : volumes) {
+      ASSIGN_OR_RETURN(SecretBytes key, VolumeKey());
+      keys.push_back(std::move(key));
+      v.m.luks_uuid = RandomLuksUuid();
+      v.m.mapper_name = MapperName(v.m.luks_uuid);
+    }
+    std::atomic<bool> stop_headers{false};
+    auto headers = std::async(std::launch::async, [&]() {
+      return WriteHeaders(o, disks, volumes, keys, passphrase, stop_headers);
+    });
+    struct StopHeaders {
+      std::atomic<bool>& flag;
+      ~StopHeaders() { flag = true; }
+    } stop_headers_on_exit{stop_headers};
+    for (Disk& d : disks) RETURN_IF_ERROR(WriteDiskData(o, d, volumes, keys, progress));
+    progress.Phase("luks-headers", "");
+    RETURN_IF_ERROR(headers.get());
+    for (Disk& d : disks) {
+      for (const DiskWrite& w : d.layout.table_writes) RETURN_IF_ERROR(d.writer->Write(w.offset, w.bytes));
+      RETURN_IF_ERROR(d.writer->Finish());
+    }
     progress.Phase("guest-config", o.image);
     if (!data_only) RETURN_IF_ERROR(EditGuest(facts, disks[0], volumes));
     progress.Finish();

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/formats/temp_dir.h"
+#include "tests/tools.h"
 
 namespace vhdcrypt {
 namespace {
@@ -381,12 +382,7 @@ TEST(Engine, RefusesBadJobsBeforeTouchingAnything) {
 // volume by --reduce-device-size), libcryptsetup hands over the volume key,
 // and the engine must decrypt the data segment back to the original bytes.
 
-std::string Cryptsetup() {
-  for (const char* p : {"/usr/sbin/cryptsetup", "/sbin/cryptsetup", "/usr/bin/cryptsetup"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
-}
+std::string Cryptsetup() { return testing::FindTool("cryptsetup"); }
 
 struct CommandResult {
   int exit_code = -1;

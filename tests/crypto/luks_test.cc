@@ -25,6 +25,7 @@
 
 #include "src/secret.h"
 #include "tests/formats/temp_dir.h"
+#include "tests/tools.h"
 
 namespace vhdcrypt {
 namespace {
@@ -76,12 +77,7 @@ bool IsLowercaseUuid(const std::string& s) {
   return true;
 }
 
-std::string CryptsetupBinary() {
-  for (const char* p : {"/usr/sbin/cryptsetup", "/sbin/cryptsetup", "/usr/bin/cryptsetup"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
-}
+std::string CryptsetupBinary() { return testing::FindTool("cryptsetup"); }
 
 void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -92,15 +88,9 @@ void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
 std::string LuksDump(const std::vector<uint8_t>& header, int* exit_status) {
   testing::TempDir dir;
   WriteBytes(dir / "header.img", header);
-  const std::string cmd = CryptsetupBinary() + " luksDump " + (dir / "header.img") + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *exit_status = ::pclose(p);
-  return out;
+  auto r = testing::Shell(CryptsetupBinary() + " luksDump " + (dir / "header.img") + " 2>&1");
+  *exit_status = r.exit_code;
+  return r.out;
 }
 
 // The value after the first "key" at the start of a (left-trimmed) line.

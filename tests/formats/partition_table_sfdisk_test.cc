@@ -17,6 +17,7 @@
 #include "formats/mbr.h"
 #include "formats/partition_table.h"
 #include "tests/formats/temp_dir.h"
+#include "tests/tools.h"
 
 namespace vhdcrypt {
 namespace {
@@ -24,30 +25,8 @@ namespace {
 using nlohmann::json;
 constexpr uint64_t kMiB = 1024 * 1024;
 
-std::string Sfdisk() {
-  for (const char* p : {"/usr/sbin/sfdisk", "/sbin/sfdisk", "/usr/bin/sfdisk"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
-}
-
-struct Output {
-  int exit_code = -1;
-  std::string out;
-};
-
-// Runs a shell command, capturing stdout (callers redirect stderr as needed).
-Output Shell(const std::string& command) {
-  Output r;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+std::string Sfdisk() { return testing::FindTool("sfdisk"); }
+using testing::Shell;
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
@@ -85,7 +64,7 @@ void WriteDisk(const std::string& path, uint64_t size, const std::vector<DiskWri
 
 // Partitions in sfdisk's JSON, keyed by the number at the end of "node".
 std::map<uint32_t, json> SfdiskPartitions(const std::string& sfdisk, const std::string& path, json* table) {
-  Output r = Shell(sfdisk + " --json " + Quote(path) + " 2>&1");
+  auto r = Shell(sfdisk + " --json " + Quote(path) + " 2>&1");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   *table = json::parse(r.out)["partitiontable"];
   std::map<uint32_t, json> out;
@@ -121,7 +100,7 @@ void ExpectSameAsSfdisk(const std::string& sfdisk, const std::string& path, cons
 }
 
 void ExpectSfdiskVerifies(const std::string& sfdisk, const std::string& path) {
-  Output r = Shell(sfdisk + " --verify " + Quote(path) + " 2>&1");
+  auto r = Shell(sfdisk + " --verify " + Quote(path) + " 2>&1");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("No errors detected"), std::string::npos) << r.out;
 }
@@ -139,7 +118,7 @@ class SfdiskTest : public ::testing::Test {
     std::ofstream(script_path) << script;
     { std::ofstream create(path, std::ios::binary); }
     std::filesystem::resize_file(path, size);
-    Output r = Shell(sfdisk_ + " --quiet --no-reread --no-tell-kernel " + Quote(path) + " < " +
+    auto r = Shell(sfdisk_ + " --quiet --no-reread --no-tell-kernel " + Quote(path) + " < " +
                      Quote(script_path) + " 2>&1");
     EXPECT_EQ(r.exit_code, 0) << r.out;
     return path;
@@ -271,7 +250,7 @@ TEST_F(SfdiskTest, VerifyCatchesABrokenBackup) {
   WriteDisk(path, 8 * kMiB, *writes);
   // sfdisk falls back to the primary (and still says "No errors detected"),
   // but it does see the damage; we refuse the disk outright.
-  Output r = Shell(sfdisk_ + " --verify " + Quote(path) + " 2>&1");
+  auto r = Shell(sfdisk_ + " --verify " + Quote(path) + " 2>&1");
   EXPECT_NE(r.out.find("backup GPT table is corrupt"), std::string::npos) << r.out;
   auto ours = ReadFile(path);
   ASSERT_FALSE(ours.ok());
