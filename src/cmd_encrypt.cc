@@ -423,8 +423,10 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
       for (const DiskWrite& w : d.layout.table_writes) RETURN_IF_ERROR(d.writer->Write(w.offset, w.bytes));
       RETURN_IF_ERROR(d.writer->Finish());
     }
-    progress.Phase("guest-config", o.image);
-    if (!data_only) RETURN_IF_ERROR(EditGuest(facts, disks[0], volumes));
+    if (!data_only) {
+      progress.Phase("guest-config", o.image);
+      RETURN_IF_ERROR(EditGuest(facts, disks[0], volumes));
+    }
     progress.Finish();
   }
 

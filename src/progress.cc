@@ -67,6 +67,8 @@ void Progress::Advance(uint64_t bytes) {
 void Progress::Finish() {
   if (finished_) return;
   finished_ = true;
+  phase_ = "done";
+  subject_.clear();
   Print(true);
   if (bar_open_) {
     std::fputc('\n', text_);
