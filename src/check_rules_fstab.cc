@@ -229,7 +229,11 @@ std::vector<Entry> Classify(const Facts& facts, VolumeType volume_type) {
              IsRemovableSpec(fe.spec) || file || IsResourceDisk(fe);
     if (!x.skip) x.r = Resolve(fe.spec, facts);
     if (!x.skip && !x.swap) {
-      x.data = x.r.how == Resolution::kResolved ? x.r.fs->disk >= 1 || !IsOsCoreMount(x.mount) : !IsOsMount(x.mount);
+      // Logical volumes of the OS disk belong to the OS's volume group: they
+      // move with the OS volume, not as data volumes.
+      const Filesystem* fs = x.r.fs;
+      x.data = x.r.how == Resolution::kResolved ? fs->disk >= 1 || (!fs->on_lvm && !IsOsCoreMount(x.mount))
+                                                : !IsOsMount(x.mount);
     }
     x.checked = !x.skip && (x.data ? IncludesData(volume_type) : IncludesOs(volume_type));
     out.push_back(std::move(x));

@@ -42,9 +42,10 @@ struct Entry {
   std::string mount;  // decoded, no trailing '/'
   bool skip = false;  // pseudo, network, bind, removable, a file, the resource disk
   bool swap = false;
-  // A data volume: anything mounted but /, /boot, /boot/efi and swap, on the
-  // OS disk or a data disk (an entry that resolves to no disk: anything but
-  // the usual OS mount points).
+  // A data volume: anything mounted but /, /boot, /boot/efi and swap, on a
+  // data disk or a partition of the OS disk (LVs of the OS disk stay with the
+  // OS; an entry that resolves to no disk: anything but the usual OS mount
+  // points).
   bool data = false;
   bool checked = false;  // its side (OS or data) is included in the volume type
 };

@@ -116,12 +116,26 @@ TEST(FstabMissingNofail, UnresolvedOsMountsNeedNoNofail) {
   }
 }
 
-TEST(FstabMissingNofail, OsMountsAndNonBlockEntriesNeedNoNofail) {
+TEST(FstabMissingNofail, OsDiskPartitionsOutsideTheOsAreDataVolumes) {
+  // What encrypt will touch: a partition of the OS disk mounted anywhere but
+  // /, /boot and /boot/efi is a data volume and needs nofail...
   Facts f = Baseline();
   f.filesystems.push_back(Fs("/dev/sda3", 0, 3, "ext4", "3333-3333"));
-  f.fstab.push_back(Line(6, "UUID=3333-3333", "/var/log", "ext4", "defaults"));            // resolves on disk 0
+  f.fstab.push_back(Line(6, "UUID=3333-3333", "/srv/local", "ext4", "defaults"));
+  ExpectOne(Check(f), "fstab-missing-nofail", Severity::kError, "/etc/fstab:6", "/srv/local");
+  // ...but a logical volume of the OS disk stays with the OS.
+  Facts g = Baseline();
+  auto lv = Fs("/dev/vg0/srv", 0, 0, "ext4", "4444-4444");
+  lv.on_lvm = true;
+  g.filesystems.push_back(lv);
+  g.fstab.push_back(Line(6, "UUID=4444-4444", "/srv/local", "ext4", "defaults"));
+  auto findings = Check(g);
+  EXPECT_TRUE(findings.empty()) << Dump(findings);
+}
+
+TEST(FstabMissingNofail, OsMountsAndNonBlockEntriesNeedNoNofail) {
+  Facts f = Baseline();
   f.fstab.push_back(Line(7, "/dev/disk/by-id/scsi-x-part1", "/var", "ext4", "defaults"));  // unresolvable, OS mount
-  f.fstab.push_back(Line(8, "UUID=3333-3333", "/srv/local", "ext4", "defaults"));          // disk 0: not a data disk
   f.fstab.push_back(Line(9, "tmpfs", "/run/shm", "tmpfs", "defaults", 0));
   f.fstab.push_back(Line(10, "server:/export", "/shared", "nfs", "defaults", 0));
   f.fstab.push_back(Line(11, "//server/share", "/cifs", "cifs", "credentials=/root/c", 0));
