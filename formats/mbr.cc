@@ -244,6 +244,17 @@ const char* MbrTypeName(uint8_t t) {
 
 std::string MbrTypeText(uint8_t t) { return Hex8(t); }
 
+std::optional<uint8_t> MbrTypeFromText(std::string_view text) {
+  if (text.size() != 4 || text.substr(0, 2) != "0x") return std::nullopt;
+  unsigned v = 0;
+  for (char c : text.substr(2)) {
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    v = v * 16 + static_cast<unsigned>(d);
+  }
+  return static_cast<uint8_t>(v);
+}
+
 Result<std::vector<Partition>> MbrPrimaryPartitions(const Mbr& mbr, uint64_t disk_sectors) {
   for (size_t i = 0; i < 4; ++i) {
     RETURN_IF_ERROR(CheckBootIndicator("MBR partition " + std::to_string(i + 1), mbr.entries[i], 0, i));

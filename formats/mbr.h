@@ -13,9 +13,11 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "formats/image.h"
@@ -58,6 +60,9 @@ Result<Mbr> DecodeMbr(std::span<const uint8_t, kSectorSize> sector);
 bool IsExtendedType(uint8_t os_type);      // 0x05, 0x0F, 0x85
 const char* MbrTypeName(uint8_t os_type);  // "Linux", "Linux swap / Solaris", ... or ""
 std::string MbrTypeText(uint8_t os_type);  // "0x83"
+// The inverse of MbrTypeText (Partition::type of an MBR partition); nullopt
+// for anything MbrTypeText does not produce.
+std::optional<uint8_t> MbrTypeFromText(std::string_view text);
 
 // Validates the four primary entries against a disk of disk_sectors sectors
 // (boot indicators, non-zero sizes, bounds, overlaps, at most one extended

@@ -92,7 +92,7 @@ Result<guest::Facts> ProbeDataDisks(const std::vector<std::string>& inputs, Form
                           " is a boot partition, so this looks like an OS disk; --data-only would encrypt its "
                           "root filesystem. Leave out --data-only to inspect it");
       }
-      if (table.kind == TableKind::kMbr && IsExtendedType(static_cast<uint8_t>(std::stoul(p.type, nullptr, 16)))) {
+      if (table.kind == TableKind::kMbr && IsExtendedType(MbrTypeFromText(p.type).value_or(0))) {
         continue;
       }
       ASSIGN_OR_RETURN(FsProbe probe, ProbeFilesystem(*image, p.start, p.size));

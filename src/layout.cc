@@ -1,7 +1,6 @@
 #include "src/layout.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "formats/gpt.h"
 #include "formats/mbr.h"
@@ -11,17 +10,14 @@ namespace vhdcrypt {
 namespace {
 
 Result<uint8_t> MbrType(const std::string& disk, const Partition& p) {
-  // Partition::type is "0x83" for MBR.
-  char* end = nullptr;
-  const unsigned long v = std::strtoul(p.type.c_str(), &end, 16);
-  if (p.type.size() != 4 || end == nullptr || *end != '\0' || v > 0xFF) {
+  auto type = MbrTypeFromText(p.type);
+  if (!type) {
     return InvalidInput(disk + ": partition " + std::to_string(p.number) + ": unexpected MBR type '" + p.type + "'");
   }
-  return static_cast<uint8_t>(v);
+  return *type;
 }
 
-Result<std::vector<DiskWrite>> EncodeMbrTable(const std::string& disk, const PartitionTable& table,
-                                              std::span<const uint8_t, kSectorSize> sector0,
+Result<std::vector<DiskWrite>> EncodeMbrTable(const std::string& disk, std::span<const uint8_t, kSectorSize> sector0,
                                               const std::vector<Partition>& moved, uint64_t out_size) {
   ASSIGN_OR_RETURN(Mbr old, DecodeMbr(sector0));
   MbrLayout layout;
@@ -37,7 +33,6 @@ Result<std::vector<DiskWrite>> EncodeMbrTable(const std::string& disk, const Par
     layout.partitions.push_back(MbrPartitionSpec{p.number, type, p.bootable, static_cast<uint32_t>(lba),
                                                  static_cast<uint32_t>(sectors)});
   }
-  (void)table;
   auto writes = EncodeMbr(layout, out_size);
   if (!writes.ok()) return InvalidInput(disk + ": " + writes.error().message());
   return writes;
@@ -110,7 +105,7 @@ Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable&
   }
   if (table.kind == TableKind::kMbr) {
     for (const Partition& p : parts) {
-      if (p.number > 4 || IsExtendedType(static_cast<uint8_t>(std::strtoul(p.type.c_str(), nullptr, 16)))) {
+      if (p.number > 4 || IsExtendedType(MbrTypeFromText(p.type).value_or(0))) {
         return InvalidInput(disk + ": partition " + std::to_string(p.number) +
                             " is an extended or logical MBR partition; vhdcrypt cannot move those yet "
                             "(convert the disk to GPT, or use primary partitions)");
@@ -155,7 +150,7 @@ Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable&
 
   std::sort(moved.begin(), moved.end(), [](const Partition& a, const Partition& b) { return a.number < b.number; });
   if (table.kind == TableKind::kMbr) {
-    ASSIGN_OR_RETURN(out.table_writes, EncodeMbrTable(disk, table, sector0, moved, out.out_size));
+    ASSIGN_OR_RETURN(out.table_writes, EncodeMbrTable(disk, sector0, moved, out.out_size));
   } else {
     ASSIGN_OR_RETURN(out.table_writes, EncodeGptTable(disk, table, sector0, moved, out.out_size));
   }

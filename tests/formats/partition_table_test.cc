@@ -400,5 +400,14 @@ TEST(PartitionTable, SurvivesRandomCorruption) {
   EXPECT_GT(rejected, 100);  // the damage did reach the checks
 }
 
+TEST(MbrTypeText, RoundTripsEveryTypeAndRefusesOtherText) {
+  for (int t = 0; t < 256; ++t) {
+    EXPECT_EQ(MbrTypeFromText(MbrTypeText(static_cast<uint8_t>(t))), static_cast<uint8_t>(t)) << t;
+  }
+  for (const char* bad : {"", "0x", "0x8", "83", "0x833", "0xg3", "0X83", "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"}) {
+    EXPECT_FALSE(MbrTypeFromText(bad).has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace vhdcrypt
