@@ -83,6 +83,13 @@ Status WriteFull(File& file, uint64_t offset, std::span<const uint8_t> buf) {
   return {};
 }
 
+// Buffered writes go to the kernel at most this many bytes at a time, as cp
+// and dd do. Measured here (Linux 6.18, ext4, a VM): 1 MiB writes made the
+// page-cache copy of `encrypt` cost 8-10 s of system time for 4 GiB, 128 KiB
+// writes 4-6 s; the kernel sizes page-cache folios by the write, and large
+// ones are slower to come by. Callers loop over short writes (WriteFull).
+constexpr size_t kWritePiece = 128 * 1024;
+
 PosixFile::~PosixFile() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -100,7 +107,7 @@ Result<size_t> PosixFile::PRead(uint64_t offset, std::span<uint8_t> buf) {
 Result<size_t> PosixFile::PWrite(uint64_t offset, std::span<const uint8_t> buf) {
   if (offset > kMaxOff) return IoError(path_ + ": write offset " + FormatOffset(offset) + " out of range");
   for (;;) {
-    ssize_t n = ::pwrite(fd_, buf.data(), buf.size(), static_cast<off_t>(offset));
+    ssize_t n = ::pwrite(fd_, buf.data(), std::min(buf.size(), kWritePiece), static_cast<off_t>(offset));
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
     return ErrnoError(path_, "write at offset " + FormatOffset(offset) + " failed", errno);
