@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -119,14 +120,15 @@ class Memfd {
 class CryptDevice {
  public:
   // path nullptr: a context with no device, enough for benchmarks.
-  static Result<CryptDevice> Open(const char* path, LogSink* sink) {
+  // data_path: the data device of a detached header (nullptr: attached).
+  static Result<CryptDevice> Open(const char* path, LogSink* sink, const char* data_path = nullptr) {
     // crypt_init logs before a device exists to attach a callback to, and
     // libdevmapper's messages come without a device: without a default
     // callback libcryptsetup prints those to stdout/stderr itself.
     static std::once_flag default_log;
     std::call_once(default_log, [] { crypt_set_log_callback(nullptr, RouteLog, nullptr); });
     crypt_device* cd = nullptr;
-    const int r = crypt_init(&cd, path);
+    const int r = data_path != nullptr ? crypt_init_data_device(&cd, path, data_path) : crypt_init(&cd, path);
     if (r < 0) {
       return IoError(std::string(path != nullptr ? "libcryptsetup cannot open the in-memory LUKS device: "
                                                  : "libcryptsetup cannot make a context: ") +
@@ -269,9 +271,20 @@ Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretB
                                     const LuksOptions& options) {
   RETURN_IF_ERROR(CheckOptions(passphrase, volume_key, options));
 
-  ASSIGN_OR_RETURN(Memfd memfd, Memfd::Create(RoundUp4096(kScratchHeaderRoom + kScratchDataRoom)));
+  // Attached: one scratch device holds header and data room. Detached: the
+  // header device holds just the header, and a scratch data device stands
+  // for the volume (the data segment runs to its end, so its size is not
+  // recorded).
+  ASSIGN_OR_RETURN(Memfd memfd, Memfd::Create(options.detached ? kScratchHeaderRoom
+                                                               : RoundUp4096(kScratchHeaderRoom + kScratchDataRoom)));
+  std::optional<Memfd> data_memfd;
+  if (options.detached) {
+    ASSIGN_OR_RETURN(Memfd m, Memfd::Create(kScratchDataRoom));
+    data_memfd.emplace(std::move(m));
+  }
   LogSink sink;
-  ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(memfd.path().c_str(), &sink));
+  ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(memfd.path().c_str(), &sink,
+                                                     data_memfd ? data_memfd->path().c_str() : nullptr));
 
   const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
   int r = crypt_set_pbkdf_type(cd.get(), &pbkdf);
@@ -309,11 +322,23 @@ Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretB
   header.uuid = uuid != nullptr ? uuid : "";
   header.sector_size = options.sector_size;
   header.pbkdf = options.pbkdf;
-  if (header.data_offset < kMinHeaderBytes || header.data_offset > kScratchHeaderRoom) {
-    return IoError("libcryptsetup placed the LUKS2 data segment at " + std::to_string(header.data_offset) +
+  uint64_t header_bytes = header.data_offset;
+  if (options.detached) {
+    if (header.data_offset != 0) {
+      return IoError("libcryptsetup placed the detached LUKS2 data segment at " + std::to_string(header.data_offset) +
+                     " bytes, not at the start of the volume");
+    }
+    // Two copies of the binary header and JSON area, then the key slots.
+    uint64_t metadata = 0, keyslots = 0;
+    r = crypt_get_metadata_size(cd.get(), &metadata, &keyslots);
+    if (r < 0) return IoError("reading the LUKS2 header size: " + CryptDevice::Describe(r, sink));
+    header_bytes = 2 * metadata + keyslots;
+  }
+  if (header_bytes < kMinHeaderBytes || header_bytes > kScratchHeaderRoom) {
+    return IoError("libcryptsetup made a LUKS2 header of " + std::to_string(header_bytes) +
                    " bytes, outside the expected header room");
   }
-  header.bytes.resize(header.data_offset);
+  header.bytes.resize(header_bytes);
   RETURN_IF_ERROR(memfd.ReadAll(0, header.bytes.data(), header.bytes.size()));
   return header;
 }

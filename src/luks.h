@@ -28,6 +28,10 @@ struct LuksOptions {
   // unlock at boot.
   uint32_t max_memory_kb = 128 * 1024;
   std::string uuid;  // "" -> random
+  // Detached header (as ADE keeps the OS volume's in /boot/luks/osluksheader):
+  // the data segment starts at offset 0 of the volume, which keeps its size,
+  // and the header is a file of its own.
+  bool detached = false;
 
   // The key slot's PBKDF costs. iterations == 0 (the default): libcryptsetup
   // benchmarks the PBKDF for iter_time_ms on every FormatLuksHeader, and the
@@ -47,8 +51,10 @@ struct LuksOptions {
 };
 
 struct LuksHeader {
-  std::vector<uint8_t> bytes;  // binary header, JSON areas and keyslots area: data_offset bytes
-  uint64_t data_offset = 0;    // bytes from the start of the volume to the data segment
+  // Binary header, JSON areas and keyslots area: data_offset bytes when
+  // attached, the whole header file (16 MiB by default) when detached.
+  std::vector<uint8_t> bytes;
+  uint64_t data_offset = 0;    // bytes from the start of the volume to the data segment (0 when detached)
   std::string uuid;            // LUKS UUID, lowercase, as blkid shows it
   uint32_t sector_size = 512;
   Pbkdf pbkdf = Pbkdf::kArgon2id;
@@ -73,7 +79,7 @@ Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretB
 // kIo if libcryptsetup fails.
 Result<LuksOptions> CalibrateLuksOptions(const LuksOptions& options);
 
-// Loads header bytes with libcryptsetup (crypt_load) and unlocks the volume
+// Loads header bytes (attached or detached) with libcryptsetup (crypt_load) and unlocks the volume
 // key with the passphrase. For tests and for rekey/decrypt. A wrong
 // passphrase is kUsage ("no key slot opens with this passphrase").
 Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const SecretBytes& passphrase);

@@ -322,6 +322,32 @@ TEST_F(LuksTest, UnlockReturnsTheVolumeKey) {
   }
 }
 
+// ADE's OS-volume layout: the header is a file of its own and the data
+// segment starts at the volume's first byte.
+TEST_F(LuksTest, DetachedHeaderStartsTheDataAtOffsetZero) {
+  LuksOptions options = FastPbkdf2(4096);
+  options.uuid = kUuid;
+  options.detached = true;
+  auto r = FormatLuksHeader(passphrase_, key_, options);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->data_offset, 0u);
+  EXPECT_EQ(r->bytes.size(), kDefaultDataOffset);  // the 16 MiB cryptsetup gives a --header file
+  EXPECT_EQ(r->uuid, kUuid);
+
+  auto key = UnlockLuksHeader(r->bytes, passphrase_);
+  ASSERT_TRUE(key.ok()) << key.error().message();
+  EXPECT_TRUE(key->Equals(key_.span()));
+
+  if (CryptsetupBinary().empty()) GTEST_SKIP() << "no cryptsetup binary";
+  int status = -1;
+  const std::string dump = LuksDump(r->bytes, &status);
+  EXPECT_EQ(status, 0) << dump;
+  EXPECT_EQ(Field(dump, "offset:"), "0 [bytes]") << dump;
+  EXPECT_EQ(Field(dump, "length:"), "(whole device)") << dump;
+  EXPECT_EQ(Field(dump, "sector:"), "4096 [bytes]") << dump;
+  EXPECT_EQ(Field(dump, "UUID:"), kUuid) << dump;
+}
+
 TEST_F(LuksTest, WrongPassphraseIsRefused) {
   const LuksHeader& h = Header(Kind::kPbkdf2_512);
   SecretBytes shorter(passphrase_.size() - 1);
