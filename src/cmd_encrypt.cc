@@ -59,6 +59,7 @@ struct Disk {
 struct Volume {
   DataVolumeChoice choice;
   ManifestVolume m;
+  bool os = false;  // the OS volume: header detached, encrypted in place after the guest edits
 };
 
 std::string BaseName(const std::string& path) {
@@ -174,14 +175,16 @@ Status PlanDisks(const EncryptCommandOptions& o, std::vector<Volume>& volumes,
     disk.volumes.push_back(i);
   }
   for (Disk& disk : disks) {
-    std::vector<uint32_t> parts;
-    for (size_t i : disk.volumes) parts.push_back(volumes[i].m.partition);
+    std::vector<VolumeRequest> requests;
+    for (size_t i : disk.volumes) {
+      requests.push_back({volumes[i].m.partition, volumes[i].os ? 0 : kHeaderBytes});
+    }
     ASSIGN_OR_RETURN(disk.layout, PlanDiskLayout(disk.input, disk.table, disk.sector0, disk.image->virtual_size(),
-                                                 parts, kHeaderBytes, disk.out_kind));
+                                                 requests, disk.out_kind));
     for (size_t k = 0; k < disk.volumes.size(); ++k) {
       ManifestVolume& m = volumes[disk.volumes[k]].m;
       m.header_offset = disk.layout.volumes[k].header_offset;
-      m.data_offset = m.header_offset + kHeaderBytes;
+      m.data_offset = disk.layout.volumes[k].data_offset;
     }
   }
   return {};

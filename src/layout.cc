@@ -66,11 +66,13 @@ Result<std::vector<DiskWrite>> EncodeGptTable(const std::string& disk, const Par
 
 Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable& table,
                                   std::span<const uint8_t, kSectorSize> sector0, uint64_t source_size,
-                                  std::span<const uint32_t> encrypt, uint64_t header_bytes, ContainerKind out_kind) {
+                                  std::span<const VolumeRequest> encrypt, ContainerKind out_kind) {
   DiskLayout out;
   out.source_size = source_size;
-  if (header_bytes == 0 || header_bytes % (1024 * 1024) != 0) {
-    return UsageError("internal error: LUKS header size " + std::to_string(header_bytes) + " is not whole MiB");
+  for (const VolumeRequest& r : encrypt) {
+    if (r.header_bytes % (1024 * 1024) != 0) {
+      return UsageError("internal error: LUKS header size " + std::to_string(r.header_bytes) + " is not whole MiB");
+    }
   }
   if (encrypt.empty()) {
     out.out_size = ContainerVirtualSize(out_kind, source_size);
@@ -79,10 +81,11 @@ Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable&
   }
 
   if (table.kind == TableKind::kNone) {
-    if (encrypt.size() != 1 || encrypt[0] != 0) {
+    if (encrypt.size() != 1 || encrypt[0].partition != 0) {
       return InvalidInput(disk + ": has no partition table, so only the whole disk can be encrypted");
     }
-    PlannedVolume v{0, 0, source_size, 0, 0, header_bytes + source_size};
+    const uint64_t header_bytes = encrypt[0].header_bytes;
+    PlannedVolume v{0, 0, source_size, 0, header_bytes, 0, header_bytes + source_size};
     out.volumes.push_back(v);
     out.segments.push_back({0, source_size, header_bytes, 0});
     out.out_size = ContainerVirtualSize(out_kind, source_size + header_bytes);
@@ -94,16 +97,18 @@ Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable&
   std::sort(parts.begin(), parts.end(), [](const Partition& a, const Partition& b) { return a.start < b.start; });
   std::vector<int> request_of(parts.size(), -1);
   for (size_t r = 0; r < encrypt.size(); ++r) {
-    auto it = std::find_if(parts.begin(), parts.end(), [&](const Partition& p) { return p.number == encrypt[r]; });
-    if (encrypt[r] == 0 || it == parts.end()) {
-      return InvalidInput(disk + ": has no partition " + std::to_string(encrypt[r]) + " to encrypt");
+    const uint32_t number = encrypt[r].partition;
+    auto it = std::find_if(parts.begin(), parts.end(), [&](const Partition& p) { return p.number == number; });
+    if (number == 0 || it == parts.end()) {
+      return InvalidInput(disk + ": has no partition " + std::to_string(number) + " to encrypt");
     }
     if (request_of[it - parts.begin()] != -1) {
-      return InvalidInput(disk + ": partition " + std::to_string(encrypt[r]) + " requested twice");
+      return InvalidInput(disk + ": partition " + std::to_string(number) + " requested twice");
     }
     request_of[it - parts.begin()] = static_cast<int>(r);
   }
-  if (table.kind == TableKind::kMbr) {
+  const bool moves = std::any_of(encrypt.begin(), encrypt.end(), [](const VolumeRequest& r) { return r.header_bytes; });
+  if (table.kind == TableKind::kMbr && moves) {
     for (const Partition& p : parts) {
       if (p.number > 4 || IsExtendedType(MbrTypeFromText(p.type).value_or(0))) {
         return InvalidInput(disk + ": partition " + std::to_string(p.number) +
@@ -126,10 +131,12 @@ Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable&
     q.start = p.start + shift;
     if (request_of[i] >= 0) {
       PlannedVolume& v = out.volumes[request_of[i]];
+      const uint64_t header_bytes = encrypt[request_of[i]].header_bytes;
       v.partition = p.number;
       v.source_offset = p.start;
       v.size = p.size;
       v.header_offset = p.start + shift;
+      v.data_offset = v.header_offset + header_bytes;
       v.out_partition_offset = v.header_offset;
       v.out_partition_size = p.size + header_bytes;
       q.size = p.size + header_bytes;

@@ -38,11 +38,20 @@ struct Segment {
   bool operator==(const Segment&) const = default;
 };
 
+// A volume to encrypt: a partition (0: the whole disk) and the bytes of LUKS
+// header it gets in front of its data. header_bytes 0: the header is detached
+// (kept elsewhere), so the volume keeps its size.
+struct VolumeRequest {
+  uint32_t partition = 0;
+  uint64_t header_bytes = 0;  // a whole number of MiB, or 0
+};
+
 struct PlannedVolume {
   uint32_t partition = 0;      // 0: the whole disk
   uint64_t source_offset = 0;  // plaintext volume in the source
   uint64_t size = 0;           // plaintext bytes = data segment bytes
-  uint64_t header_offset = 0;  // LUKS header in the output; data segment at + header_bytes
+  uint64_t header_offset = 0;  // LUKS header in the output (attached); data segment at + header_bytes
+  uint64_t data_offset = 0;    // the data segment in the output
   uint64_t out_partition_offset = 0;  // the partition in the output (== header_offset)
   uint64_t out_partition_size = 0;    // header_bytes + size
 };
@@ -65,6 +74,6 @@ struct DiskLayout {
 // disk request on a partitioned disk.
 Result<DiskLayout> PlanDiskLayout(const std::string& disk_name, const PartitionTable& table,
                                   std::span<const uint8_t, kSectorSize> sector0, uint64_t source_size,
-                                  std::span<const uint32_t> encrypt, uint64_t header_bytes, ContainerKind out_kind);
+                                  std::span<const VolumeRequest> encrypt, ContainerKind out_kind);
 
 }  // namespace vhdcrypt

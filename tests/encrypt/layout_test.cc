@@ -83,8 +83,8 @@ std::span<const uint8_t, kSectorSize> Sector0(const Disk& d) {
 
 TEST(PlanDiskLayout, GptPartitionGrowsAndLaterOnesMove) {
   Disk d = MakeGptDisk();
-  const uint32_t enc[] = {2};
-  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, kHeader, ContainerKind::kRaw);
+  const VolumeRequest enc[] = {{2, kHeader}};
+  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, ContainerKind::kRaw);
   ASSERT_TRUE(layout.ok()) << layout.error().message();
   EXPECT_EQ(layout->out_size, d.bytes.size() + kHeader);
   ASSERT_EQ(layout->volumes.size(), 1u);
@@ -139,8 +139,8 @@ TEST(PlanDiskLayout, GptPartitionGrowsAndLaterOnesMove) {
 
 TEST(PlanDiskLayout, TwoGptVolumesShiftByTwoHeaders) {
   Disk d = MakeGptDisk();
-  const uint32_t enc[] = {3, 2};  // request order is kept in volumes
-  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, kHeader, ContainerKind::kRaw);
+  const VolumeRequest enc[] = {{3, kHeader}, {2, kHeader}};  // request order is kept in volumes
+  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, ContainerKind::kRaw);
   ASSERT_TRUE(layout.ok()) << layout.error().message();
   EXPECT_EQ(layout->out_size, d.bytes.size() + 2 * kHeader);
   EXPECT_EQ(layout->volumes[0].partition, 3u);
@@ -160,13 +160,46 @@ TEST(PlanDiskLayout, TwoGptVolumesShiftByTwoHeaders) {
   }
 }
 
+// The OS volume's header is detached: its partition keeps place and size,
+// while a data volume after it still grows by its header.
+TEST(PlanDiskLayout, DetachedVolumeStaysInPlace) {
+  Disk d = MakeGptDisk();
+  const VolumeRequest enc[] = {{2, 0}, {3, kHeader}};
+  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, ContainerKind::kRaw);
+  ASSERT_TRUE(layout.ok()) << layout.error().message();
+  EXPECT_EQ(layout->out_size, d.bytes.size() + kHeader);
+  const PlannedVolume& os = layout->volumes[0];
+  EXPECT_EQ(os.source_offset, 2 * kMiB);
+  EXPECT_EQ(os.data_offset, 2 * kMiB);
+  EXPECT_EQ(os.out_partition_size, 8 * kMiB);
+  const PlannedVolume& data = layout->volumes[1];
+  EXPECT_EQ(data.header_offset, 11 * kMiB);
+  EXPECT_EQ(data.data_offset, 11 * kMiB + kHeader);
+  for (const auto& s : layout->segments) {
+    if (s.volume == 0) {
+      EXPECT_EQ(s.out_offset, s.source_offset);
+    } else if (s.volume == 1) {
+      EXPECT_EQ(s.out_offset, 11 * kMiB + kHeader);
+    }
+  }
+  auto out = Carry(*d.image, *layout);
+  auto img = OpenImage(std::make_unique<MemFile>("out.img", out), FormatHint::kRaw);
+  ASSERT_TRUE(img.ok());
+  auto table = ReadPartitionTable(**img);
+  ASSERT_TRUE(table.ok()) << table.error().message();
+  EXPECT_EQ(table->partitions[1].start, 2 * kMiB);
+  EXPECT_EQ(table->partitions[1].size, 8 * kMiB);
+  EXPECT_EQ(table->partitions[2].size, 8 * kMiB + kHeader);
+  EXPECT_EQ(table->partitions[3].start, 20 * kMiB + kHeader);
+}
+
 TEST(PlanDiskLayout, FixedVhdOutputIsRoundedToAWholeMiBAndGptBackupIsAtTheNewEnd) {
   Disk d = MakeGptDisk();
   // Cut the disk to a size that is not whole MiB: the fixed VHD output is.
   PartitionTable t = d.table;
-  const uint32_t enc[] = {2};
+  const VolumeRequest enc[] = {{2, kHeader}};
   auto layout =
-      PlanDiskLayout("gpt.img", t, Sector0(d), d.bytes.size() - 512 * 7, enc, kHeader, ContainerKind::kVhdFixed);
+      PlanDiskLayout("gpt.img", t, Sector0(d), d.bytes.size() - 512 * 7, enc, ContainerKind::kVhdFixed);
   ASSERT_TRUE(layout.ok()) << layout.error().message();
   EXPECT_EQ(layout->out_size % kMiB, 0u);
   EXPECT_GE(layout->out_size, d.bytes.size() - 512 * 7 + kHeader);
@@ -190,9 +223,9 @@ TEST(PlanDiskLayout, MbrKeepsBootCodeSignatureTypesAndFlags) {
   auto img = OpenImage(std::make_unique<MemFile>("mbr.img", bytes), FormatHint::kRaw);
   auto table = ReadPartitionTable(**img);
   ASSERT_TRUE(table.ok());
-  const uint32_t enc[] = {2};
+  const VolumeRequest enc[] = {{2, kHeader}};
   auto plan = PlanDiskLayout("mbr.img", *table, std::span<const uint8_t, kSectorSize>(bytes.data(), kSectorSize),
-                             bytes.size(), enc, kHeader, ContainerKind::kRaw);
+                             bytes.size(), enc, ContainerKind::kRaw);
   ASSERT_TRUE(plan.ok()) << plan.error().message();
   auto out = Carry(**img, *plan);
   auto back = OpenImage(std::make_unique<MemFile>("out.img", out), FormatHint::kRaw);
@@ -213,8 +246,8 @@ TEST(PlanDiskLayout, MbrKeepsBootCodeSignatureTypesAndFlags) {
 TEST(PlanDiskLayout, WholeDiskGetsTheHeaderInFront) {
   PartitionTable none;
   std::array<uint8_t, kSectorSize> s0{};
-  const uint32_t enc[] = {0};
-  auto plan = PlanDiskLayout("whole.img", none, s0, 100 * kMiB, enc, kHeader, ContainerKind::kVhdDynamic);
+  const VolumeRequest enc[] = {{0, kHeader}};
+  auto plan = PlanDiskLayout("whole.img", none, s0, 100 * kMiB, enc, ContainerKind::kVhdDynamic);
   ASSERT_TRUE(plan.ok()) << plan.error().message();
   EXPECT_EQ(plan->out_size, 100 * kMiB + kHeader);
   ASSERT_EQ(plan->segments.size(), 1u);
@@ -225,7 +258,7 @@ TEST(PlanDiskLayout, WholeDiskGetsTheHeaderInFront) {
 
 TEST(PlanDiskLayout, NothingToEncryptIsACopy) {
   Disk d = MakeGptDisk();
-  auto plan = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), {}, kHeader, ContainerKind::kRaw);
+  auto plan = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), {}, ContainerKind::kRaw);
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->out_size, d.bytes.size());
   ASSERT_EQ(plan->segments.size(), 1u);
@@ -238,8 +271,10 @@ TEST(PlanDiskLayout, Refusals) {
   std::array<uint8_t, kSectorSize> s0{};
   s0[510] = 0x55;
   s0[511] = 0xAA;
-  auto refused = [&](const PartitionTable& t, std::vector<uint32_t> enc, uint64_t size, const std::string& needle) {
-    auto plan = PlanDiskLayout("x.img", t, s0, size, enc, kHeader, ContainerKind::kRaw);
+  auto refused = [&](const PartitionTable& t, std::vector<uint32_t> parts, uint64_t size, const std::string& needle) {
+    std::vector<VolumeRequest> enc;
+    for (uint32_t p : parts) enc.push_back({p, kHeader});
+    auto plan = PlanDiskLayout("x.img", t, s0, size, enc, ContainerKind::kRaw);
     ASSERT_FALSE(plan.ok()) << needle;
     EXPECT_EQ(plan.error().kind(), ErrorKind::kInvalidInput);
     EXPECT_NE(plan.error().message().find("x.img"), std::string::npos) << plan.error().message();
