@@ -1,5 +1,7 @@
 #include "guestfs/handle.h"
 
+#include <algorithm>
+
 #include <guestfs.h>
 
 #include <cstdlib>
@@ -185,6 +187,54 @@ Status Handle::Write(const std::string& path, const std::string& content) {
   return {};
 }
 
+Status Handle::WriteBytes(const std::string& path, std::span<const uint8_t> content) {
+  // One protocol message carries at most a few MiB: larger contents go in
+  // pieces (write, then write_append).
+  constexpr size_t kPiece = 1024 * 1024;
+  size_t done = 0;
+  do {
+    const size_t n = std::min(kPiece, content.size() - done);
+    const char* data = reinterpret_cast<const char*>(content.data() + done);
+    const int r = done == 0 ? guestfs_write(g_, path.c_str(), data, n) : guestfs_write_append(g_, path.c_str(), data, n);
+    if (r == -1) return Fail("write " + path);
+    done += n;
+  } while (done < content.size());
+  return {};
+}
+
+Status Handle::Mkdir(const std::string& path) {
+  if (guestfs_mkdir_p(g_, path.c_str()) == -1) return Fail("mkdir_p " + path);
+  return {};
+}
+
+Status Handle::Chmod(int mode, const std::string& path) {
+  if (guestfs_chmod(g_, mode, path.c_str()) == -1) return Fail("chmod " + path);
+  return {};
+}
+
+Status Handle::Rename(const std::string& from, const std::string& to) {
+  if (guestfs_rename(g_, from.c_str(), to.c_str()) == -1) return Fail("rename " + from);
+  return {};
+}
+
+Status Handle::Mkfs(const std::string& fstype, const std::string& dev, const std::string& label) {
+  if (guestfs_mkfs_opts(g_, fstype.c_str(), dev.c_str(), GUESTFS_MKFS_OPTS_LABEL, label.c_str(), -1) == -1) {
+    return Fail("mkfs " + fstype + " " + dev);
+  }
+  return {};
+}
+
+Result<std::string> Handle::Command(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  char* out = guestfs_command(g_, args.data());
+  if (out == nullptr) return Fail("command " + (argv.empty() ? std::string() : argv[0]));
+  std::string text(out);
+  free(out);
+  return text;
+}
+
 Status Handle::Shutdown() {
   if (guestfs_shutdown(g_) == -1) return Fail("shutdown");
   return {};
@@ -196,6 +246,65 @@ Status Handle::CryptsetupOpen(const std::string& dev, const char* key, const std
     return Fail("cryptsetup_open " + dev);
   }
   return {};
+}
+
+namespace {
+
+// 'text' for sh, with embedded single quotes closed and escaped.
+std::string ShellQuote(const std::string& text) {
+  std::string q = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      q += "'\\''";
+    } else {
+      q += c;
+    }
+  }
+  return q + "'";
+}
+
+}  // namespace
+
+Status Handle::CryptsetupOpenDetached(const std::string& dev, const std::string& header_dev,
+                                      const std::string& header_file, const char* key, const std::string& mapname,
+                                      bool readonly) {
+  constexpr char kKeyVar[] = "VHDCRYPT_KEY";
+  if (guestfs_mount_ro(g_, header_dev.c_str(), "/") == -1) return Fail("mount_ro " + header_dev);
+  auto debug = [&](const char* sub, std::vector<std::string> args) -> Status {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    char* out = guestfs_debug(g_, sub, argv.data());
+    if (out == nullptr) return Fail(std::string("debug ") + sub);
+    free(out);
+    return {};
+  };
+  Status st = debug("setenv", {kKeyVar, key});
+  if (st.ok()) {
+    // printf is a builtin of the appliance's sh: the key is in no argv. The
+    // shell's `|| echo` turns a failure into output, since debug sh does not
+    // report the exit status.
+    const std::string cmd = std::string("printf %s \"$") + kKeyVar + "\" | cryptsetup open --type luks2 " +
+                            (readonly ? "--readonly " : "") + "--header " + ShellQuote("/sysroot" + header_file) +
+                            " --key-file=- " + ShellQuote(dev) + " " + ShellQuote(mapname) +
+                            " 2>&1 || echo vhdcrypt-open-failed";
+    std::vector<char*> argv = {const_cast<char*>(cmd.c_str()), nullptr};
+    char* out = guestfs_debug(g_, "sh", argv.data());
+    if (out == nullptr) {
+      st = Fail("cryptsetup open --header");
+    } else {
+      const std::string text(out);
+      free(out);
+      if (text.find("vhdcrypt-open-failed") != std::string::npos) {
+        st = Error(ErrorKind::kGuest, "cryptsetup open --header " + header_file + " " + dev + ": " +
+                                          text.substr(0, text.find("vhdcrypt-open-failed")));
+      }
+    }
+  }
+  Status cleared = debug("setenv", {kKeyVar, ""});
+  if (guestfs_umount_all(g_) == -1 && st.ok()) st = Fail("umount_all");
+  if (!st.ok()) return st;
+  return cleared;
 }
 
 Status Handle::CryptsetupClose(const std::string& mapname) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,6 +71,18 @@ class Handle {
   // Writing (drives added with readonly = false).
   Status Mount(const std::string& dev, const std::string& mountpoint);
   Status Write(const std::string& path, const std::string& content);
+  // Writes bytes that may be secret (a passphrase): straight from the
+  // caller's buffer, no copy kept.
+  Status WriteBytes(const std::string& path, std::span<const uint8_t> content);
+  Status Mkdir(const std::string& path);  // with parents; an existing directory is fine
+  Status Chmod(int mode, const std::string& path);
+  Status Rename(const std::string& from, const std::string& to);
+  // mkfs with a filesystem label, on a device or partition.
+  Status Mkfs(const std::string& fstype, const std::string& dev, const std::string& label);
+  // Runs a program of the guest in its chroot (the root filesystem mounted
+  // on /, with /dev, /proc and /sys bound by libguestfs); returns its stdout.
+  // A non-zero exit is an error carrying the program's stderr.
+  Result<std::string> Command(const std::vector<std::string>& argv);
   // Flushes and stops the appliance, reporting errors a destructor would
   // swallow. Call it before trusting anything written.
   Status Shutdown();
@@ -79,6 +92,14 @@ class Handle {
   // it to cryptsetup through a file in the appliance, never argv.
   Status CryptsetupOpen(const std::string& dev, const char* key, const std::string& mapname, bool readonly);
   Status CryptsetupClose(const std::string& mapname);
+  // The same for a volume whose LUKS header is a file (header_file, an
+  // absolute path inside the filesystem on header_dev, mounted read-only for
+  // the moment): ADE's detached OS header. cryptsetup_open has no --header,
+  // so this runs the appliance's own cryptsetup through libguestfs' debug
+  // interface; the key reaches it through the daemon's environment, never an
+  // argv, and is cleared right after. Leaves nothing mounted.
+  Status CryptsetupOpenDetached(const std::string& dev, const std::string& header_dev, const std::string& header_file,
+                                const char* key, const std::string& mapname, bool readonly);
   // "sha256" of the whole device, computed in the appliance.
   Result<std::string> ChecksumDevice(const std::string& type, const std::string& dev);
   // fsck -a's exit status (0 clean, 1 corrected; 4 and up: errors left).

@@ -127,7 +127,8 @@ struct EncryptArgs {
 Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) {
   auto* cmd = root.add_subcommand(
       "encrypt",
-      "Encrypt the data volumes of an image (and its data disks) as LUKS2 into new images in an output directory");
+      "Encrypt the OS and data volumes of an image (and its data disks) as LUKS2 into new images in an output "
+      "directory");
   cmd->add_option("IMAGE", o.image,
                   "OS disk image (VHD or raw), opened read-only; a disk without an OS is encrypted whole")
       ->required();
@@ -135,8 +136,12 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
   cmd->add_option("--output-dir", o.output_dir,
                   "Existing directory for the new images, manifest.json and (when generated) passphrase")
       ->required();
-  cmd->add_option("--volume-type", a.volume_type, "What to encrypt: data (os and all: not available yet)")
+  cmd->add_option("--volume-type", a.volume_type,
+                  "What to encrypt: data (filesystems other than /, /boot, swap), os (the root volume, "
+                  "header detached on /boot, unlocked at boot from the key volume), all")
       ->capture_default_str();
+  cmd->add_flag("--no-key-volume", o.no_key_volume,
+                "Do not write DIR/bek.vhd, the key volume (vfat \"BEK VOLUME\") the guest unlocks from at boot");
   cmd->add_option("--key-file", o.key_file,
                   "Passphrase file (all its bytes are the passphrase); default: generate DIR/passphrase (0600)");
   cmd->add_option("--to", a.to, "Output container: vhd-fixed, vhd-dynamic, raw (default: as the input)");

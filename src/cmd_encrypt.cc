@@ -29,6 +29,7 @@
 #include "src/exit_codes.h"
 #include "src/fs_probe.h"
 #include "src/guest_config.h"
+#include "src/key_volume.h"
 #include "src/layout.h"
 #include "src/manifest.h"
 #include "src/report.h"
@@ -108,6 +109,50 @@ Result<guest::Facts> ProbeDataDisks(const std::vector<std::string>& inputs, Form
     }
   }
   return facts;
+}
+
+// The OS volume: the partition holding /, with its LUKS header detached on
+// the plaintext /boot (ADE's layout). What is not supported yet is refused
+// here, before anything is written.
+Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts& facts) {
+  const std::string& image = o.image;
+  auto fs = std::find_if(facts.filesystems.begin(), facts.filesystems.end(),
+                         [&](const guest::Filesystem& f) { return f.device == facts.os.root; });
+  auto root_line = std::find_if(facts.fstab.begin(), facts.fstab.end(),
+                                [](const guest::FstabEntry& e) { return e.file == "/"; });
+  if (fs == facts.filesystems.end() || root_line == facts.fstab.end()) {
+    return InvalidInput(image + ": cannot find the root filesystem " + facts.os.root + " and its /etc/fstab line");
+  }
+  if (fs->on_lvm || facts.root_on_lvm) {
+    return UsageError(image + ": / is on LVM (" + fs->device +
+                      "); encrypting a root volume group is not available yet");
+  }
+  if (fs->disk != 0 || fs->partition == 0) {
+    return InvalidInput(image + ": / (" + fs->device + ") is not a partition of the OS disk");
+  }
+  if (!facts.separate_boot) {
+    return UsageError(image + ": / holds /boot; the OS volume needs a separate plaintext /boot partition "
+                      "(moving /boot out of / is not available yet)");
+  }
+  if (facts.initramfs_tool != "initramfs-tools") {
+    return UsageError(image + ": the guest builds its initramfs with " +
+                      (facts.initramfs_tool.empty() ? std::string("an unknown tool") : facts.initramfs_tool) +
+                      "; unlocking the OS volume at boot is available for initramfs-tools only so far");
+  }
+  if (fs->partuuid.empty()) {
+    return InvalidInput(image + ": the root partition " + fs->device +
+                        " has no partition UUID (an MBR disk with a zero disk signature?) to find it by at boot");
+  }
+  if (o.has_to && o.to == ContainerKind::kVhdDynamic) {
+    return UsageError("--to vhd-dynamic: the OS volume is encrypted in place after the guest edits, which "
+                      "needs a raw or fixed VHD output for now");
+  }
+  Volume v;
+  v.os = true;
+  v.choice.fs = &*fs;
+  v.choice.fstab = &*root_line;
+  v.choice.mountpoint = "/";
+  return v;
 }
 
 Status CheckOutputDir(const std::string& dir) {
@@ -244,6 +289,18 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
     }
     const size_t index = disk.volumes[s.volume];
     const Volume& v = volumes[index];
+    if (v.os) {
+      // Plaintext for now: the guest edits need it; EncryptInPlace follows.
+      progress.Phase("copy", v.m.device + " (/)");
+      uint64_t last = 0;
+      ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset, s.length, *disk.writer, s.out_offset,
+                                             [&](uint64_t done, uint64_t) {
+                                               progress.Advance(done - last);
+                                               last = done;
+                                             }));
+      (void)stats;
+      continue;
+    }
     progress.Phase("encrypt", v.m.device + (v.m.mountpoint.empty() ? "" : " (" + v.m.mountpoint + ")"));
     VolumeJob job;
     job.source = disk.image.get();
@@ -266,9 +323,11 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
 // with the calibrated costs, each written in place as soon as it is made.
 // Runs beside the bulk encryption, which does not need the headers: the
 // engine works from the volume keys.
+// The OS volume's header is detached: it is returned in *os_header, for the
+// guest edits to put in /boot.
 Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, const std::vector<Volume>& volumes,
                     const std::vector<SecretBytes>& keys, const SecretBytes& passphrase,
-                    const std::atomic<bool>& stop) {
+                    const std::atomic<bool>& stop, std::vector<uint8_t>* os_header) {
   ASSIGN_OR_RETURN(LuksOptions luks, CalibrateLuksOptions(o.luks));
   for (size_t i = 0; i < volumes.size(); ++i) {
     if (stop) return IoError("LUKS header creation cancelled");
@@ -276,7 +335,16 @@ Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, co
     LuksOptions lo = luks;
     lo.sector_size = m.sector_size;
     lo.uuid = m.luks_uuid;
+    lo.detached = volumes[i].os;
     ASSIGN_OR_RETURN(LuksHeader header, FormatLuksHeader(passphrase, keys[i], lo));
+    if (volumes[i].os) {
+      if (header.data_offset != 0 || header.uuid != m.luks_uuid) {
+        return IoError("libcryptsetup made the detached header of " + m.device + " with its data segment at " +
+                       std::to_string(header.data_offset) + " bytes and UUID " + header.uuid);
+      }
+      *os_header = std::move(header.bytes);
+      continue;
+    }
     if (header.data_offset != kHeaderBytes || header.uuid != m.luks_uuid) {
       return IoError("libcryptsetup made the header of " + m.device + " with its data segment at " +
                      std::to_string(header.data_offset) + " bytes and UUID " + header.uuid + "; expected " +
@@ -288,20 +356,79 @@ Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, co
   return {};
 }
 
+// What the guest edits need besides the volumes.
+struct GuestEdit {
+  const std::vector<uint8_t>* os_header = nullptr;  // the OS volume's detached header, if encrypted
+  OutputFile* key_volume = nullptr;                 // DIR/bek.vhd to fill, unless --no-key-volume
+  const SecretBytes* passphrase = nullptr;
+};
+
+// In the guest's chroot: fails with the command's own output.
+Status RunInGuest(guest::Handle& g, const std::vector<std::string>& argv) {
+  spdlog::info("guest: running {}", argv[0]);
+  auto out = g.Command(argv);
+  if (!out.ok()) return Error(ErrorKind::kGuest, argv[0] + " in the guest failed: " + out.error().message());
+  spdlog::debug("guest: {}: {}", argv[0], *out);
+  return {};
+}
+
+// Unlocking at boot with initramfs-tools: the detached header on /boot, the
+// keyscript and hook, the modules, crypttab; then the guest's own
+// update-initramfs and update-grub rebuild the initramfs and boot menu.
+Status ConfigureOsUnlock(guest::Handle& g, const std::vector<uint8_t>& header) {
+  RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
+  RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, header));
+  RETURN_IF_ERROR(g.Chmod(0600, kOsHeaderPath));
+  RETURN_IF_ERROR(g.Mkdir("/usr/lib/vhdcrypt"));
+  RETURN_IF_ERROR(g.Write(kKeyscriptPath, KeyscriptText()));
+  RETURN_IF_ERROR(g.Chmod(0755, kKeyscriptPath));
+  RETURN_IF_ERROR(g.Mkdir("/etc/initramfs-tools/hooks"));
+  RETURN_IF_ERROR(g.Write(kInitramfsHookPath, InitramfsHookText()));
+  RETURN_IF_ERROR(g.Chmod(0755, kInitramfsHookPath));
+  std::vector<std::string> modules;
+  ASSIGN_OR_RETURN(bool has_modules, g.Exists(kInitramfsModulesPath));
+  if (has_modules) {
+    ASSIGN_OR_RETURN(modules, g.ReadLines(kInitramfsModulesPath));
+  }
+  return g.Write(kInitramfsModulesPath, InitramfsModulesText(modules));
+}
+
+Status RebuildBoot(guest::Handle& g) {
+  RETURN_IF_ERROR(RunInGuest(g, {"update-initramfs", "-u", "-k", "all"}));
+  ASSIGN_OR_RETURN(bool has_update_grub, g.Exists("/usr/sbin/update-grub"));
+  if (has_update_grub) RETURN_IF_ERROR(RunInGuest(g, {"update-grub"}));
+  return {};
+}
+
 // fstab lines of the encrypted volumes now name their /dev/mapper devices;
-// crypttab opens them at boot.
-Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vector<Volume>& volumes) {
+// crypttab opens them at boot, the data volumes with the passphrase from the
+// key volume. With the OS volume encrypted, the guest also learns to unlock
+// it in its initramfs. The key volume is made in the same appliance.
+Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vector<Volume>& volumes,
+                 const GuestEdit& edit) {
   std::map<int, std::string> specs;
   std::vector<CrypttabVolume> crypt;
+  std::string os_partuuid;
   for (const Volume& v : volumes) {
     if (v.choice.fstab == nullptr) continue;
+    if (v.os) {
+      specs[v.choice.fstab->line] = std::string("/dev/mapper/") + kOsMapperName;
+      os_partuuid = v.choice.fs->partuuid;
+      continue;
+    }
     specs[v.choice.fstab->line] = "/dev/mapper/" + v.m.mapper_name;
-    crypt.push_back({v.m.mapper_name, v.m.luks_uuid, "none", "luks,nofail"});
+    crypt.push_back({v.m.mapper_name, v.m.luks_uuid, DataVolumeKeyField(), "luks,nofail"});
   }
+  if (!os_partuuid.empty()) crypt.insert(crypt.begin(), OsCrypttabVolume(os_partuuid));
   if (crypt.empty()) return {};
-  ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(
-                               {{os_disk.out->temp_path(), guest::GuestfsFormat(os_disk.out_kind), false}}));
+  std::vector<guest::Drive> drives = {{os_disk.out->temp_path(), guest::GuestfsFormat(os_disk.out_kind), false}};
+  if (edit.key_volume != nullptr) drives.push_back({edit.key_volume->temp_path(), "vpc", false});
+  ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives, /*sensitive=*/true));
+  if (edit.key_volume != nullptr) {
+    RETURN_IF_ERROR(FillKeyVolume(*g, guest::ApplianceDevice(1), *edit.passphrase));
+  }
   RETURN_IF_ERROR(g->Mount(facts.os.root, "/"));
+  if (facts.separate_boot) RETURN_IF_ERROR(g->Mount(facts.boot_device, "/boot"));
   ASSIGN_OR_RETURN(auto fstab, g->ReadLines("/etc/fstab"));
   RETURN_IF_ERROR(g->Write("/etc/fstab", JoinLines(RewriteFstab(fstab, specs))));
   std::vector<std::string> crypttab;
@@ -310,15 +437,59 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
     ASSIGN_OR_RETURN(crypttab, g->ReadLines("/etc/crypttab"));
   }
   RETURN_IF_ERROR(g->Write("/etc/crypttab", ComposeCrypttab(crypttab, crypt)));
+  if (edit.os_header != nullptr) {
+    RETURN_IF_ERROR(ConfigureOsUnlock(*g, *edit.os_header));
+    RETURN_IF_ERROR(RebuildBoot(*g));
+  }
   RETURN_IF_ERROR(g->UmountAll());
   return g->Shutdown();
 }
 
+// Positional writes into a raw or fixed VHD output, whose virtual offsets
+// are file offsets.
+class InPlaceWriter : public ImageWriter {
+ public:
+  InPlaceWriter(File& file, uint64_t size) : file_(file), size_(size) {}
+  uint64_t virtual_size() const override { return size_; }
+  Status Write(uint64_t offset, std::span<const uint8_t> data) override { return WriteFull(file_, offset, data); }
+  Status Finish() override { return {}; }
+
+ private:
+  File& file_;
+  uint64_t size_;
+};
+
+// The OS volume, plaintext in the output until the guest edits are done,
+// is encrypted where it lies: the engine reads each chunk before it writes
+// it back, and never reads behind what it wrote.
+Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, const Volume& v, const SecretBytes& key,
+                      Progress& progress) {
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(disk.out->temp_path()));
+  ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file), disk.out_kind == ContainerKind::kRaw ? FormatHint::kRaw
+                                                                                                : FormatHint::kVhd));
+  InPlaceWriter writer(disk.out->file(), image->virtual_size());
+  progress.Phase("encrypt", v.m.device + " (/)");
+  VolumeJob job;
+  job.source = image.get();
+  job.source_offset = v.m.data_offset;
+  job.length = v.m.size;
+  job.out = &writer;
+  job.out_offset = v.m.data_offset;
+  job.key = key.span();
+  job.sector_size = v.m.sector_size;
+  uint64_t last = 0;
+  return RunVolumeJob(job, EngineOptions{o.threads}, [&](uint64_t done, uint64_t) {
+    progress.Advance(done - last);
+    last = done;
+  });
+}
+
 Result<int> Encrypt(const EncryptCommandOptions& o) {
   HardenProcess();
-  if (o.rules.volume_type != VolumeType::kData) {
-    return UsageError("--volume-type " + std::string(o.rules.volume_type == VolumeType::kOs ? "os" : "all") +
-                      ": encrypting the OS volume is not available yet; use --volume-type data");
+  const bool want_os = o.rules.volume_type != VolumeType::kData;
+  const bool want_data = o.rules.volume_type != VolumeType::kOs;
+  if (want_os && o.data_only) {
+    return UsageError("--data-only cannot encrypt the OS volume; use --volume-type data");
   }
   RETURN_IF_ERROR(CheckOutputDir(o.output_dir));
   SecretBytes passphrase;
@@ -354,12 +525,20 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
       spdlog::warn("{}: encrypting despite check errors (--force)", o.image);
     }
   }
-  ASSIGN_OR_RETURN(VolumeSelection selection, SelectDataVolumes(facts));
-  for (const auto& s : selection.skipped) spdlog::warn("{}", s);
-  if (selection.volumes.empty()) return InvalidInput(o.image + ": no data volume to encrypt");
-
+  if (want_os && data_only) {
+    return InvalidInput(o.image + ": no operating system found, so there is no OS volume to encrypt");
+  }
   std::vector<Volume> volumes;
-  for (const auto& c : selection.volumes) volumes.push_back({c, {}});
+  if (want_os) {
+    ASSIGN_OR_RETURN(Volume os, SelectOsVolume(o, facts));
+    volumes.push_back(std::move(os));
+  }
+  if (want_data) {
+    ASSIGN_OR_RETURN(VolumeSelection selection, SelectDataVolumes(facts));
+    for (const auto& s : selection.skipped) spdlog::warn("{}", s);
+    if (selection.volumes.empty() && !want_os) return InvalidInput(o.image + ": no data volume to encrypt");
+    for (const auto& c : selection.volumes) volumes.push_back({c, {}});
+  }
   std::mutex write_lock;  // outlives the disks' writers, which hold it
   std::vector<Disk> disks;
   RETURN_IF_ERROR(PlanDisks(o, volumes, disks));
@@ -373,6 +552,12 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   if (o.key_file.empty()) {
     ASSIGN_OR_RETURN(pass_out, OutputFile::Create(dir + "/passphrase", o.force, "", OutputMode::kSecret));
     RETURN_IF_ERROR(WriteFull(pass_out->file(), 0, passphrase.span()));
+  }
+  // The key volume: where the guest's unlock code (and Azure's convention)
+  // finds the passphrase at boot.
+  std::unique_ptr<OutputFile> key_volume_out;
+  if (!data_only && !o.no_key_volume) {
+    ASSIGN_OR_RETURN(key_volume_out, CreateKeyVolume(dir, o.force));
   }
   ASSIGN_OR_RETURN(auto manifest_out, OutputFile::Create(dir + "/manifest.json", o.force));
 
@@ -396,6 +581,9 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   for (const Disk& d : disks) {
     for (const Segment& s : d.layout.segments) total += s.length;
   }
+  for (const Volume& v : volumes) {
+    if (v.os) total += v.m.size;  // copied, then encrypted in place
+  }
   const auto start = std::chrono::steady_clock::now();
   {
     Progress progress(o.progress, total);
@@ -409,11 +597,17 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
       ASSIGN_OR_RETURN(SecretBytes key, VolumeKey());
       keys.push_back(std::move(key));
       v.m.luks_uuid = RandomLuksUuid();
-      v.m.mapper_name = MapperName(v.m.luks_uuid);
+      v.m.mapper_name = v.os ? kOsMapperName : MapperName(v.m.luks_uuid);
+      if (v.os) {
+        v.m.header = "detached";
+        v.m.header_file = "/luks/osluksheader";  // kOsHeaderPath inside the /boot filesystem
+        v.m.header_device = facts.boot_device;
+      }
     }
     std::atomic<bool> stop_headers{false};
+    std::vector<uint8_t> os_header;
     auto headers = std::async(std::launch::async, [&]() {
-      return WriteHeaders(o, disks, volumes, keys, passphrase, stop_headers);
+      return WriteHeaders(o, disks, volumes, keys, passphrase, stop_headers, &os_header);
     });
     struct StopHeaders {
       std::atomic<bool>& flag;
@@ -428,7 +622,14 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
     }
     if (!data_only) {
       progress.Phase("guest-config", o.image);
-      RETURN_IF_ERROR(EditGuest(facts, disks[0], volumes));
+      GuestEdit edit;
+      edit.os_header = want_os ? &os_header : nullptr;
+      edit.key_volume = key_volume_out.get();
+      edit.passphrase = &passphrase;
+      RETURN_IF_ERROR(EditGuest(facts, disks[0], volumes, edit));
+    }
+    for (size_t i = 0; i < volumes.size(); ++i) {
+      if (volumes[i].os) RETURN_IF_ERROR(EncryptInPlace(o, disks[volumes[i].m.disk], volumes[i], keys[i], progress));
     }
     progress.Finish();
   }
@@ -450,6 +651,7 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   // Images first, the manifest last: a manifest means a complete run.
   for (Disk& d : disks) RETURN_IF_ERROR(d.out->Commit());
   if (pass_out) RETURN_IF_ERROR(pass_out->Commit());
+  if (key_volume_out) RETURN_IF_ERROR(key_volume_out->Commit());
   RETURN_IF_ERROR(manifest_out->Commit());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (const Volume& v : volumes) {
@@ -457,8 +659,9 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
                  v.m.mountpoint.empty() ? v.m.filesystem : v.m.mountpoint, v.m.luks_uuid, v.m.sector_size, dir,
                  disks[v.m.disk].out_name);
   }
-  spdlog::info("wrote {} disk(s), {} volume(s) in {:.1f}s{}", disks.size(), volumes.size(), secs,
-               pass_out ? "; passphrase in " + dir + "/passphrase (mode 0600)" : "");
+  spdlog::info("wrote {} disk(s), {} volume(s) in {:.1f}s{}{}", disks.size(), volumes.size(), secs,
+               pass_out ? "; passphrase in " + dir + "/passphrase (mode 0600)" : "",
+               key_volume_out ? "; key volume " + dir + "/" + kKeyVolumeName : "");
   if (o.verify) {
     std::vector<std::string> against = inputs;
     return VerifyDirectory(dir, passphrase, against);

@@ -31,6 +31,8 @@ struct EncryptCommandOptions {
   // appliance (no check, no guest edits). Refused for disks that look
   // bootable.
   bool data_only = false;
+  // Do not write DIR/bek.vhd (the platform attaches its own key volume).
+  bool no_key_volume = false;
   ProgressMode progress = ProgressMode::kAuto;
 };
 

@@ -42,9 +42,15 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
   // fsck wants a writable device even when it finds nothing to fix. The
   // drives are added read-only, so libguestfs puts a throwaway overlay under
   // them: a writable mapping still never writes to the image.
+  // The OS volume was edited (fstab, crypttab, initramfs) before it was
+  // encrypted, so it no longer equals its source: its filesystem is checked.
+  const bool detached = v.header == "detached";
+  if (detached) against = nullptr;
   const bool writable = against == nullptr;
-  if (auto st = g.CryptsetupOpen(dev, key, map, !writable); !st.ok()) {
-    return "dm-crypt cannot unlock it with this passphrase (" + st.error().message() + ")";
+  Status opened = detached ? g.CryptsetupOpenDetached(dev, v.header_device, v.header_file, key, map, !writable)
+                           : g.CryptsetupOpen(dev, key, map, !writable);
+  if (!opened.ok()) {
+    return "dm-crypt cannot unlock it with this passphrase (" + opened.error().message() + ")";
   }
   const std::string mapped = "/dev/mapper/" + map;
   std::string problem;
@@ -109,7 +115,10 @@ Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const 
     const std::string what = Describe(v, m.disks[v.disk]);
     if (problem.empty()) {
       std::cout << "ok      " << what << ": "
-                << (source ? "decrypts to the source partition (sha256)" : "decrypts to a clean " + v.filesystem)
+                << (source && v.header != "detached" ? "decrypts to the source partition (sha256)"
+                                                      : "decrypts to a clean " + v.filesystem)
+                << (v.header == "detached" ? " (header detached in " + v.header_device + ":" + v.header_file + ")"
+                                           : "")
                 << "\n";
     } else {
       ++bad;

@@ -1,5 +1,7 @@
 #include "src/guest_config.h"
 
+#include <algorithm>
+
 namespace vhdcrypt {
 
 std::vector<std::string> RewriteFstab(const std::vector<std::string>& lines,
@@ -25,13 +27,125 @@ std::string JoinLines(const std::vector<std::string>& lines) {
   return s;
 }
 
+namespace {
+
+// The first whitespace-separated field of a crypttab line ("" for comments
+// and blank lines).
+std::string FirstField(const std::string& line) {
+  const size_t begin = line.find_first_not_of(" \t");
+  if (begin == std::string::npos || line[begin] == '#') return "";
+  const size_t end = line.find_first_of(" \t", begin);
+  return line.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+constexpr char kCrypttabComment[] = "# volumes encrypted by vhdcrypt";
+
+}  // namespace
+
 std::string ComposeCrypttab(const std::vector<std::string>& existing, const std::vector<CrypttabVolume>& volumes) {
-  std::string s = JoinLines(existing);
-  s += "# data volumes encrypted by vhdcrypt\n";
+  std::vector<std::string> kept;
+  for (const std::string& line : existing) {
+    const std::string name = FirstField(line);
+    const bool replaced = std::any_of(volumes.begin(), volumes.end(), [&](const CrypttabVolume& v) {
+      return !name.empty() && v.name == name;
+    });
+    if (!replaced && line != kCrypttabComment) kept.push_back(line);
+  }
+  std::string s = JoinLines(kept);
+  s += std::string(kCrypttabComment) + "\n";
   for (const auto& v : volumes) {
-    s += v.name + " UUID=" + v.luks_uuid + " " + v.key_file + " " + v.options + "\n";
+    s += v.name + " " + (v.source.empty() ? "UUID=" + v.luks_uuid : v.source) + " " + v.key_file + " " + v.options +
+         "\n";
   }
   return s;
+}
+
+std::string OsVolumeSource(const std::string& partuuid) { return "/dev/disk/by-partuuid/" + partuuid; }
+
+CrypttabVolume OsCrypttabVolume(const std::string& partuuid) {
+  CrypttabVolume v;
+  v.name = kOsMapperName;
+  v.source = OsVolumeSource(partuuid);
+  v.key_file = "none";
+  v.options = std::string("luks,header=") + kOsHeaderPath + ",keyscript=" + kKeyscriptPath + ",initramfs,tries=1";
+  return v;
+}
+
+// udev names the key volume's by-label link with the space escaped; systemd
+// takes crypttab fields literally, so this is the path as it exists.
+std::string DataVolumeKeyField() { return "/LinuxPassPhraseFileName:/dev/disk/by-label/BEK\\x20VOLUME"; }
+
+std::string KeyscriptText() {
+  return R"(#!/bin/sh
+# Installed by vhdcrypt. cryptsetup's keyscript in the initramfs: prints the
+# passphrase from the key volume, a vfat filesystem labelled "BEK VOLUME"
+# holding it in LinuxPassPhraseFileName (Azure attaches one at boot; vhdcrypt
+# writes bek.vhd). Without the key volume it prints nothing and fails, so the
+# root volume stays locked and the boot stops in the initramfs.
+dev='/dev/disk/by-label/BEK\x20VOLUME'
+mnt=/run/vhdcrypt-bek
+waited=/run/vhdcrypt-bek.waited
+for m in vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1; do
+  modprobe -q "$m" 2>/dev/null
+done
+# Wait for udev once; later attempts of the same boot do not wait again.
+wait=15
+[ -e "$waited" ] && wait=1
+i=0
+while [ ! -e "$dev" ] && [ "$i" -lt "$wait" ]; do
+  sleep 1
+  i=$((i + 1))
+done
+: > "$waited"
+if [ ! -e "$dev" ]; then
+  echo "vhdcrypt: no key volume (vfat labelled BEK VOLUME) is attached" >&2
+  exit 1
+fi
+mkdir -p "$mnt"
+if ! mount -t vfat -o ro "$dev" "$mnt"; then
+  echo "vhdcrypt: cannot mount the key volume" >&2
+  exit 1
+fi
+rc=0
+if [ -r "$mnt/LinuxPassPhraseFileName" ]; then
+  cat "$mnt/LinuxPassPhraseFileName"
+else
+  echo "vhdcrypt: the key volume has no LinuxPassPhraseFileName" >&2
+  rc=1
+fi
+umount "$mnt"
+exit "$rc"
+)";
+}
+
+std::string InitramfsHookText() {
+  return R"(#!/bin/sh
+# Installed by vhdcrypt. Puts the OS volume's detached LUKS header into the
+# initramfs at the path crypttab's header= names (cryptsetup-initramfs does
+# not copy it), and the modules the key volume needs.
+PREREQ=""
+prereqs() { echo "$PREREQ"; }
+case "$1" in
+  prereqs) prereqs; exit 0 ;;
+esac
+. /usr/share/initramfs-tools/hook-functions
+if [ -f /boot/luks/osluksheader ]; then
+  mkdir -p "${DESTDIR}/boot/luks"
+  cp /boot/luks/osluksheader "${DESTDIR}/boot/luks/osluksheader"
+fi
+for m in vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1 dm_crypt; do
+  manual_add_modules "$m"
+done
+)";
+}
+
+std::string InitramfsModulesText(const std::vector<std::string>& existing) {
+  std::vector<std::string> lines = existing;
+  for (const char* m : {"vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "dm_crypt"}) {
+    const bool listed = std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return FirstField(l) == m; });
+    if (!listed) lines.push_back(m);
+  }
+  return JoinLines(lines);
 }
 
 }  // namespace vhdcrypt

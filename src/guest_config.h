@@ -16,17 +16,50 @@ std::vector<std::string> RewriteFstab(const std::vector<std::string>& lines,
 
 struct CrypttabVolume {
   std::string name;       // dm name: "luks-<uuid>"
-  std::string luks_uuid;  // the LUKS header's UUID
-  std::string key_file;   // "none": asked at boot until the key-volume unlock is installed
+  std::string luks_uuid;  // the LUKS header's UUID ("" when source is given)
+  std::string key_file;   // "none", or where the passphrase comes from
   std::string options;    // "luks,nofail"
+  std::string source;     // the device field, when not "UUID=<luks_uuid>"
 };
 
 // "luks-<uuid>": the name systemd gives LUKS volumes, unique per volume.
 std::string MapperName(const std::string& luks_uuid);
 
 // Keeps the existing lines and appends one line per volume, under a comment
-// saying who added them. Ends with a newline.
+// saying who added them. Ends with a newline. An existing line for one of the
+// names is dropped (a re-run replaces it).
 std::string ComposeCrypttab(const std::vector<std::string>& existing, const std::vector<CrypttabVolume>& volumes);
+
+// --- The OS volume (initramfs-tools) ----------------------------------------
+// Where ADE keeps the OS volume's detached LUKS header, on the plaintext /boot.
+constexpr char kOsHeaderPath[] = "/boot/luks/osluksheader";
+constexpr char kOsMapperName[] = "osencrypt";  // ADE's name for the root mapping
+// Installed in the guest: the initramfs-tools keyscript that reads the
+// passphrase from the key volume, and the hook that puts the detached header
+// (and the key volume's modules) into the initramfs.
+constexpr char kKeyscriptPath[] = "/usr/lib/vhdcrypt/bek-keyscript";
+constexpr char kInitramfsHookPath[] = "/etc/initramfs-tools/hooks/vhdcrypt";
+constexpr char kInitramfsModulesPath[] = "/etc/initramfs-tools/modules";
+
+// /dev/disk/by-partuuid/<partuuid>: the OS volume carries no LUKS header, so
+// only its partition identifies it.
+std::string OsVolumeSource(const std::string& partuuid);
+
+// The crypttab line that opens the OS volume in the initramfs: detached
+// header, the keyscript, `initramfs` (the hook cannot find the root device
+// offline), one try per attempt (without the key volume the boot stops in the
+// initramfs instead of mounting anything).
+CrypttabVolume OsCrypttabVolume(const std::string& partuuid);
+
+// The data volumes' key field for systemd-cryptsetup: the passphrase file on
+// the key volume, which systemd mounts by itself ("path:device").
+std::string DataVolumeKeyField();
+
+std::string KeyscriptText();
+std::string InitramfsHookText();
+// The modules file with the key volume's and dm-crypt's modules appended
+// (those already listed are not repeated).
+std::string InitramfsModulesText(const std::vector<std::string>& existing);
 
 // Joins lines with '\n', ending with one.
 std::string JoinLines(const std::vector<std::string>& lines);

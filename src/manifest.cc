@@ -36,7 +36,10 @@ std::string ManifestToJson(const Manifest& m) {
                        {"source_offset", v.source_offset},
                        {"size", v.size},
                        {"header_offset", v.header_offset},
-                       {"data_offset", v.data_offset}});
+                       {"data_offset", v.data_offset},
+                       {"header", v.header},
+                       {"header_file", v.header_file},
+                       {"header_device", v.header_device}});
   }
   json j = {{"version", m.version},     {"tool", m.tool},       {"passphrase_file", m.passphrase_file},
             {"disks", std::move(disks)}, {"volumes", std::move(volumes)}};
@@ -140,6 +143,15 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
     RETURN_IF_ERROR(r.Get("size", &v.size));
     RETURN_IF_ERROR(r.Get("header_offset", &v.header_offset));
     RETURN_IF_ERROR(r.Get("data_offset", &v.data_offset));
+    RETURN_IF_ERROR(r.Get("header", &v.header));
+    RETURN_IF_ERROR(r.Get("header_file", &v.header_file));
+    RETURN_IF_ERROR(r.Get("header_device", &v.header_device));
+    if (v.header != "attached" && v.header != "detached") {
+      return r.Fail("header", "is \"" + v.header + "\", expected \"attached\" or \"detached\"");
+    }
+    if (v.header == "detached" && (v.header_file.empty() || v.header_file[0] != '/' || v.header_device.empty())) {
+      return r.Fail("header_file", "and header_device must name the detached header's file and filesystem");
+    }
     if (v.disk < 0 || static_cast<size_t>(v.disk) >= m.disks.size()) {
       return r.Fail("disk", "is " + std::to_string(v.disk) + ", but there are " + std::to_string(m.disks.size()) +
                                 " disks");

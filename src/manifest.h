@@ -39,6 +39,13 @@ struct ManifestVolume {
   uint64_t size = 0;            // plaintext bytes (= data segment)
   uint64_t header_offset = 0;   // LUKS header (= partition start) in the output
   uint64_t data_offset = 0;     // data segment in the output
+  // "attached": the header is at header_offset. "detached" (the OS volume):
+  // the header is the file header_file on the plaintext filesystem of
+  // header_device (appliance name on the same disk), and data_offset ==
+  // header_offset == the partition start.
+  std::string header = "attached";
+  std::string header_file;
+  std::string header_device;
 };
 
 struct Manifest {

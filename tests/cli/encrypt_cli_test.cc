@@ -40,7 +40,8 @@ TEST(EncryptCli, UsageErrorsComeBeforeAnyWork) {
     const char* expect;
   };
   const Case cases[] = {
-      {{"--volume-type", "os"}, "encrypting the OS volume is not available yet"},
+      {{"--volume-type", "os", "--data-only"}, "--data-only cannot encrypt the OS volume"},
+      {{"--volume-type", "all", "--data-only"}, "--data-only cannot encrypt the OS volume"},
       {{"--volume-type", "everything"}, "--volume-type"},
       {{"--sector-size", "1024"}, "--sector-size"},
       {{"--pbkdf", "scrypt"}, "--pbkdf"},

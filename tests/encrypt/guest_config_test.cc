@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace vhdcrypt {
 namespace {
 
@@ -27,9 +30,57 @@ TEST(ComposeCrypttab, KeepsExistingLinesAndAppendsOnePerVolume) {
   EXPECT_EQ(text,
             "# <target name> <source device> <key file> <options>\n"
             "swap /dev/sda2 /dev/urandom swap\n"
-            "# data volumes encrypted by vhdcrypt\n"
+            "# volumes encrypted by vhdcrypt\n"
             "luks-0d0e UUID=0d0e none luks,nofail\n"
             "luks-ff UUID=ff none luks,nofail\n");
+}
+
+// A second run over an already edited guest replaces its lines rather than
+// adding a second "osencrypt".
+TEST(ComposeCrypttab, ReplacesLinesOfTheSameName) {
+  const std::string text = ComposeCrypttab(
+      {"swap /dev/sda2 /dev/urandom swap", "# volumes encrypted by vhdcrypt", "osencrypt /dev/old none luks"},
+      {OsCrypttabVolume("0a1b2c3d-02")});
+  EXPECT_EQ(text,
+            "swap /dev/sda2 /dev/urandom swap\n"
+            "# volumes encrypted by vhdcrypt\n"
+            "osencrypt /dev/disk/by-partuuid/0a1b2c3d-02 none "
+            "luks,header=/boot/luks/osluksheader,keyscript=/usr/lib/vhdcrypt/bek-keyscript,initramfs,tries=1\n");
+}
+
+TEST(DataVolumeKeyField, NamesTheKeyVolumeByItsUdevLink) {
+  EXPECT_EQ(DataVolumeKeyField(), "/LinuxPassPhraseFileName:/dev/disk/by-label/BEK\\x20VOLUME");
+  EXPECT_EQ(DataVolumeKeyField().find(' '), std::string::npos);  // one crypttab field
+}
+
+TEST(InitramfsModulesText, AppendsWhatIsMissingOnce) {
+  EXPECT_EQ(InitramfsModulesText({"# modules", "vfat", "dm_crypt  # already"}),
+            "# modules\nvfat\ndm_crypt  # already\nnls_cp437\nnls_ascii\nnls_utf8\nnls_iso8859_1\n");
+  const std::string once = InitramfsModulesText({});
+  std::vector<std::string> lines;
+  for (size_t b = 0, e; b < once.size(); b = e + 1) {
+    e = once.find('\n', b);
+    lines.push_back(once.substr(b, e - b));
+  }
+  EXPECT_EQ(InitramfsModulesText(lines), once);
+}
+
+// The scripts run in the initramfs: /bin/sh must parse them, and they name
+// the paths the crypttab line and the key volume use.
+TEST(InitramfsScripts, ParseAndAgreeWithCrypttab) {
+  for (const std::string& text : {KeyscriptText(), InitramfsHookText()}) {
+    EXPECT_EQ(text.rfind("#!/bin/sh\n", 0), 0u);
+    const std::string path = ::testing::TempDir() + "/vhdcrypt-script.sh";
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    EXPECT_EQ(std::system(("sh -n " + path).c_str()), 0) << text;
+    std::remove(path.c_str());
+  }
+  EXPECT_NE(KeyscriptText().find("'/dev/disk/by-label/BEK\\x20VOLUME'"), std::string::npos);
+  EXPECT_NE(KeyscriptText().find("LinuxPassPhraseFileName"), std::string::npos);
+  EXPECT_NE(InitramfsHookText().find(kOsHeaderPath), std::string::npos);
 }
 
 TEST(JoinLines, EndsWithANewline) {

@@ -59,6 +59,9 @@ TEST(Manifest, MalformedManifestsNameTheFileAndField) {
       {"sector", [](auto& j) { j["volumes"][0]["sector_size"] = 1024; }, "sector_size is 1024"},
       {"past end", [](auto& j) { j["volumes"][0]["data_offset"] = 1ull << 40; }, "do not fit in os.vhd"},
       {"not array", [](auto& j) { j["volumes"] = 5; }, "manifest.volumes is not an array"},
+      {"header kind", [](auto& j) { j["volumes"][0]["header"] = "inline"; }, "volumes[0].header is \"inline\""},
+      {"detached without file", [](auto& j) { j["volumes"][0]["header"] = "detached"; },
+       "volumes[0].header_file and header_device must name"},
   };
   for (const auto& c : cases) {
     std::string text = "{ not json";
