@@ -174,10 +174,28 @@ guestfish --ro --format=raw -a "$OUT/os/ubuntu-good.raw" -i cat /etc/fstab : cat
   fail "$(cat "$OUT/os.files")"
 grep -q "^/dev/mapper/luks-$uuid /data ext4 defaults,nofail 0 2$" "$OUT/os.files" || fail "fstab: $(cat "$OUT/os.files")"
 grep -q "^UUID=900d0000-0000-4000-8000-0000000000a1 / ext4 defaults 0 1$" "$OUT/os.files" || fail "root line changed"
-grep -q "^luks-$uuid UUID=$uuid none luks,nofail$" "$OUT/os.files" || fail "crypttab: $(cat "$OUT/os.files")"
+grep -qxF "luks-$uuid UUID=$uuid /LinuxPassPhraseFileName:/dev/disk/by-label/BEK\x20VOLUME luks,nofail" "$OUT/os.files" ||
+  fail "crypttab: $(cat "$OUT/os.files")"
 "$BIN" verify "$OUT/os" --key-file "$OUT/key" --against "$G/ubuntu-good.raw" --against "$G/ubuntu-good-data.raw" \
   > "$OUT/os.verify" || fail "$(cat "$OUT/os.verify")"
-ok "with an OS: fstab and crypttab name the LUKS volume, verify --against passes ($(elapsed $t))"
+# The key volume: a fixed VHD (format given), 0600, vfat "BEK VOLUME" holding exactly the passphrase.
+[ "$(stat -c %a "$OUT/os/bek.vhd")" = 600 ] || fail "bek.vhd mode $(stat -c %a "$OUT/os/bek.vhd")"
+guestfish --ro --format=vpc -a "$OUT/os/bek.vhd" run : vfs-type /dev/sda : vfs-label /dev/sda : \
+  mount-ro /dev/sda / : download /LinuxPassPhraseFileName "$OUT/bek.key" > "$OUT/bek.txt" 2>&1 || fail "$(cat "$OUT/bek.txt")"
+[ "$(cat "$OUT/bek.txt")" = "$(printf 'vfat\nBEK VOLUME')" ] || fail "key volume: $(cat "$OUT/bek.txt")"
+cmp -s "$OUT/bek.key" "$OUT/key" || fail "the key volume does not hold the passphrase"
+ok "with an OS: fstab and crypttab name the LUKS volume and the key volume, verify --against passes, bek.vhd holds the passphrase ($(elapsed $t))"
+
+# 8b. The OS volume of a root on LVM is refused before anything is written
+# (encrypting the OS volume is encrypt_os's test: it needs a real guest).
+t=$(date +%s)
+rc=0
+mkdir "$OUT/lvm"
+"$BIN" encrypt "$G/debian-lvm.raw" --volume-type os --output-dir "$OUT/lvm" --key-file "$OUT/key" "${FAST[@]}" \
+  --policy generic --force --progress none > "$OUT/lvm.err" 2>&1 || rc=$?
+[ $rc = 2 ] && grep -q "is on LVM" "$OUT/lvm.err" || fail "LVM root: exit $rc $(cat "$OUT/lvm.err")"
+[ -z "$(ls -A "$OUT/lvm")" ] || fail "the refused run left $(ls -A "$OUT/lvm")"
+ok "--volume-type os with / on LVM: refused (exit 2), nothing written ($(elapsed $t))"
 
 # 9. A guest whose check has errors is refused (exit 1) unless --force.
 mkdir "$OUT/bad"
