@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <array>
+#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -61,7 +62,27 @@ struct Volume {
   DataVolumeChoice choice;
   ManifestVolume m;
   bool os = false;  // the OS volume: header detached, encrypted in place after the guest edits
+  std::string partuuid;  // the OS volume's PARTUUID as blkid and udev spell it
 };
+
+// blkid's PARTUUID: the GPT partition GUID in lowercase, or for MBR the disk
+// signature and the partition number ("deb12001-02").
+Result<std::string> PartUuid(const std::string& disk, const PartitionTable& table, const Partition& p) {
+  std::string id;
+  if (table.kind == TableKind::kGpt) {
+    id = p.uuid;
+  } else if (table.kind == TableKind::kMbr && table.disk_id.size() == 10 && table.disk_id != "0x00000000") {
+    char suffix[8];
+    std::snprintf(suffix, sizeof suffix, "-%02x", p.number);
+    id = table.disk_id.substr(2) + suffix;
+  }
+  if (id.empty()) {
+    return InvalidInput(disk + ": partition " + std::to_string(p.number) +
+                        " has no PARTUUID to find it by at boot (an MBR disk whose disk signature is 0?)");
+  }
+  std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
+  return id;
+}
 
 std::string BaseName(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -139,10 +160,6 @@ Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts
                       (facts.initramfs_tool.empty() ? std::string("an unknown tool") : facts.initramfs_tool) +
                       "; unlocking the OS volume at boot is available for initramfs-tools only so far");
   }
-  if (fs->partuuid.empty()) {
-    return InvalidInput(image + ": the root partition " + fs->device +
-                        " has no partition UUID (an MBR disk with a zero disk signature?) to find it by at boot");
-  }
   if (o.has_to && o.to == ContainerKind::kVhdDynamic) {
     return UsageError("--to vhd-dynamic: the OS volume is encrypted in place after the guest edits, which "
                       "needs a raw or fixed VHD output for now");
@@ -198,6 +215,9 @@ Status PlanDisks(const EncryptCommandOptions& o, std::vector<Volume>& volumes,
       }
       offset = it->start;
       size = it->size;
+      if (v.os) {
+        ASSIGN_OR_RETURN(v.partuuid, PartUuid(disk.input, disk.table, *it));
+      }
     } else if (disk.table.kind != TableKind::kNone) {
       return InvalidInput(disk.input + ": " + fs.device + " is not a partition of its partitioned disk");
     }
@@ -374,7 +394,7 @@ Status RunInGuest(guest::Handle& g, const std::vector<std::string>& argv) {
 
 // Unlocking at boot with initramfs-tools: the detached header on /boot, the
 // keyscript and hook, the modules, crypttab; then the guest's own
-// update-initramfs and update-grub rebuild the initramfs and boot menu.
+// update-initramfs rebuilds the initramfs of every kernel.
 Status ConfigureOsUnlock(guest::Handle& g, const std::vector<uint8_t>& header) {
   RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
   RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, header));
@@ -393,12 +413,11 @@ Status ConfigureOsUnlock(guest::Handle& g, const std::vector<uint8_t>& header) {
   return g.Write(kInitramfsModulesPath, InitramfsModulesText(modules));
 }
 
-Status RebuildBoot(guest::Handle& g) {
-  RETURN_IF_ERROR(RunInGuest(g, {"update-initramfs", "-u", "-k", "all"}));
-  ASSIGN_OR_RETURN(bool has_update_grub, g.Exists("/usr/sbin/update-grub"));
-  if (has_update_grub) RETURN_IF_ERROR(RunInGuest(g, {"update-grub"}));
-  return {};
-}
+// The boot menu stays as it is: with initramfs-tools the kernel command line
+// needs no change (root=UUID= names the filesystem, which appears once the
+// initramfs has opened osencrypt) and /boot keeps its kernels and paths.
+// update-grub would cost minutes under emulation for an identical grub.cfg.
+Status RebuildBoot(guest::Handle& g) { return RunInGuest(g, {"update-initramfs", "-u", "-k", "all"}); }
 
 // fstab lines of the encrypted volumes now name their /dev/mapper devices;
 // crypttab opens them at boot, the data volumes with the passphrase from the
@@ -413,7 +432,7 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
     if (v.choice.fstab == nullptr) continue;
     if (v.os) {
       specs[v.choice.fstab->line] = std::string("/dev/mapper/") + kOsMapperName;
-      os_partuuid = v.choice.fs->partuuid;
+      os_partuuid = v.partuuid;
       continue;
     }
     specs[v.choice.fstab->line] = "/dev/mapper/" + v.m.mapper_name;
