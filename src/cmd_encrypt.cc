@@ -296,8 +296,11 @@ class LockedWriter : public ImageWriter {
 Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Volume>& volumes,
                      const std::vector<SecretBytes>& keys, Progress& progress) {
   for (const Segment& s : disk.layout.segments) {
-    if (s.volume < 0) {
-      progress.Phase("copy", disk.input);
+    // Copied as it is: what is not a volume, and the OS volume, which stays
+    // plaintext until the guest edits are done (EncryptInPlace follows).
+    const Volume* v = s.volume < 0 ? nullptr : &volumes[disk.volumes[s.volume]];
+    if (v == nullptr || v->os) {
+      progress.Phase("copy", v == nullptr ? disk.input : v->m.device + " (/)");
       uint64_t last = 0;
       ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset, s.length, *disk.writer, s.out_offset,
                                              [&](uint64_t done, uint64_t) {
@@ -308,20 +311,7 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
       continue;
     }
     const size_t index = disk.volumes[s.volume];
-    const Volume& v = volumes[index];
-    if (v.os) {
-      // Plaintext for now: the guest edits need it; EncryptInPlace follows.
-      progress.Phase("copy", v.m.device + " (/)");
-      uint64_t last = 0;
-      ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset, s.length, *disk.writer, s.out_offset,
-                                             [&](uint64_t done, uint64_t) {
-                                               progress.Advance(done - last);
-                                               last = done;
-                                             }));
-      (void)stats;
-      continue;
-    }
-    progress.Phase("encrypt", v.m.device + (v.m.mountpoint.empty() ? "" : " (" + v.m.mountpoint + ")"));
+    progress.Phase("encrypt", v->m.device + (v->m.mountpoint.empty() ? "" : " (" + v->m.mountpoint + ")"));
     VolumeJob job;
     job.source = disk.image.get();
     job.source_offset = s.source_offset;
@@ -329,7 +319,7 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
     job.out = disk.writer.get();
     job.out_offset = s.out_offset;
     job.key = keys[index].span();
-    job.sector_size = v.m.sector_size;
+    job.sector_size = v->m.sector_size;
     uint64_t last = 0;
     RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, [&](uint64_t done, uint64_t) {
       progress.Advance(done - last);
