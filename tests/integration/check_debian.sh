@@ -7,10 +7,14 @@ BIN=$1
 SRC=$2
 CACHE=$3
 export LIBGUESTFS_BACKEND=direct
+# The debootstrap tarball, shared with the other tests' guests (encrypt_os.sh).
+export DEBIAN_GUEST_BASE_CACHE=$CACHE/guest-base
 F="python3 $SRC/tests/integration/findings.py"
 . "$SRC/tests/integration/lib.sh"
-IMG=$(cached_fixture "$CACHE" debian12 "$SRC/fixtures/debian-guest.guestfish" "$SRC/scripts/build-debian-guest" \
-      -- "$SRC/scripts/build-debian-guest" @DIR@/debian12.raw)/debian12.raw
+# Layout gpt-boot, without the data disk's fstab lines (no --data here).
+IMG=$(cached_fixture "$CACHE" debian12 "$SRC/fixtures/debian-guest-gpt-boot.guestfish" \
+      "$SRC/fixtures/debian-guest-common.guestfish" "$SRC"/fixtures/guest-* "$SRC/scripts/build-debian-guest" \
+      -- "$SRC/scripts/build-debian-guest" --no-data-fstab @DIR@/debian12.raw gpt-boot)/debian12.raw
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 before=$(sha256sum < "$IMG")
