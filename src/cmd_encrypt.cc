@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <map>
@@ -291,6 +292,15 @@ class LockedWriter : public ImageWriter {
   std::mutex& mu_;
 };
 
+// A job's (bytes done, job total) callback that adds what is new to the
+// run's progress.
+std::function<void(uint64_t, uint64_t)> Advancer(Progress& progress) {
+  return [&progress, last = uint64_t{0}](uint64_t done, uint64_t) mutable {
+    progress.Advance(done - last);
+    last = done;
+  };
+}
+
 // Copies and encrypts the disk's segments; the LUKS headers and the
 // partition table are written separately.
 Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Volume>& volumes,
@@ -301,12 +311,8 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
     const Volume* v = s.volume < 0 ? nullptr : &volumes[disk.volumes[s.volume]];
     if (v == nullptr || v->os) {
       progress.Phase("copy", v == nullptr ? disk.input : v->m.device + " (/)");
-      uint64_t last = 0;
       ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset, s.length, *disk.writer, s.out_offset,
-                                             [&](uint64_t done, uint64_t) {
-                                               progress.Advance(done - last);
-                                               last = done;
-                                             }));
+                                             Advancer(progress)));
       (void)stats;
       continue;
     }
@@ -320,11 +326,7 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
     job.out_offset = s.out_offset;
     job.key = keys[index].span();
     job.sector_size = v->m.sector_size;
-    uint64_t last = 0;
-    RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, [&](uint64_t done, uint64_t) {
-      progress.Advance(done - last);
-      last = done;
-    }));
+    RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, Advancer(progress)));
   }
   return {};
 }
@@ -373,6 +375,13 @@ struct GuestEdit {
   const SecretBytes* passphrase = nullptr;
 };
 
+// A guest file's lines, or none when it does not exist.
+Result<std::vector<std::string>> ReadLinesIfExists(guest::Handle& g, const std::string& path) {
+  ASSIGN_OR_RETURN(bool exists, g.Exists(path));
+  if (!exists) return std::vector<std::string>{};
+  return g.ReadLines(path);
+}
+
 // In the guest's chroot: fails with the command's own output.
 Status RunInGuest(guest::Handle& g, const std::vector<std::string>& argv) {
   spdlog::info("guest: running {}", argv[0]);
@@ -395,11 +404,7 @@ Status ConfigureOsUnlock(guest::Handle& g, const std::vector<uint8_t>& header) {
   RETURN_IF_ERROR(g.Mkdir("/etc/initramfs-tools/hooks"));
   RETURN_IF_ERROR(g.Write(kInitramfsHookPath, InitramfsHookText()));
   RETURN_IF_ERROR(g.Chmod(0755, kInitramfsHookPath));
-  std::vector<std::string> modules;
-  ASSIGN_OR_RETURN(bool has_modules, g.Exists(kInitramfsModulesPath));
-  if (has_modules) {
-    ASSIGN_OR_RETURN(modules, g.ReadLines(kInitramfsModulesPath));
-  }
+  ASSIGN_OR_RETURN(auto modules, ReadLinesIfExists(g, kInitramfsModulesPath));
   return g.Write(kInitramfsModulesPath, InitramfsModulesText(modules));
 }
 
@@ -440,11 +445,7 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
   if (facts.separate_boot) RETURN_IF_ERROR(g->Mount(facts.boot_device, "/boot"));
   ASSIGN_OR_RETURN(auto fstab, g->ReadLines("/etc/fstab"));
   RETURN_IF_ERROR(g->Write("/etc/fstab", JoinLines(RewriteFstab(fstab, specs))));
-  std::vector<std::string> crypttab;
-  ASSIGN_OR_RETURN(bool has_crypttab, g->Exists("/etc/crypttab"));
-  if (has_crypttab) {
-    ASSIGN_OR_RETURN(crypttab, g->ReadLines("/etc/crypttab"));
-  }
+  ASSIGN_OR_RETURN(auto crypttab, ReadLinesIfExists(*g, "/etc/crypttab"));
   RETURN_IF_ERROR(g->Write("/etc/crypttab", ComposeCrypttab(crypttab, crypt)));
   if (edit.os_header != nullptr) {
     RETURN_IF_ERROR(ConfigureOsUnlock(*g, *edit.os_header));
@@ -486,11 +487,7 @@ Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, const Volume& 
   job.out_offset = v.m.data_offset;
   job.key = key.span();
   job.sector_size = v.m.sector_size;
-  uint64_t last = 0;
-  return RunVolumeJob(job, EngineOptions{o.threads}, [&](uint64_t done, uint64_t) {
-    progress.Advance(done - last);
-    last = done;
-  });
+  return RunVolumeJob(job, EngineOptions{o.threads}, Advancer(progress));
 }
 
 Result<int> Encrypt(const EncryptCommandOptions& o) {
