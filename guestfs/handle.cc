@@ -145,6 +145,28 @@ Result<uint64_t> Handle::DeviceSize(const std::string& d) {
 
 Result<std::vector<std::string>> Handle::Vgs() { LIST_OR_FAIL(guestfs_vgs(g_), "vgs"); }
 Result<std::vector<std::string>> Handle::Lvs() { LIST_OR_FAIL(guestfs_lvs(g_), "lvs"); }
+Result<std::vector<std::string>> Handle::VgPvUuids(const std::string& vg) {
+  LIST_OR_FAIL(guestfs_vgpvuuids(g_, vg.c_str()), "vgpvuuids " + vg);
+}
+
+Status Handle::ActivateVolumeGroups(bool activate) {
+  if (activate && guestfs_lvm_scan(g_, 1) == -1) return Fail("lvm_scan");
+  if (!activate && guestfs_vg_activate_all(g_, 0) == -1) return Fail("vg_activate_all");
+  return {};
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Handle::PvUuids() {
+  char** list = guestfs_pvs(g_);
+  if (list == nullptr) return Fail("pvs");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& pv : TakeList(list)) {
+    char* uuid = guestfs_pvuuid(g_, pv.c_str());
+    if (uuid == nullptr) return Fail("pvuuid " + pv);
+    out.emplace_back(pv, uuid);
+    free(uuid);
+  }
+  return out;
+}
 
 Status Handle::MountRo(const std::string& dev, const std::string& mp) {
   if (guestfs_mount_ro(g_, dev.c_str(), mp.c_str()) == -1) return Fail("mount_ro " + dev + " on " + mp);
@@ -214,6 +236,26 @@ Status Handle::Chmod(int mode, const std::string& path) {
 
 Status Handle::Rename(const std::string& from, const std::string& to) {
   if (guestfs_rename(g_, from.c_str(), to.c_str()) == -1) return Fail("rename " + from);
+  return {};
+}
+
+Status Handle::CopyTree(const std::string& from, const std::string& to) {
+  if (guestfs_cp_a(g_, from.c_str(), to.c_str()) == -1) return Fail("cp_a " + from + " " + to);
+  return {};
+}
+
+Status Handle::RemoveTree(const std::string& path) {
+  if (guestfs_rm_rf(g_, path.c_str()) == -1) return Fail("rm_rf " + path);
+  return {};
+}
+
+Status Handle::Rmdir(const std::string& path) {
+  if (guestfs_rmdir(g_, path.c_str()) == -1) return Fail("rmdir " + path);
+  return {};
+}
+
+Status Handle::Umount(const std::string& mountpoint) {
+  if (guestfs_umount(g_, mountpoint.c_str()) == -1) return Fail("umount " + mountpoint);
   return {};
 }
 

@@ -57,6 +57,13 @@ class Handle {
   Result<uint64_t> DeviceSize(const std::string& dev);
   Result<std::vector<std::string>> Vgs();
   Result<std::vector<std::string>> Lvs();
+  // LVM physical volumes ("/dev/sda2") with their PV UUIDs; the PV UUIDs of
+  // a volume group. UUIDs as LVM prints them without dashes (32 chars).
+  Result<std::vector<std::pair<std::string, std::string>>> PvUuids();
+  Result<std::vector<std::string>> VgPvUuids(const std::string& vg);
+  // Activates (or deactivates) every volume group the appliance can see,
+  // rescanning first: for a PV that was just unlocked.
+  Status ActivateVolumeGroups(bool activate);
 
   Status MountRo(const std::string& dev, const std::string& mountpoint);
   Status UmountAll();
@@ -77,6 +84,11 @@ class Handle {
   Status Mkdir(const std::string& path);  // with parents; an existing directory is fine
   Status Chmod(int mode, const std::string& path);
   Status Rename(const std::string& from, const std::string& to);
+  // `cp -a from to` inside the appliance (owners, modes, links, times kept).
+  Status CopyTree(const std::string& from, const std::string& to);
+  Status RemoveTree(const std::string& path);  // rm -rf
+  Status Rmdir(const std::string& path);
+  Status Umount(const std::string& mountpoint);
   // mkfs with a filesystem label, on a device or partition.
   Status Mkfs(const std::string& fstype, const std::string& dev, const std::string& label);
   // Runs a program of the guest in its chroot (the root filesystem mounted

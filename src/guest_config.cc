@@ -19,6 +19,21 @@ std::vector<std::string> RewriteFstab(const std::vector<std::string>& lines,
   return out;
 }
 
+std::vector<std::string> AddBootToFstab(const std::vector<std::string>& lines, int root_line,
+                                        const std::string& fs_uuid) {
+  std::vector<std::string> out;
+  const auto add = [&] {
+    out.push_back("# /boot moved out of / by vhdcrypt (the root filesystem is encrypted)");
+    out.push_back("UUID=" + fs_uuid + " /boot ext4 defaults 0 2");
+  };
+  for (size_t i = 0; i < lines.size(); ++i) {
+    out.push_back(lines[i]);
+    if (static_cast<int>(i) + 1 == root_line) add();
+  }
+  if (root_line < 1 || root_line > static_cast<int>(lines.size())) add();
+  return out;
+}
+
 std::string MapperName(const std::string& luks_uuid) { return "luks-" + luks_uuid; }
 
 std::string JoinLines(const std::vector<std::string>& lines) {
@@ -69,6 +84,26 @@ CrypttabVolume OsCrypttabVolume(const std::string& partuuid) {
   v.key_file = "none";
   v.options = std::string("luks,header=") + kOsHeaderPath + ",keyscript=" + kKeyscriptPath + ",initramfs,tries=1";
   return v;
+}
+
+CrypttabVolume OsCrypttabVolumeDracut(const std::string& partuuid) {
+  CrypttabVolume v;
+  v.name = kOsMapperName;
+  v.source = OsVolumeSource(partuuid);
+  v.key_file = DataVolumeKeyField();
+  v.options = std::string("luks,header=") + kOsHeaderPath + ",x-initrd.attach,force,tries=1";
+  return v;
+}
+
+std::string DracutConfText(bool lvm) {
+  std::string text =
+      "# Written by vhdcrypt: the root volume is LUKS2 with its header detached in\n"
+      "# /boot/luks/osluksheader; the initramfs opens it with the passphrase file on\n"
+      "# the key volume (vfat, label \"BEK VOLUME\"), as /etc/crypttab says.\n";
+  text += std::string("add_dracutmodules+=\" crypt dm rootfs-block") + (lvm ? " lvm" : "") + " \"\n";
+  text += "add_drivers+=\" dm_crypt vfat nls_cp437 nls_iso8859_1 nls_utf8 nls_ascii \"\n";
+  text += std::string("install_items+=\" /etc/crypttab ") + kOsHeaderPath + " \"\n";
+  return text;
 }
 
 // udev names the key volume's by-label link with the space escaped; systemd

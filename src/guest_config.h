@@ -14,6 +14,12 @@ namespace vhdcrypt {
 std::vector<std::string> RewriteFstab(const std::vector<std::string>& lines,
                                       const std::map<int, std::string>& spec_by_line);
 
+// Adds a line mounting the new /boot partition (ext4, by filesystem UUID)
+// right after the line of / (so before /boot/efi), under a comment saying
+// who added it. Lines already mounting /boot are an error of the caller's.
+std::vector<std::string> AddBootToFstab(const std::vector<std::string>& lines, int root_line,
+                                        const std::string& fs_uuid);
+
 struct CrypttabVolume {
   std::string name;       // dm name: "luks-<uuid>"
   std::string luks_uuid;  // the LUKS header's UUID ("" when source is given)
@@ -50,6 +56,19 @@ std::string OsVolumeSource(const std::string& partuuid);
 // offline), one try per attempt (without the key volume the boot stops in the
 // initramfs instead of mounting anything).
 CrypttabVolume OsCrypttabVolume(const std::string& partuuid);
+
+// --- The OS volume (dracut) -------------------------------------------------
+// dracut's initramfs runs systemd, whose systemd-cryptsetup reads the
+// crypttab copied into it: the detached header (copied in too, same path)
+// and the passphrase file on the key volume, which it mounts itself. Without
+// the key volume the unit fails and dracut stops in its emergency shell.
+constexpr char kDracutConfPath[] = "/etc/dracut.conf.d/90-vhdcrypt.conf";
+// x-initrd.attach keeps the root mapping up to the end; `force` keeps the line
+// in a host-only initramfs although the partition shows no LUKS signature.
+CrypttabVolume OsCrypttabVolumeDracut(const std::string& partuuid);
+// The dracut configuration: crypt, dm (and lvm when / is on LVM) modules, the
+// key volume's and dm-crypt's kernel modules, crypttab and the header.
+std::string DracutConfText(bool lvm);
 
 // The data volumes' key field for systemd-cryptsetup: the passphrase file on
 // the key volume, which systemd mounts by itself ("path:device").

@@ -9,6 +9,8 @@
 namespace vhdcrypt {
 namespace {
 
+constexpr uint64_t kMiB = 1024 * 1024;
+
 Result<uint8_t> MbrType(const std::string& disk, const Partition& p) {
   auto type = MbrTypeFromText(p.type);
   if (!type) {
@@ -62,19 +64,53 @@ Result<std::vector<DiskWrite>> EncodeGptTable(const std::string& disk, const Par
   return writes;
 }
 
+// The partition `add` asks for, at the first MiB boundary at or after `from`
+// with the first free number.
+Result<Partition> AddPartition(const std::string& disk, const PartitionTable& table, const std::vector<Partition>& parts,
+                               const NewPartition& add, uint64_t from) {
+  const uint32_t slots = table.kind == TableKind::kMbr ? 4 : kGptNumEntries;
+  uint32_t number = 1;
+  while (number <= slots && std::any_of(parts.begin(), parts.end(), [&](const Partition& p) { return p.number == number; })) {
+    ++number;
+  }
+  if (number > slots) {
+    return InvalidInput(disk + ": no free partition slot for the new partition (all " + std::to_string(slots) +
+                        (table.kind == TableKind::kMbr ? " MBR primary entries" : " GPT entries") + " are used)");
+  }
+  Partition q;
+  q.number = number;
+  q.start = (from + kMiB - 1) / kMiB * kMiB;
+  q.size = add.size;
+  if (table.kind == TableKind::kMbr) {
+    q.type = MbrTypeText(add.mbr_type);
+  } else {
+    q.type = add.gpt_type;
+    q.uuid = add.gpt_unique;
+    q.name = add.gpt_name;
+  }
+  return q;
+}
+
 }  // namespace
 
 Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable& table,
                                   std::span<const uint8_t, kSectorSize> sector0, uint64_t source_size,
-                                  std::span<const VolumeRequest> encrypt, ContainerKind out_kind) {
+                                  std::span<const VolumeRequest> encrypt, ContainerKind out_kind,
+                                  const NewPartition& add) {
   DiskLayout out;
   out.source_size = source_size;
   for (const VolumeRequest& r : encrypt) {
-    if (r.header_bytes % (1024 * 1024) != 0) {
+    if (r.header_bytes % kMiB != 0) {
       return UsageError("internal error: LUKS header size " + std::to_string(r.header_bytes) + " is not whole MiB");
     }
   }
-  if (encrypt.empty()) {
+  if (add.size % kMiB != 0) {
+    return UsageError("internal error: new partition size " + std::to_string(add.size) + " is not whole MiB");
+  }
+  if (add.size != 0 && table.kind == TableKind::kNone) {
+    return InvalidInput(disk + ": has no partition table to add a partition to");
+  }
+  if (encrypt.empty() && add.size == 0) {
     out.out_size = ContainerVirtualSize(out_kind, source_size);
     out.segments.push_back({0, source_size, 0, -1});
     return out;
@@ -108,11 +144,12 @@ Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable&
     request_of[it - parts.begin()] = static_cast<int>(r);
   }
   const bool moves = std::any_of(encrypt.begin(), encrypt.end(), [](const VolumeRequest& r) { return r.header_bytes; });
-  if (table.kind == TableKind::kMbr && moves) {
+  if (table.kind == TableKind::kMbr && (moves || add.size != 0)) {
     for (const Partition& p : parts) {
       if (p.number > 4 || IsExtendedType(MbrTypeFromText(p.type).value_or(0))) {
         return InvalidInput(disk + ": partition " + std::to_string(p.number) +
-                            " is an extended or logical MBR partition; vhdcrypt cannot move those yet "
+                            " is an extended or logical MBR partition; vhdcrypt cannot move or add partitions "
+                            "beside those yet "
                             "(convert the disk to GPT, or use primary partitions)");
       }
     }
@@ -154,6 +191,15 @@ Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable&
       table.kind == TableKind::kGpt ? source_size - (kGptArraySectors + 1) * kSectorSize : source_size;
   copy(pos, std::max(pos, tail_end));
   out.out_size = ContainerVirtualSize(out_kind, source_size + shift);
+  if (add.size != 0) {
+    ASSIGN_OR_RETURN(Partition q, AddPartition(disk, table, moved, add, std::max(pos, tail_end) + shift));
+    out.new_partition = q.number;
+    out.new_partition_offset = q.start;
+    out.new_partition_size = q.size;
+    // Room after it for the GPT backup (33 sectors), in whole MiB.
+    out.out_size = ContainerVirtualSize(out_kind, std::max(out.out_size, q.end() + kMiB));
+    moved.push_back(std::move(q));
+  }
 
   std::sort(moved.begin(), moved.end(), [](const Partition& a, const Partition& b) { return a.number < b.number; });
   if (table.kind == TableKind::kMbr) {

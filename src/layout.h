@@ -46,6 +46,16 @@ struct VolumeRequest {
   uint64_t header_bytes = 0;  // a whole number of MiB, or 0
 };
 
+// A partition to add after everything else (a new /boot, when / held it):
+// the next free number (MBR: a primary slot), 1 MiB aligned, left zero.
+struct NewPartition {
+  uint64_t size = 0;       // a whole number of MiB; 0: none
+  std::string gpt_type;    // GUID text (GPT)
+  std::string gpt_unique;  // GUID text (GPT), chosen by the caller
+  std::string gpt_name;
+  uint8_t mbr_type = 0x83;
+};
+
 struct PlannedVolume {
   uint32_t partition = 0;      // 0: the whole disk
   uint64_t source_offset = 0;  // plaintext volume in the source
@@ -64,16 +74,23 @@ struct DiskLayout {
   // The new partition table, written after the segments (they may cover the
   // same sectors with the old table's bytes).
   std::vector<DiskWrite> table_writes;
+  // The added partition, if one was asked for.
+  uint32_t new_partition = 0;
+  uint64_t new_partition_offset = 0;
+  uint64_t new_partition_size = 0;
 };
 
 // `encrypt` lists partition numbers of `table` to encrypt, or {0} for a disk
 // without a partition table. sector0 is LBA 0 of the source (boot code, disk
 // signature, protective MBR flags). Refuses (kInvalidInput, naming the disk)
-// an MBR with logical partitions when anything must move, partitions that
-// would pass the MBR's 2 TiB limit, unknown partition numbers, and a whole
-// disk request on a partitioned disk.
+// an MBR with logical partitions when anything must move or be added,
+// partitions that would pass the MBR's 2 TiB limit, unknown partition
+// numbers, a whole disk request on a partitioned disk, and an added partition
+// with no free slot (MBR: 4 primaries; GPT: 128 entries) or on a disk without
+// a table.
 Result<DiskLayout> PlanDiskLayout(const std::string& disk_name, const PartitionTable& table,
                                   std::span<const uint8_t, kSectorSize> sector0, uint64_t source_size,
-                                  std::span<const VolumeRequest> encrypt, ContainerKind out_kind);
+                                  std::span<const VolumeRequest> encrypt, ContainerKind out_kind,
+                                  const NewPartition& add = {});
 
 }  // namespace vhdcrypt

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 namespace vhdcrypt {
 namespace {
@@ -21,6 +22,43 @@ TEST(RewriteFstab, ReplacesOnlyTheDeviceFieldOfTheGivenLines) {
   EXPECT_EQ(out[1], in[1]);
   EXPECT_EQ(out[2], "\t/dev/mapper/luks-a\t/data\txfs\tdefaults,nofail\t0 2  # keep me");
   EXPECT_EQ(out[3], "/dev/mapper/luks-b /logs ext4 defaults,nofail 0 2");
+}
+
+TEST(AddBootToFstab, MountsTheNewBootRightAfterRoot) {
+  const std::vector<std::string> in = {"# fstab", "UUID=r / ext4 errors=remount-ro 0 1",
+                                       "UUID=E5 /boot/efi vfat umask=0077 0 1"};
+  auto out = AddBootToFstab(in, 2, "b00t");
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[1], in[1]);
+  EXPECT_EQ(out[2].rfind("# ", 0), 0u);
+  EXPECT_EQ(out[3], "UUID=b00t /boot ext4 defaults 0 2");
+  EXPECT_EQ(out[4], in[2]);
+  // Root's line unknown: appended.
+  auto tail = AddBootToFstab(in, 0, "b00t");
+  ASSERT_EQ(tail.size(), 5u);
+  EXPECT_EQ(tail[4], "UUID=b00t /boot ext4 defaults 0 2");
+}
+
+TEST(OsCrypttabVolumeDracut, DetachedHeaderAndTheKeyFileOnTheKeyVolume) {
+  const std::string line = ComposeCrypttab({}, {OsCrypttabVolumeDracut("deb12001-02")});
+  EXPECT_NE(line.find("osencrypt /dev/disk/by-partuuid/deb12001-02 "
+                      "/LinuxPassPhraseFileName:/dev/disk/by-label/BEK\\x20VOLUME "
+                      "luks,header=/boot/luks/osluksheader,x-initrd.attach,force,tries=1\n"),
+            std::string::npos)
+      << line;
+}
+
+TEST(DracutConfText, ModulesDriversAndFilesForTheInitramfs) {
+  const std::string plain = DracutConfText(false);
+  EXPECT_NE(plain.find("add_dracutmodules+=\" crypt dm rootfs-block \"\n"), std::string::npos) << plain;
+  EXPECT_NE(plain.find("install_items+=\" /etc/crypttab /boot/luks/osluksheader \"\n"), std::string::npos);
+  for (const char* m : {"dm_crypt", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8"}) {
+    EXPECT_NE(plain.find(std::string(" ") + m + " "), std::string::npos) << m;
+  }
+  EXPECT_NE(DracutConfText(true).find(" crypt dm rootfs-block lvm \""), std::string::npos);
+  // Every line is a comment or a shell assignment (dracut sources the file).
+  std::istringstream in(plain);
+  for (std::string l; std::getline(in, l);) EXPECT_TRUE(l[0] == '#' || l.find("+=\" ") != std::string::npos) << l;
 }
 
 TEST(ComposeCrypttab, KeepsExistingLinesAndAppendsOnePerVolume) {

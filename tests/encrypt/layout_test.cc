@@ -298,5 +298,84 @@ TEST(PlanDiskLayout, Refusals) {
   refused(big, {1}, end, "32-bit limit");
 }
 
+TEST(PlanDiskLayout, NewGptPartitionGoesAfterEverythingAndTheDiskGrows) {
+  Disk d = MakeGptDisk();
+  const VolumeRequest enc[] = {{4, 0}};  // detached: stays in place
+  NewPartition add{16 * kMiB, kGptTypeLinuxFilesystem, "00000000-0000-4000-8000-0000000000b0", "boot"};
+  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, ContainerKind::kRaw, add);
+  ASSERT_TRUE(layout.ok()) << layout.error().message();
+  EXPECT_EQ(layout->new_partition, 5u);
+  EXPECT_EQ(layout->new_partition_offset % kMiB, 0u);
+  EXPECT_GE(layout->new_partition_offset, 120001 * 512ull);
+  EXPECT_EQ(layout->new_partition_size, 16 * kMiB);
+  EXPECT_GE(layout->out_size, layout->new_partition_offset + 16 * kMiB + 33 * 512);
+  for (const auto& s : layout->segments) {
+    EXPECT_LE(s.out_offset + s.length, layout->new_partition_offset) << "nothing is copied into the new partition";
+  }
+  auto out = Carry(*d.image, *layout);
+  auto img = OpenImage(std::make_unique<MemFile>("out.img", out), FormatHint::kRaw);
+  auto table = ReadPartitionTable(**img);
+  ASSERT_TRUE(table.ok()) << table.error().message();
+  ASSERT_EQ(table->partitions.size(), 5u);
+  const Partition& p = table->partitions[4];
+  EXPECT_EQ(p.number, 5u);
+  EXPECT_EQ(p.start, layout->new_partition_offset);
+  EXPECT_EQ(p.size, 16 * kMiB);
+  EXPECT_EQ(p.uuid, "00000000-0000-4000-8000-0000000000B0");
+  EXPECT_EQ(p.name, "boot");
+  EXPECT_EQ(table->partitions[3].start, 20 * kMiB);  // the others did not move
+  EXPECT_TRUE(SameBytes(out, 20 * kMiB, d.bytes, 20 * kMiB, 120001 * 512 - 20 * kMiB));
+}
+
+TEST(PlanDiskLayout, NewMbrPartitionTakesTheFirstFreePrimarySlot) {
+  std::vector<uint8_t> bytes(48 * kMiB, 0);
+  MbrLayout layout;
+  layout.disk_signature = 0xCAFE1234;
+  layout.partitions = {{1, 0x83, true, 2048, 8192}, {3, 0x83, false, 30720, 8192}};
+  auto writes = EncodeMbr(layout, bytes.size());
+  ASSERT_TRUE(writes.ok());
+  Apply(bytes, *writes);
+  auto img = OpenImage(std::make_unique<MemFile>("mbr.img", bytes), FormatHint::kRaw);
+  auto table = ReadPartitionTable(**img);
+  ASSERT_TRUE(table.ok());
+  auto s0 = std::span<const uint8_t, kSectorSize>(bytes.data(), kSectorSize);
+  NewPartition add{8 * kMiB};
+  auto plan = PlanDiskLayout("mbr.img", *table, s0, bytes.size(), {}, ContainerKind::kRaw, add);
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->new_partition, 2u);
+  EXPECT_EQ(plan->new_partition_offset, 48 * kMiB);  // after the end of the old disk
+  EXPECT_EQ(plan->out_size, 57 * kMiB);
+  auto out = Carry(**img, *plan);
+  auto back = OpenImage(std::make_unique<MemFile>("out.img", out), FormatHint::kRaw);
+  auto t2 = ReadPartitionTable(**back);
+  ASSERT_TRUE(t2.ok()) << t2.error().message();
+  ASSERT_EQ(t2->partitions.size(), 3u);
+  EXPECT_EQ(t2->partitions[1].number, 2u);
+  EXPECT_EQ(t2->partitions[1].type, "0x83");
+  EXPECT_EQ(t2->partitions[1].start, 48 * kMiB);
+  EXPECT_EQ(t2->disk_id, "0xcafe1234");
+
+  // Four primaries: no slot.
+  layout.partitions = {{1, 0x83, true, 2048, 8192}, {2, 0x83, false, 10240, 8192}, {3, 0x83, false, 30720, 8192},
+                       {4, 0x83, false, 40960, 8192}};
+  std::vector<uint8_t> full(48 * kMiB, 0);
+  Apply(full, *EncodeMbr(layout, full.size()));
+  auto img4 = OpenImage(std::make_unique<MemFile>("full.img", full), FormatHint::kRaw);
+  auto t4 = ReadPartitionTable(**img4);
+  ASSERT_TRUE(t4.ok());
+  auto refused = PlanDiskLayout("full.img", *t4, std::span<const uint8_t, kSectorSize>(full.data(), kSectorSize),
+                                full.size(), {}, ContainerKind::kRaw, add);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind(), ErrorKind::kInvalidInput);
+  EXPECT_NE(refused.error().message().find("full.img: no free partition slot"), std::string::npos)
+      << refused.error().message();
+  // No table: nothing to add to.
+  PartitionTable none;
+  auto no_table = PlanDiskLayout("whole.img", none, s0, bytes.size(), {}, ContainerKind::kRaw, add);
+  ASSERT_FALSE(no_table.ok());
+  EXPECT_NE(no_table.error().message().find("no partition table"), std::string::npos);
+}
+
 }  // namespace
+
 }  // namespace vhdcrypt
