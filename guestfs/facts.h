@@ -108,6 +108,9 @@ struct Facts {
   bool root_on_lvm = false;
   std::vector<std::string> volume_groups;
   std::vector<std::string> logical_volumes;  // "/dev/vg0/root"
+  // When / is an LV: the physical volumes of its volume group (type
+  // "LVM2_member", uuid the PV UUID), what encrypting the OS volume encrypts.
+  std::vector<Filesystem> root_pvs;
 
   // /boot: separate when /etc/fstab mounts a different filesystem there.
   bool separate_boot = false;

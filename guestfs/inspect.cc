@@ -84,6 +84,35 @@ int PartitionNumber(const std::string& dev) {
   return i < dev.size() ? std::atoi(dev.c_str() + i) : 0;
 }
 
+// The PVs of the volume group of / ("/dev/vg0/root" -> vg0).
+Status CollectRootPvs(Handle& h, const std::vector<PartitionTable>& disks, const std::string& root, Facts& f) {
+  const std::string prefix = "/dev/";
+  const auto slash = root.find('/', prefix.size());
+  if (root.rfind(prefix, 0) != 0 || slash == std::string::npos) return {};
+  const std::string vg = root.substr(prefix.size(), slash - prefix.size());
+  ASSIGN_OR_RETURN(auto members, h.VgPvUuids(vg));
+  ASSIGN_OR_RETURN(auto pvs, h.PvUuids());
+  for (const auto& [dev, uuid] : pvs) {
+    if (std::find(members.begin(), members.end(), uuid) == members.end()) continue;
+    Filesystem pv;
+    pv.device = dev;
+    pv.type = "LVM2_member";
+    pv.uuid = uuid;
+    pv.disk = DiskIndex(dev);
+    pv.partition = PartitionNumber(dev);
+    if (pv.disk >= 0 && static_cast<size_t>(pv.disk) < disks.size()) {
+      for (const auto& p : disks[static_cast<size_t>(pv.disk)].partitions) {
+        if (p.number != static_cast<uint32_t>(pv.partition)) continue;
+        pv.size = p.size;
+        pv.partuuid = Lower(p.uuid);
+        pv.partlabel = p.name;
+      }
+    }
+    f.root_pvs.push_back(std::move(pv));
+  }
+  return {};
+}
+
 // Partition tables come from formats/ (read before launch, straight from the
 // image bytes, one per disk); the appliance is asked only what needs a
 // filesystem driver.
@@ -405,6 +434,7 @@ Result<Facts> CollectFacts(const InspectOptions& o) {
   ASSIGN_OR_RETURN(f.os.major, h->InspectVersion(true, root));
   ASSIGN_OR_RETURN(f.os.minor, h->InspectVersion(false, root));
   f.root_on_lvm = std::find(f.logical_volumes.begin(), f.logical_volumes.end(), root) != f.logical_volumes.end();
+  if (f.root_on_lvm) RETURN_IF_ERROR(CollectRootPvs(*h, disks, root, f));
 
   // Mount the guest's filesystems read-only, shortest mount point first.
   ASSIGN_OR_RETURN(auto mps, h->InspectMountpoints(root));

@@ -30,7 +30,9 @@ const std::vector<RuleInfo>& AllRules() {
       {"distro-unsupported", Severity::kError,
        "no Linux OS found, or (policy azure) a distribution/version ADE does not support"},
       {"os-volume-unsupported", Severity::kError, "ADE supports only data volumes on this distribution/version"},
-      {"lvm-os-volume", Severity::kError, "the root filesystem is on LVM"},
+      {"lvm-os-volume", Severity::kInfo, "the root filesystem is on LVM: vhdcrypt encrypts its physical volume"},
+      {"lvm-os-volume-unsupported", Severity::kError,
+       "the root volume group is not one physical volume on a partition of the OS disk"},
       {"no-plaintext-boot", Severity::kInfo, "no separate /boot: vhdcrypt splits /boot out itself"},
       {"fstab-nonpersistent-name", Severity::kError, "an fstab entry uses a kernel device name such as /dev/sdb1"},
       {"fstab-missing-nofail", Severity::kError, "a data volume in fstab lacks the nofail option"},
@@ -216,9 +218,24 @@ void CheckLayout(const Facts& facts, const CheckOptions& options, Findings* out)
   if (facts.root_on_lvm) {
     const std::string vgs =
         facts.volume_groups.empty() ? "" : " (volume groups: " + Join(facts.volume_groups, ", ") + ")";
-    out->Add("lvm-os-volume", root, "the root filesystem " + root + " is an LVM logical volume" + vgs,
-             "encrypt data volumes only with --volume-type data, or rebuild the image with the root "
-             "filesystem on a plain partition");
+    const bool one_pv = facts.root_pvs.size() == 1 && facts.root_pvs[0].disk == 0 && facts.root_pvs[0].partition > 0;
+    if (one_pv) {
+      const std::string pv = facts.root_pvs[0].device;
+      out->Add("lvm-os-volume", root,
+               "the root filesystem " + root + " is an LVM logical volume" + vgs + " on the physical volume " + pv,
+               "nothing to do: vhdcrypt encrypts " + pv + " (header detached on /boot) and the guest opens it "
+               "before activating the volume group");
+    } else {
+      std::vector<std::string> pvs;
+      for (const auto& p : facts.root_pvs) pvs.push_back(p.device);
+      out->Add("lvm-os-volume-unsupported", root,
+               "the root filesystem " + root + " is an LVM logical volume" + vgs + " whose volume group has " +
+                   std::to_string(pvs.size()) + " physical volume(s)" +
+                   (pvs.empty() ? std::string() : " (" + Join(pvs, ", ") + ")") +
+                   "; vhdcrypt encrypts a root volume group only when it is one partition of the OS disk",
+               "encrypt data volumes only with --volume-type data, or rebuild the image with the root volume "
+               "group on one partition");
+    }
   }
   if (!facts.separate_boot) {
     out->Add("no-plaintext-boot", "/boot",

@@ -142,6 +142,10 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
       ->capture_default_str();
   cmd->add_flag("--no-key-volume", o.no_key_volume,
                 "Do not write DIR/bek.vhd, the key volume (vfat \"BEK VOLUME\") the guest unlocks from at boot");
+  cmd->add_option("--boot-size", o.boot_size_mib,
+                  "MiB of the new /boot partition made when / holds /boot and the OS volume is encrypted")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{512}, uint64_t{1} << 20));
   cmd->add_option("--key-file", o.key_file,
                   "Passphrase file (all its bytes are the passphrase); default: generate DIR/passphrase (0600)");
   cmd->add_option("--to", a.to, "Output container: vhd-fixed, vhd-dynamic, raw (default: as the input)");

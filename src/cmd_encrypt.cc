@@ -25,6 +25,7 @@
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
 #include "src/check_report.h"
+#include "src/check_rules_internal.h"
 #include "src/cmd_verify.h"
 #include "src/digest.h"
 #include "src/engine.h"
@@ -64,6 +65,7 @@ struct Volume {
   ManifestVolume m;
   bool os = false;  // the OS volume: header detached, encrypted in place after the guest edits
   std::string partuuid;  // the OS volume's PARTUUID as blkid and udev spell it
+  bool lvm_pv = false;   // the OS volume is the PV under /: fstab keeps naming the LV
 };
 
 // blkid's PARTUUID: the GPT partition GUID in lowercase, or for MBR the disk
@@ -134,8 +136,9 @@ Result<guest::Facts> ProbeDataDisks(const std::vector<std::string>& inputs, Form
 }
 
 // The OS volume: the partition holding /, with its LUKS header detached on
-// the plaintext /boot (ADE's layout). What is not supported yet is refused
-// here, before anything is written.
+// the plaintext /boot (ADE's layout; when / holds /boot, PlanDisks adds a new
+// /boot partition). What is not supported yet is refused here, before
+// anything is written.
 Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts& facts) {
   const std::string& image = o.image;
   auto fs = std::find_if(facts.filesystems.begin(), facts.filesystems.end(),
@@ -145,21 +148,23 @@ Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts
   if (fs == facts.filesystems.end() || root_line == facts.fstab.end()) {
     return InvalidInput(image + ": cannot find the root filesystem " + facts.os.root + " and its /etc/fstab line");
   }
+  const guest::Filesystem* volume = &*fs;
   if (fs->on_lvm || facts.root_on_lvm) {
-    return UsageError(image + ": / is on LVM (" + fs->device +
-                      "); encrypting a root volume group is not available yet");
-  }
-  if (fs->disk != 0 || fs->partition == 0) {
+    // / on an LV: its volume group's one PV is the OS volume.
+    if (facts.root_pvs.size() != 1 || facts.root_pvs[0].disk != 0 || facts.root_pvs[0].partition == 0) {
+      return UsageError(image + ": / is on LVM (" + fs->device + ") in a volume group of " +
+                        std::to_string(facts.root_pvs.size()) +
+                        " physical volume(s); vhdcrypt encrypts a root volume group only when it is one partition "
+                        "of the OS disk");
+    }
+    volume = &facts.root_pvs[0];
+  } else if (fs->disk != 0 || fs->partition == 0) {
     return InvalidInput(image + ": / (" + fs->device + ") is not a partition of the OS disk");
   }
-  if (!facts.separate_boot) {
-    return UsageError(image + ": / holds /boot; the OS volume needs a separate plaintext /boot partition "
-                      "(moving /boot out of / is not available yet)");
-  }
-  if (facts.initramfs_tool != "initramfs-tools") {
+  if (facts.initramfs_tool != "initramfs-tools" && facts.initramfs_tool != "dracut") {
     return UsageError(image + ": the guest builds its initramfs with " +
                       (facts.initramfs_tool.empty() ? std::string("an unknown tool") : facts.initramfs_tool) +
-                      "; unlocking the OS volume at boot is available for initramfs-tools only so far");
+                      "; vhdcrypt can make initramfs-tools and dracut guests unlock the OS volume at boot");
   }
   if (o.has_to && o.to == ContainerKind::kVhdDynamic) {
     return UsageError("--to vhd-dynamic: the OS volume is encrypted in place after the guest edits, which "
@@ -167,7 +172,8 @@ Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts
   }
   Volume v;
   v.os = true;
-  v.choice.fs = &*fs;
+  v.lvm_pv = volume != &*fs;
+  v.choice.fs = volume;
   v.choice.fstab = &*root_line;
   v.choice.mountpoint = "/";
   return v;
@@ -182,8 +188,10 @@ Status CheckOutputDir(const std::string& dir) {
 
 // Opens each disk again through formats/ (CollectFacts validated them) and
 // lays it out around its volumes.
-Status PlanDisks(const EncryptCommandOptions& o, std::vector<Volume>& volumes,
-                 std::vector<Disk>& disks) {
+// new_boot_bytes: when not 0, the OS disk gets a new partition of that size
+// for /boot.
+Status PlanDisks(const EncryptCommandOptions& o, std::vector<Volume>& volumes, std::vector<Disk>& disks,
+                 uint64_t new_boot_bytes) {
   std::vector<std::string> inputs = {o.image};
   inputs.insert(inputs.end(), o.data_disks.begin(), o.data_disks.end());
   std::set<std::string> names;
@@ -240,13 +248,18 @@ Status PlanDisks(const EncryptCommandOptions& o, std::vector<Volume>& volumes,
     v.m.size = size;
     disk.volumes.push_back(i);
   }
-  for (Disk& disk : disks) {
+  for (size_t d = 0; d < disks.size(); ++d) {
+    Disk& disk = disks[d];
     std::vector<VolumeRequest> requests;
     for (size_t i : disk.volumes) {
       requests.push_back({volumes[i].m.partition, volumes[i].os ? 0 : kHeaderBytes});
     }
+    NewPartition boot;
+    if (d == 0 && new_boot_bytes != 0) {
+      boot = {new_boot_bytes, kGptTypeLinuxFilesystem, RandomGuid().ToString(), "boot", 0x83};
+    }
     ASSIGN_OR_RETURN(disk.layout, PlanDiskLayout(disk.input, disk.table, disk.sector0, disk.image->virtual_size(),
-                                                 requests, disk.out_kind));
+                                                 requests, disk.out_kind, boot));
     for (size_t k = 0; k < disk.volumes.size(); ++k) {
       ManifestVolume& m = volumes[disk.volumes[k]].m;
       m.header_offset = disk.layout.volumes[k].header_offset;
@@ -373,6 +386,7 @@ struct GuestEdit {
   const std::vector<uint8_t>* os_header = nullptr;  // the OS volume's detached header, if encrypted
   OutputFile* key_volume = nullptr;                 // DIR/bek.vhd to fill, unless --no-key-volume
   const SecretBytes* passphrase = nullptr;
+  std::string new_boot_device;  // an empty partition that becomes /boot (/ holds /boot now)
 };
 
 // A guest file's lines, or none when it does not exist.
@@ -384,7 +398,7 @@ Result<std::vector<std::string>> ReadLinesIfExists(guest::Handle& g, const std::
 
 // In the guest's chroot: fails with the command's own output.
 Status RunInGuest(guest::Handle& g, const std::vector<std::string>& argv) {
-  spdlog::info("guest: running {}", argv[0]);
+  spdlog::info("guest: running {}", argv[0] == "sh" ? argv.back() : argv[0]);
   auto out = g.Command(argv);
   if (!out.ok()) return Error(ErrorKind::kGuest, argv[0] + " in the guest failed: " + out.error().message());
   spdlog::debug("guest: {}: {}", argv[0], *out);
@@ -392,12 +406,9 @@ Status RunInGuest(guest::Handle& g, const std::vector<std::string>& argv) {
 }
 
 // Unlocking at boot with initramfs-tools: the detached header on /boot, the
-// keyscript and hook, the modules, crypttab; then the guest's own
-// update-initramfs rebuilds the initramfs of every kernel.
-Status ConfigureOsUnlock(guest::Handle& g, const std::vector<uint8_t>& header) {
-  RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
-  RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, header));
-  RETURN_IF_ERROR(g.Chmod(0600, kOsHeaderPath));
+// keyscript and hook, the modules; then the guest's own update-initramfs
+// rebuilds the initramfs of every kernel.
+Status ConfigureInitramfsTools(guest::Handle& g) {
   RETURN_IF_ERROR(g.Mkdir("/usr/lib/vhdcrypt"));
   RETURN_IF_ERROR(g.Write(kKeyscriptPath, KeyscriptText()));
   RETURN_IF_ERROR(g.Chmod(0755, kKeyscriptPath));
@@ -405,14 +416,93 @@ Status ConfigureOsUnlock(guest::Handle& g, const std::vector<uint8_t>& header) {
   RETURN_IF_ERROR(g.Write(kInitramfsHookPath, InitramfsHookText()));
   RETURN_IF_ERROR(g.Chmod(0755, kInitramfsHookPath));
   ASSIGN_OR_RETURN(auto modules, ReadLinesIfExists(g, kInitramfsModulesPath));
-  return g.Write(kInitramfsModulesPath, InitramfsModulesText(modules));
+  RETURN_IF_ERROR(g.Write(kInitramfsModulesPath, InitramfsModulesText(modules)));
+  return RunInGuest(g, {"update-initramfs", "-u", "-k", "all"});
 }
 
-// The boot menu stays as it is: with initramfs-tools the kernel command line
-// needs no change (root=UUID= names the filesystem, which appears once the
-// initramfs has opened osencrypt) and /boot keeps its kernels and paths.
-// update-grub would cost minutes under emulation for an identical grub.cfg.
-Status RebuildBoot(guest::Handle& g) { return RunInGuest(g, {"update-initramfs", "-u", "-k", "all"}); }
+// With dracut: a configuration file puts crypttab, the header and the
+// modules into the initramfs; then the guest's dracut remakes the initramfs
+// of every installed kernel.
+Status ConfigureDracut(guest::Handle& g, bool lvm) {
+  RETURN_IF_ERROR(g.Mkdir("/etc/dracut.conf.d"));
+  RETURN_IF_ERROR(g.Write(kDracutConfPath, DracutConfText(lvm)));
+  return RunInGuest(g, {"dracut", "--force", "--regenerate-all"});
+}
+
+// The detached header goes to /boot (mode 0600), then the guest's initramfs
+// tool learns to unlock the OS volume. The boot menu stays as it is: the
+// kernel command line needs no change (root=UUID= names the filesystem, which
+// appears once the initramfs has opened osencrypt), and update-grub would
+// cost minutes under emulation for an identical grub.cfg.
+Status ConfigureOsUnlock(guest::Handle& g, const guest::Facts& facts, const std::vector<uint8_t>& header) {
+  RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
+  RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, header));
+  RETURN_IF_ERROR(g.Chmod(0600, kOsHeaderPath));
+  if (facts.initramfs_tool == "dracut") return ConfigureDracut(g, facts.root_on_lvm);
+  return ConfigureInitramfsTools(g);
+}
+
+// The ESP's appliance device when fstab mounts one at /boot/efi, else "".
+std::string EspDevice(const guest::Facts& facts) {
+  for (const auto& x : rules::Classify(facts, VolumeType::kOs)) {
+    if (x.mount == "/boot/efi" && x.r.fs != nullptr) return x.r.fs->device;
+  }
+  return "";
+}
+
+// / holds /boot: the empty partition `dev` gets an ext4 filesystem, /boot's
+// contents move into it (owners, modes, links kept; /boot itself stays as the
+// mount point, empty) and it is mounted at /boot. Returns its UUID for fstab.
+// The ESP is not mounted yet, so /boot/efi moves as an empty mount point.
+Result<std::string> MoveBootOut(guest::Handle& g, const std::string& dev) {
+  spdlog::info("guest: moving /boot out of / into {}", dev);
+  RETURN_IF_ERROR(g.Mkfs("ext4", dev, "boot"));
+  ASSIGN_OR_RETURN(auto ids, g.Blkid(dev));
+  const std::string uuid = ids["UUID"];
+  if (uuid.empty()) return Error(ErrorKind::kGuest, "the new /boot filesystem on " + dev + " has no UUID");
+  const std::string staging = "/.vhdcrypt-boot";
+  RETURN_IF_ERROR(g.Mkdir(staging));
+  RETURN_IF_ERROR(g.Mount(dev, staging));
+  RETURN_IF_ERROR(g.CopyTree("/boot/.", staging));
+  ASSIGN_OR_RETURN(auto entries, g.Ls("/boot"));
+  for (const std::string& e : entries) RETURN_IF_ERROR(g.RemoveTree("/boot/" + e));
+  RETURN_IF_ERROR(g.Umount(staging));
+  RETURN_IF_ERROR(g.Rmdir(staging));
+  RETURN_IF_ERROR(g.Mount(dev, "/boot"));
+  return uuid;
+}
+
+// After the /boot move GRUB must find its files on the new filesystem: its
+// core image (BIOS: in the BIOS boot partition or after the MBR; UEFI: on the
+// ESP, with the removable path too when the image boots from it) is made
+// again by the guest's grub-install, and grub.cfg by update-grub (or
+// grub2-mkconfig). The disk is
+// the one holding /boot, as the appliance's kernel names it.
+Status ReinstallBootloader(guest::Handle& g, const guest::Facts& facts, TableKind table, bool esp_mounted) {
+  ASSIGN_OR_RETURN(bool pc, g.IsDir("/usr/lib/grub/i386-pc"));
+  ASSIGN_OR_RETURN(bool efi, g.IsDir("/usr/lib/grub/x86_64-efi"));
+  const bool bios = pc && (facts.has_bios_boot || table == TableKind::kMbr);
+  const bool uefi = efi && esp_mounted;
+  if (!bios && !uefi) {
+    return Error(ErrorKind::kGuest, "/boot moved to a new partition, but the guest has no GRUB for BIOS "
+                                    "(/usr/lib/grub/i386-pc with a BIOS boot partition or MBR) or for UEFI "
+                                    "(/usr/lib/grub/x86_64-efi with an ESP at /boot/efi) to reinstall");
+  }
+  if (bios) {
+    RETURN_IF_ERROR(RunInGuest(g, {"sh", "-c", "grub-install --target=i386-pc \"$(grub-probe --target=disk /boot)\""}));
+  }
+  if (uefi) {
+    RETURN_IF_ERROR(RunInGuest(g, {"grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi", "--no-nvram"}));
+    ASSIGN_OR_RETURN(bool removable, g.Exists("/boot/efi/EFI/BOOT/BOOTX64.EFI"));
+    if (removable) {
+      RETURN_IF_ERROR(RunInGuest(g, {"grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi",
+                                     "--no-nvram", "--removable"}));
+    }
+  }
+  return RunInGuest(g, {"sh", "-c",
+                        "if command -v update-grub >/dev/null; then update-grub; "
+                        "else grub2-mkconfig -o /boot/grub2/grub.cfg; fi"});
+}
 
 // fstab lines of the encrypted volumes now name their /dev/mapper devices;
 // crypttab opens them at boot, the data volumes with the passphrase from the
@@ -426,14 +516,17 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
   for (const Volume& v : volumes) {
     if (v.choice.fstab == nullptr) continue;
     if (v.os) {
-      specs[v.choice.fstab->line] = std::string("/dev/mapper/") + kOsMapperName;
+      if (!v.lvm_pv) specs[v.choice.fstab->line] = std::string("/dev/mapper/") + kOsMapperName;
       os_partuuid = v.partuuid;
       continue;
     }
     specs[v.choice.fstab->line] = "/dev/mapper/" + v.m.mapper_name;
     crypt.push_back({v.m.mapper_name, v.m.luks_uuid, DataVolumeKeyField(), "luks,nofail"});
   }
-  if (!os_partuuid.empty()) crypt.insert(crypt.begin(), OsCrypttabVolume(os_partuuid));
+  if (!os_partuuid.empty()) {
+    crypt.insert(crypt.begin(), facts.initramfs_tool == "dracut" ? OsCrypttabVolumeDracut(os_partuuid)
+                                                                  : OsCrypttabVolume(os_partuuid));
+  }
   if (crypt.empty()) return {};
   std::vector<guest::Drive> drives = {{os_disk.out->temp_path(), guest::GuestfsFormat(os_disk.out_kind), false}};
   if (edit.key_volume != nullptr) drives.push_back({edit.key_volume->temp_path(), "vpc", false});
@@ -443,14 +536,26 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
   }
   RETURN_IF_ERROR(g->Mount(facts.os.root, "/"));
   if (facts.separate_boot) RETURN_IF_ERROR(g->Mount(facts.boot_device, "/boot"));
+  const bool split = !edit.new_boot_device.empty();
+  std::string new_boot_uuid;
+  if (split) {
+    ASSIGN_OR_RETURN(new_boot_uuid, MoveBootOut(*g, edit.new_boot_device));
+  }
+  const std::string esp = EspDevice(facts);
+  if (split && !esp.empty()) RETURN_IF_ERROR(g->Mount(esp, "/boot/efi"));
   ASSIGN_OR_RETURN(auto fstab, g->ReadLines("/etc/fstab"));
-  RETURN_IF_ERROR(g->Write("/etc/fstab", JoinLines(RewriteFstab(fstab, specs))));
+  fstab = RewriteFstab(fstab, specs);
+  if (split) {
+    auto root = std::find_if(facts.fstab.begin(), facts.fstab.end(), [](const auto& e) { return e.file == "/"; });
+    fstab = AddBootToFstab(fstab, root == facts.fstab.end() ? 0 : root->line, new_boot_uuid);
+  }
+  RETURN_IF_ERROR(g->Write("/etc/fstab", JoinLines(fstab)));
   ASSIGN_OR_RETURN(auto crypttab, ReadLinesIfExists(*g, "/etc/crypttab"));
   RETURN_IF_ERROR(g->Write("/etc/crypttab", ComposeCrypttab(crypttab, crypt)));
   if (edit.os_header != nullptr) {
-    RETURN_IF_ERROR(ConfigureOsUnlock(*g, *edit.os_header));
-    RETURN_IF_ERROR(RebuildBoot(*g));
+    RETURN_IF_ERROR(ConfigureOsUnlock(*g, facts, *edit.os_header));
   }
+  if (split) RETURN_IF_ERROR(ReinstallBootloader(*g, facts, os_disk.table.kind, !esp.empty()));
   RETURN_IF_ERROR(g->UmountAll());
   return g->Shutdown();
 }
@@ -547,7 +652,15 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   }
   std::mutex write_lock;  // outlives the disks' writers, which hold it
   std::vector<Disk> disks;
-  RETURN_IF_ERROR(PlanDisks(o, volumes, disks));
+  // / holding /boot: the header needs a plaintext /boot, so one is made.
+  const bool split_boot = want_os && !facts.separate_boot;
+  RETURN_IF_ERROR(PlanDisks(o, volumes, disks, split_boot ? o.boot_size_mib * 1024 * 1024 : 0));
+  const std::string boot_device =
+      split_boot ? guest::ApplianceDevice(0, disks[0].layout.new_partition) : facts.boot_device;
+  if (split_boot) {
+    spdlog::info("{}: / holds /boot; /boot moves to a new {} MiB partition {}", o.image, o.boot_size_mib,
+                 disks[0].layout.new_partition);
+  }
 
   // Claim every output name before the long part, so a clash fails now.
   const std::string dir = o.output_dir;
@@ -607,7 +720,7 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
       if (v.os) {
         v.m.header = "detached";
         v.m.header_file = "/luks/osluksheader";  // kOsHeaderPath inside the /boot filesystem
-        v.m.header_device = facts.boot_device;
+        v.m.header_device = boot_device;
       }
     }
     std::atomic<bool> stop_headers{false};
@@ -632,6 +745,7 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
       edit.os_header = want_os ? &os_header : nullptr;
       edit.key_volume = key_volume_out.get();
       edit.passphrase = &passphrase;
+      if (split_boot) edit.new_boot_device = boot_device;
       RETURN_IF_ERROR(EditGuest(facts, disks[0], volumes, edit));
     }
     for (size_t i = 0; i < volumes.size(); ++i) {

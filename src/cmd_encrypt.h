@@ -33,6 +33,9 @@ struct EncryptCommandOptions {
   bool data_only = false;
   // Do not write DIR/bek.vhd (the platform attaches its own key volume).
   bool no_key_volume = false;
+  // When / holds /boot, the OS volume needs a plaintext /boot: a new ext4
+  // partition of this many MiB is added at the end of the disk.
+  uint64_t boot_size_mib = 512;
   ProgressMode progress = ProgressMode::kAuto;
 };
 

@@ -33,6 +33,40 @@ std::string Describe(const ManifestVolume& v, const ManifestDisk& d) {
   return s;
 }
 
+// The filesystem check of a decrypted device: "" when clean.
+Result<std::string> CheckFilesystem(guest::Handle& g, const std::string& dev, const std::string& fstype) {
+  if (fstype == "xfs") {
+    ASSIGN_OR_RETURN(int rc, g.XfsCheck(dev));
+    if (rc != 0) return "xfs_repair -n found problems in " + dev;
+  } else if (fstype.rfind("ext", 0) == 0) {
+    ASSIGN_OR_RETURN(int rc, g.Fsck(fstype, dev));
+    if (rc >= 4) return "fsck found errors in " + dev + " (status " + std::to_string(rc) + ")";
+  } else {
+    ASSIGN_OR_RETURN(std::string type, g.VfsType(dev));
+    if (type != fstype) return dev + " holds '" + type + "', expected " + fstype;
+  }
+  return std::string();
+}
+
+// A decrypted LVM physical volume: its volume group activates and every
+// logical volume on it holding ext2/3/4 or XFS checks clean.
+Result<std::string> CheckPhysicalVolume(guest::Handle& g, const std::string& dev) {
+  ASSIGN_OR_RETURN(std::string type, g.VfsType(dev));
+  if (type != "LVM2_member") return dev + " holds '" + type + "', expected an LVM physical volume";
+  RETURN_IF_ERROR(g.ActivateVolumeGroups(true));
+  ASSIGN_OR_RETURN(auto lvs, g.Lvs());
+  std::string problem = lvs.empty() ? "no logical volume appeared on " + dev : "";
+  for (const std::string& lv : lvs) {
+    if (!problem.empty()) break;
+    ASSIGN_OR_RETURN(std::string fstype, g.VfsType(lv));
+    if (fstype == "xfs" || fstype.rfind("ext", 0) == 0) {
+      ASSIGN_OR_RETURN(problem, CheckFilesystem(g, lv, fstype));
+    }
+  }
+  RETURN_IF_ERROR(g.ActivateVolumeGroups(false));
+  return problem;
+}
+
 // One volume: unlock, compare or check, lock again. Returns "" when good,
 // else what is wrong.
 Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size_t index, const char* key,
@@ -61,15 +95,10 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
     ASSIGN_OR_RETURN(std::string want, Sha256Range(*against, v.source_offset, v.size));
     ASSIGN_OR_RETURN(std::string got, g.ChecksumDevice("sha256", mapped));
     if (got != want) problem = "decrypted sha256 " + got + " differs from the source's " + want;
-  } else if (v.filesystem == "xfs") {
-    ASSIGN_OR_RETURN(int rc, g.XfsCheck(mapped));
-    if (rc != 0) problem = "xfs_repair -n found problems in the decrypted filesystem";
-  } else if (v.filesystem.rfind("ext", 0) == 0) {
-    ASSIGN_OR_RETURN(int rc, g.Fsck(v.filesystem, mapped));
-    if (rc >= 4) problem = "fsck found errors in the decrypted filesystem (status " + std::to_string(rc) + ")";
+  } else if (v.filesystem == "LVM2_member") {
+    ASSIGN_OR_RETURN(problem, CheckPhysicalVolume(g, mapped));
   } else {
-    ASSIGN_OR_RETURN(std::string type, g.VfsType(mapped));
-    if (type != v.filesystem) problem = "decrypted volume holds '" + type + "', expected " + v.filesystem;
+    ASSIGN_OR_RETURN(problem, CheckFilesystem(g, mapped, v.filesystem));
   }
   RETURN_IF_ERROR(g.CryptsetupClose(map));
   return problem;
@@ -116,7 +145,9 @@ Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const 
     if (problem.empty()) {
       std::cout << "ok      " << what << ": "
                 << (source && v.header != "detached" ? "decrypts to the source partition (sha256)"
-                                                      : "decrypts to a clean " + v.filesystem)
+                    : v.filesystem == "LVM2_member"
+                        ? std::string("decrypts to an LVM physical volume whose logical volumes check clean")
+                        : "decrypts to a clean " + v.filesystem)
                 << (v.header == "detached" ? " (header detached in " + v.header_device + ":" + v.header_file + ")"
                                            : "")
                 << "\n";

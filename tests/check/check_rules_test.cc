@@ -158,7 +158,7 @@ TEST(OsVolumeUnsupported, NamesTheReleaseAndSuggestsDataOnly) {
 // ---------------------------------------------------------------------------
 // lvm-os-volume
 
-TEST(LvmOsVolume, RootOnLvmIsAnErrorWhenTheOsIsEncrypted) {
+Facts RootOnLvm() {
   Facts f = Baseline();
   f.root_on_lvm = true;
   f.volume_groups = {"rootvg"};
@@ -166,10 +166,27 @@ TEST(LvmOsVolume, RootOnLvmIsAnErrorWhenTheOsIsEncrypted) {
   f.os.root = "/dev/rootvg/rootlv";
   f.filesystems[0] = Fs("/dev/rootvg/rootlv", 0, 0, "xfs", kRootUuid, "cloudimg-rootfs");
   f.filesystems[0].on_lvm = true;
+  return f;
+}
+
+TEST(LvmOsVolume, OnePhysicalVolumePartitionIsEncryptedAsTheOsVolume) {
+  Facts f = RootOnLvm();
+  f.root_pvs = {Fs("/dev/sda2", 0, 2, "LVM2_member", "pvuuid", "")};
   auto findings = Check(f);
-  ExpectOne(findings, "lvm-os-volume", Severity::kError, "/dev/rootvg/rootlv", "rootvg");
+  ExpectOne(findings, "lvm-os-volume", Severity::kInfo, "/dev/rootvg/rootlv", "/dev/sda2");
   EXPECT_EQ(findings.size(), 1u) << Dump(findings);
   EXPECT_FALSE(Has(Check(f, Policy::kAzure, VolumeType::kData), "lvm-os-volume"));
+}
+
+TEST(LvmOsVolume, SeveralOrWholeDiskPhysicalVolumesAreAnError) {
+  Facts f = RootOnLvm();
+  f.root_pvs = {Fs("/dev/sda2", 0, 2, "LVM2_member", "a", ""), Fs("/dev/sdb", 1, 0, "LVM2_member", "b", "")};
+  auto findings = Check(f);
+  ExpectOne(findings, "lvm-os-volume-unsupported", Severity::kError, "/dev/rootvg/rootlv", "2 physical volume(s)");
+  EXPECT_EQ(findings.size(), 1u) << Dump(findings);
+  f.root_pvs = {Fs("/dev/sdb", 1, 0, "LVM2_member", "b", "")};
+  ExpectOne(Check(f), "lvm-os-volume-unsupported", Severity::kError, "/dev/rootvg/rootlv", "/dev/sdb");
+  EXPECT_FALSE(Has(Check(f, Policy::kAzure, VolumeType::kData), "lvm-os-volume-unsupported"));
 }
 
 TEST(LvmOsVolume, DataVolumeOnLvmIsNotAnOsProblem) {
@@ -493,7 +510,12 @@ const std::vector<Trigger>& Triggers() {
          f.os.major = 6;
          f.os.minor = 8;
        }},
-      {"lvm-os-volume", [](Facts& f) { f.root_on_lvm = true; }},
+      {"lvm-os-volume",
+       [](Facts& f) {
+         f.root_on_lvm = true;
+         f.root_pvs = {Fs("/dev/sda2", 0, 2, "LVM2_member", "pv")};
+       }},
+      {"lvm-os-volume-unsupported", [](Facts& f) { f.root_on_lvm = true; }},
       {"no-plaintext-boot", [](Facts& f) { f.separate_boot = false; }},
       {"fstab-nonpersistent-name", [](Facts& f) { f.fstab[3].spec = "/dev/sdb1"; }},
       {"fstab-missing-nofail", [](Facts& f) { f.fstab[3].options = "defaults"; }},
@@ -538,7 +560,7 @@ TEST(RuleTable, EveryRuleHasATriggerAndEveryTriggerARule) {
     for (const auto& x : findings) triggered.insert(x.id);
   }
   EXPECT_EQ(table, triggered);
-  EXPECT_EQ(table.size(), 20u);
+  EXPECT_EQ(table.size(), 21u);
 }
 
 TEST(RuleTable, FindingsCarryTheTableSeverity) {
