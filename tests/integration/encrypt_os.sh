@@ -1,16 +1,22 @@
 #!/bin/bash
-# The OS volume end to end on a real Debian 12 guest (debootstrap, cached):
-# layout mbr-boot (MBR, ext4 /boot, ext4 /, initramfs-tools) with the data disk
-# of scripts/build-guest-data-disk (ext4 + XFS, in fstab by UUID, nofail).
+# The OS volume end to end on a real Debian 12 guest (debootstrap, cached) in
+# one of the layouts of scripts/build-debian-guest, with the data disk of
+# scripts/build-guest-data-disk (ext4 + XFS, in fstab by UUID, nofail):
+#   mbr-boot  MBR, ext4 /boot, ext4 /, initramfs-tools
+#   gpt-esp   GPT, BIOS boot + ESP, / holding /boot: vhdcrypt splits /boot out;
+#             boots by BIOS and by UEFI (OVMF)
+#   xfs-root  as mbr-boot with an XFS root
+#   lvm-root  as mbr-boot with / on LVM (VG vg0 on p2): the PV is encrypted
 # `vhdcrypt encrypt --volume-type all`, verify, then boot the output under
 # qemu (TCG) with bek.vhd attached: / must come from a dm-crypt device, the
 # data volumes too, and the files written before must read back. Booted once
 # more without bek.vhd: the guest must stop in its initramfs.
-#   encrypt_os.sh VHDCRYPT SOURCE_DIR CACHE_DIR
+#   encrypt_os.sh VHDCRYPT SOURCE_DIR CACHE_DIR LAYOUT
 set -euo pipefail
 BIN=$1
 SRC=$2
 CACHE=$3
+LAYOUT=$4
 export LIBGUESTFS_BACKEND=direct
 export DEBIAN_GUEST_BASE_CACHE=$CACHE/guest-base
 . "$SRC/tests/integration/lib.sh"
@@ -22,9 +28,9 @@ elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
 suite_start=$(date +%s)
 
 t=$(date +%s)
-GUEST=$(cached_fixture "$CACHE" guest-mbr-boot "$SRC/fixtures/debian-guest-mbr-boot.guestfish" \
+GUEST=$(cached_fixture "$CACHE" "guest-$LAYOUT" "$SRC/fixtures/debian-guest-$LAYOUT.guestfish" \
         "$SRC/fixtures/debian-guest-common.guestfish" "$SRC"/fixtures/guest-* "$SRC/scripts/build-debian-guest" \
-        -- "$SRC/scripts/build-debian-guest" @DIR@/mbr-boot.raw mbr-boot)/mbr-boot.raw
+        -- "$SRC/scripts/build-debian-guest" "@DIR@/$LAYOUT.raw" "$LAYOUT")/$LAYOUT.raw
 DATA=$(cached_fixture "$CACHE" guest-data "$SRC/fixtures/guest-data-disk.guestfish" \
        "$SRC/scripts/build-guest-data-disk" -- "$SRC/scripts/build-guest-data-disk" @DIR@/data.raw)/data.raw
 echo "# fixtures ready in $(elapsed $t)"
@@ -37,15 +43,22 @@ t=$(date +%s)
 mkdir "$OUT/enc"
 "$BIN" encrypt "$GUEST" --data "$DATA" --volume-type all --policy generic --to vhd-fixed --output-dir "$OUT/enc" \
   --pbkdf pbkdf2 --iter-time 200 --progress none 2> "$OUT/enc.err" || { cat "$OUT/enc.err"; fail "encrypt"; }
-for f in mbr-boot.vhd data.vhd bek.vhd passphrase manifest.json; do
+for f in "$LAYOUT.vhd" data.vhd bek.vhd passphrase manifest.json; do
   [ -f "$OUT/enc/$f" ] || fail "no $f in the output"
 done
-python3 - "$OUT/enc/manifest.json" <<'PY' || fail "manifest"
+python3 - "$OUT/enc/manifest.json" "$LAYOUT" <<'PY' || fail "manifest"
 import json, sys
-v = json.load(open(sys.argv[1]))["volumes"]
+m = json.load(open(sys.argv[1]))
+v, layout = m["volumes"], sys.argv[2]
 assert [(x["mountpoint"], x["header"]) for x in v] == [("/", "detached"), ("/data1", "attached"),
                                                         ("/data2", "attached")], v
 assert v[0]["mapper_name"] == "osencrypt" and v[0]["data_offset"] == v[0]["source_offset"], v[0]
+# The header lives on /boot: a new partition (4, after the root) when / held /boot.
+boot = {"mbr-boot": "/dev/sda1", "xfs-root": "/dev/sda1", "lvm-root": "/dev/sda1", "gpt-esp": "/dev/sda4"}[layout]
+assert v[0]["header_device"] == boot, v[0]
+if layout == "gpt-esp":
+    d = m["disks"][0]
+    assert d["output_virtual_size"] >= d["input_virtual_size"] + 512 * 2**20, d
 PY
 ok "encrypt --volume-type all: OS volume (header detached on /boot) and 2 data volumes, bek.vhd ($(elapsed $t))"
 
@@ -54,33 +67,57 @@ ok "encrypt --volume-type all: OS volume (header detached on /boot) and 2 data v
 t=$(date +%s)
 "$BIN" verify "$OUT/enc" --key-file "$OUT/enc/passphrase" --against "$GUEST" --against "$DATA" > "$OUT/verify.txt" ||
   fail "verify: $(cat "$OUT/verify.txt")"
-grep -q "^ok .*(/): decrypts to a clean ext4 (header detached" "$OUT/verify.txt" || fail "$(cat "$OUT/verify.txt")"
+case $LAYOUT in
+  xfs-root) root_check="a clean xfs" ;;
+  lvm-root) root_check="an LVM physical volume whose logical volumes check clean" ;;
+  *) root_check="a clean ext4" ;;
+esac
+grep -q "^ok .*(/): decrypts to $root_check (header detached" "$OUT/verify.txt" || fail "$(cat "$OUT/verify.txt")"
 [ "$(grep -c "decrypts to the source partition" "$OUT/verify.txt")" = 2 ] || fail "$(cat "$OUT/verify.txt")"
 ok "verify: the OS volume opens with its detached header, the data volumes decrypt to their sources ($(elapsed $t))"
 
 # 3. Boot with the key volume: the initramfs unlocks / from it, systemd the data volumes.
-t=$(date +%s)
-$BOOT --disk "$OUT/enc/mbr-boot.vhd:vpc" --disk "$OUT/enc/data.vhd:vpc" --disk "$OUT/enc/bek.vhd:vpc" \
-  --expect-report --timeout 600 --log "$OUT/boot.log" > "$OUT/boot.json" ||
-  { tail -n 40 "$OUT/boot.log"; cat "$OUT/boot.json"; fail "boot with bek.vhd"; }
-python3 - "$OUT/boot.json" <<'PY' || { tail -n 60 "$OUT/boot.log"; fail "boot report"; }
+boot_with_key() {  # NAME [--uefi]
+  local t name=$1
+  shift
+  t=$(date +%s)
+  $BOOT --disk "$OUT/enc/$LAYOUT.vhd:vpc" --disk "$OUT/enc/data.vhd:vpc" --disk "$OUT/enc/bek.vhd:vpc" "$@" \
+    --expect-report --timeout 900 --log "$OUT/$name.log" > "$OUT/$name.json" ||
+    { tail -n 40 "$OUT/$name.log"; cat "$OUT/$name.json"; fail "boot with bek.vhd ($name)"; }
+  python3 - "$OUT/$name.json" "$LAYOUT" <<'PY' || { tail -n 60 "$OUT/$name.log"; fail "boot report ($name)"; }
 import json, sys
 j = json.load(open(sys.argv[1]))
-r = j["report"]
-assert r["root.source"] == "/dev/mapper/osencrypt" and r["root.dm_target"] == "crypt", r
+r, layout = j["report"], sys.argv[2]
+assert r["root.crypt"] == "yes" and "osencrypt" in r["crypt_devices"].split(","), r
+if layout == "lvm-root":
+    # / is the LV; its PV is the unlocked osencrypt.
+    assert r["root.source"] == "/dev/mapper/vg0-root" and r["root.stack"].startswith("lvm,crypt,part"), r
+else:
+    assert r["root.source"] == "/dev/mapper/osencrypt" and r["root.dm_target"] == "crypt", r
+assert r["root.fstype"] == ("xfs" if layout == "xfs-root" else "ext4"), r
 assert r["os.marker_present"] == "yes", r
 for d in ("data1", "data2"):
     assert r[d + ".mounted"] == "yes" and r[d + ".crypt"] == "yes", (d, r)
     assert r[d + ".source"].startswith("/dev/mapper/luks-"), (d, r)
     assert r[d + ".marker_present"] == "yes", (d, r)
-assert r["boot.crypt"] == "no", r
-print(f"boot_seconds={j['boot_seconds']}")
+assert r["boot.mounted"] == "yes" and r["boot.crypt"] == "no", r
+if layout == "gpt-esp":
+    # The new /boot partition (4) holds the kernels; the ESP is mounted below it.
+    assert r["boot.source"].endswith("a4"), r
+    assert r["efi.mounted"] == "yes" and r["efi.fstype"] == "vfat", r
+print(f"boot_seconds={j['boot_seconds']} firmware={r['firmware']}")
 PY
-ok "boots with bek.vhd: / on /dev/mapper/osencrypt (dm-crypt), /data1 and /data2 on dm-crypt, files read back ($(elapsed $t))"
+  ok "boots ($name) with bek.vhd: / on dm-crypt, /data1 and /data2 on dm-crypt, files read back ($(elapsed $t))"
+}
+boot_with_key boot-bios
+if [ "$LAYOUT" = gpt-esp ]; then
+  boot_with_key boot-uefi --uefi
+  grep -q "firmware=uefi" "$OUT/boot-uefi.log" || fail "the UEFI boot did not run under UEFI"
+fi
 
 # 4. Without the key volume the root stays locked: the boot stops in the initramfs.
 t=$(date +%s)
-$BOOT --disk "$OUT/enc/mbr-boot.vhd:vpc" --disk "$OUT/enc/data.vhd:vpc" --expect-no-root --timeout 600 \
+$BOOT --disk "$OUT/enc/$LAYOUT.vhd:vpc" --disk "$OUT/enc/data.vhd:vpc" --expect-no-root --timeout 600 \
   --log "$OUT/nokey.log" > "$OUT/nokey.json" || { tail -n 40 "$OUT/nokey.log"; fail "boot without bek.vhd"; }
 grep -q "vhdcrypt: no key volume" "$OUT/nokey.log" || fail "the keyscript did not say why"
 ok "boots without bek.vhd: stops in the initramfs, root never mounted ($(elapsed $t))"
