@@ -244,7 +244,9 @@ Status CollectFromMountedGuest(Handle& h, Facts& f) {
   CollectKernels(h, f);
   CollectModprobe(h, f);
 
-  if (AnyExists(h, {"/usr/sbin/update-initramfs", "/sbin/update-initramfs", "/usr/share/initramfs-tools"})) {
+  // By the program: /usr/share/initramfs-tools also exists on dracut guests
+  // (other packages' hooks live there).
+  if (AnyExists(h, {"/usr/sbin/update-initramfs", "/sbin/update-initramfs"})) {
     f.initramfs_tool = "initramfs-tools";
   } else if (AnyExists(h, {"/usr/bin/dracut", "/usr/sbin/dracut", "/sbin/dracut"})) {
     f.initramfs_tool = "dracut";
