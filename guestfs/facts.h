@@ -129,4 +129,12 @@ struct Facts {
   uint64_t root_used_bytes = 0;
 };
 
+// The one physical volume of the root volume group when it is a partition of
+// the OS disk (what vhdcrypt can encrypt as the OS volume); nullptr otherwise.
+inline const Filesystem* SingleRootPv(const Facts& f) {
+  if (f.root_pvs.size() != 1) return nullptr;
+  const Filesystem& pv = f.root_pvs[0];
+  return pv.disk == 0 && pv.partition > 0 ? &pv : nullptr;
+}
+
 }  // namespace vhdcrypt::guest

@@ -149,6 +149,14 @@ Result<std::vector<std::string>> Handle::VgPvUuids(const std::string& vg) {
   LIST_OR_FAIL(guestfs_vgpvuuids(g_, vg.c_str()), "vgpvuuids " + vg);
 }
 
+Result<std::string> Handle::PvUuid(const std::string& pv) {
+  char* uuid = guestfs_pvuuid(g_, pv.c_str());
+  if (uuid == nullptr) return Fail("pvuuid " + pv);
+  std::string out(uuid);
+  free(uuid);
+  return out;
+}
+
 Status Handle::ActivateVolumeGroups(bool activate) {
   if (activate && guestfs_lvm_scan(g_, 1) == -1) return Fail("lvm_scan");
   if (!activate && guestfs_vg_activate_all(g_, 0) == -1) return Fail("vg_activate_all");
@@ -160,10 +168,8 @@ Result<std::vector<std::pair<std::string, std::string>>> Handle::PvUuids() {
   if (list == nullptr) return Fail("pvs");
   std::vector<std::pair<std::string, std::string>> out;
   for (const std::string& pv : TakeList(list)) {
-    char* uuid = guestfs_pvuuid(g_, pv.c_str());
-    if (uuid == nullptr) return Fail("pvuuid " + pv);
-    out.emplace_back(pv, uuid);
-    free(uuid);
+    ASSIGN_OR_RETURN(std::string uuid, PvUuid(pv));
+    out.emplace_back(pv, std::move(uuid));
   }
   return out;
 }

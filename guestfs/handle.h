@@ -61,6 +61,7 @@ class Handle {
   // a volume group. UUIDs as LVM prints them without dashes (32 chars).
   Result<std::vector<std::pair<std::string, std::string>>> PvUuids();
   Result<std::vector<std::string>> VgPvUuids(const std::string& vg);
+  Result<std::string> PvUuid(const std::string& pv);
   // Activates (or deactivates) every volume group the appliance can see,
   // rescanning first: for a PV that was just unlocked.
   Status ActivateVolumeGroups(bool activate);

@@ -84,6 +84,24 @@ int PartitionNumber(const std::string& dev) {
   return i < dev.size() ? std::atoi(dev.c_str() + i) : 0;
 }
 
+// Partition `number` of disk `disk` in the tables read from the images;
+// nullptr for whole disks, LVs and numbers the table does not have.
+const Partition* FindPartition(const std::vector<PartitionTable>& disks, int disk, int number) {
+  if (number <= 0 || disk < 0 || static_cast<size_t>(disk) >= disks.size()) return nullptr;
+  for (const auto& p : disks[static_cast<size_t>(disk)].partitions) {
+    if (p.number == static_cast<uint32_t>(number)) return &p;
+  }
+  return nullptr;
+}
+
+// Size, PARTUUID and PARTLABEL of a filesystem's partition, if it has one.
+void CopyPartitionFacts(const Partition* part, Filesystem& fs) {
+  if (part == nullptr) return;
+  fs.size = part->size;
+  fs.partuuid = Lower(part->uuid);
+  fs.partlabel = part->name;
+}
+
 // The PVs of the volume group of / ("/dev/vg0/root" -> vg0).
 Status CollectRootPvs(Handle& h, const std::vector<PartitionTable>& disks, const std::string& root, Facts& f) {
   const std::string prefix = "/dev/";
@@ -100,14 +118,7 @@ Status CollectRootPvs(Handle& h, const std::vector<PartitionTable>& disks, const
     pv.uuid = uuid;
     pv.disk = DiskIndex(dev);
     pv.partition = PartitionNumber(dev);
-    if (pv.disk >= 0 && static_cast<size_t>(pv.disk) < disks.size()) {
-      for (const auto& p : disks[static_cast<size_t>(pv.disk)].partitions) {
-        if (p.number != static_cast<uint32_t>(pv.partition)) continue;
-        pv.size = p.size;
-        pv.partuuid = Lower(p.uuid);
-        pv.partlabel = p.name;
-      }
-    }
+    CopyPartitionFacts(FindPartition(disks, pv.disk, pv.partition), pv);
     f.root_pvs.push_back(std::move(pv));
   }
   return {};
@@ -130,16 +141,8 @@ Status CollectFilesystems(Handle& h, const std::vector<PartitionTable>& disks, F
       fs.uuid = (*tags)["UUID"];
       fs.label = (*tags)["LABEL"];
     }
-    const Partition* part = nullptr;
-    if (fs.partition > 0 && fs.disk >= 0 && static_cast<size_t>(fs.disk) < disks.size()) {
-      for (const auto& p : disks[static_cast<size_t>(fs.disk)].partitions) {
-        if (p.number == static_cast<uint32_t>(fs.partition)) part = &p;
-      }
-    }
-    if (part != nullptr) {
-      fs.size = part->size;
-      fs.partuuid = Lower(part->uuid);
-      fs.partlabel = part->name;
+    if (const Partition* part = FindPartition(disks, fs.disk, fs.partition)) {
+      CopyPartitionFacts(part, fs);
     } else if (auto size = h.DeviceSize(dev); size.ok()) {
       fs.size = *size;
     }

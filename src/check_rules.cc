@@ -218,9 +218,8 @@ void CheckLayout(const Facts& facts, const CheckOptions& options, Findings* out)
   if (facts.root_on_lvm) {
     const std::string vgs =
         facts.volume_groups.empty() ? "" : " (volume groups: " + Join(facts.volume_groups, ", ") + ")";
-    const bool one_pv = facts.root_pvs.size() == 1 && facts.root_pvs[0].disk == 0 && facts.root_pvs[0].partition > 0;
-    if (one_pv) {
-      const std::string pv = facts.root_pvs[0].device;
+    if (const guest::Filesystem* single = guest::SingleRootPv(facts)) {
+      const std::string pv = single->device;
       out->Add("lvm-os-volume", root,
                "the root filesystem " + root + " is an LVM logical volume" + vgs + " on the physical volume " + pv,
                "nothing to do: vhdcrypt encrypts " + pv + " (header detached on /boot) and the guest opens it "

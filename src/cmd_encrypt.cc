@@ -151,13 +151,13 @@ Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts
   const guest::Filesystem* volume = &*fs;
   if (fs->on_lvm || facts.root_on_lvm) {
     // / on an LV: its volume group's one PV is the OS volume.
-    if (facts.root_pvs.size() != 1 || facts.root_pvs[0].disk != 0 || facts.root_pvs[0].partition == 0) {
+    volume = guest::SingleRootPv(facts);
+    if (volume == nullptr) {
       return UsageError(image + ": / is on LVM (" + fs->device + ") in a volume group of " +
                         std::to_string(facts.root_pvs.size()) +
                         " physical volume(s); vhdcrypt encrypts a root volume group only when it is one partition "
                         "of the OS disk");
     }
-    volume = &facts.root_pvs[0];
   } else if (fs->disk != 0 || fs->partition == 0) {
     return InvalidInput(image + ": / (" + fs->device + ") is not a partition of the OS disk");
   }
@@ -430,10 +430,11 @@ Status ConfigureDracut(guest::Handle& g, bool lvm) {
 }
 
 // The detached header goes to /boot (mode 0600), then the guest's initramfs
-// tool learns to unlock the OS volume. The boot menu stays as it is: the
-// kernel command line needs no change (root=UUID= names the filesystem, which
-// appears once the initramfs has opened osencrypt), and update-grub would
-// cost minutes under emulation for an identical grub.cfg.
+// tool learns to unlock the OS volume. The kernel command line needs no
+// change (root=UUID= names the filesystem, which appears once the initramfs
+// has opened osencrypt), so when /boot stays where it was grub.cfg is left as
+// it is (update-grub would cost minutes under emulation for an identical
+// file); when /boot moved to a new partition, ReinstallBootloader rebuilds it.
 Status ConfigureOsUnlock(guest::Handle& g, const guest::Facts& facts, const std::vector<uint8_t>& header) {
   RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
   RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, header));

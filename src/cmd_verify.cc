@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 
@@ -50,20 +51,40 @@ Result<std::string> CheckFilesystem(guest::Handle& g, const std::string& dev, co
 
 // A decrypted LVM physical volume: its volume group activates and every
 // logical volume on it holding ext2/3/4 or XFS checks clean.
+// The logical volumes of the volume group on the physical volume `pv`, each
+// filesystem checked. Runs with the volume groups active.
+Result<std::string> CheckVolumeGroupOf(guest::Handle& g, const std::string& pv) {
+  ASSIGN_OR_RETURN(std::string uuid, g.PvUuid(pv));
+  ASSIGN_OR_RETURN(auto vgs, g.Vgs());
+  std::string vg;
+  for (const std::string& name : vgs) {
+    ASSIGN_OR_RETURN(auto members, g.VgPvUuids(name));
+    if (std::find(members.begin(), members.end(), uuid) != members.end()) vg = name;
+  }
+  if (vg.empty()) return "no volume group appeared on " + pv;
+  ASSIGN_OR_RETURN(auto all, g.Lvs());
+  const std::string prefix = "/dev/" + vg + "/";
+  size_t checked = 0;
+  for (const std::string& lv : all) {
+    if (lv.rfind(prefix, 0) != 0) continue;
+    ++checked;
+    ASSIGN_OR_RETURN(std::string fstype, g.VfsType(lv));
+    if (fstype != "xfs" && fstype.rfind("ext", 0) != 0) continue;
+    ASSIGN_OR_RETURN(std::string problem, CheckFilesystem(g, lv, fstype));
+    if (!problem.empty()) return problem;
+  }
+  if (checked == 0) return "no logical volume appeared in " + vg + " on " + pv;
+  return std::string();
+}
+
 Result<std::string> CheckPhysicalVolume(guest::Handle& g, const std::string& dev) {
   ASSIGN_OR_RETURN(std::string type, g.VfsType(dev));
   if (type != "LVM2_member") return dev + " holds '" + type + "', expected an LVM physical volume";
   RETURN_IF_ERROR(g.ActivateVolumeGroups(true));
-  ASSIGN_OR_RETURN(auto lvs, g.Lvs());
-  std::string problem = lvs.empty() ? "no logical volume appeared on " + dev : "";
-  for (const std::string& lv : lvs) {
-    if (!problem.empty()) break;
-    ASSIGN_OR_RETURN(std::string fstype, g.VfsType(lv));
-    if (fstype == "xfs" || fstype.rfind("ext", 0) == 0) {
-      ASSIGN_OR_RETURN(problem, CheckFilesystem(g, lv, fstype));
-    }
-  }
-  RETURN_IF_ERROR(g.ActivateVolumeGroups(false));
+  // Deactivated whatever the check found, so the mapping can be closed.
+  Result<std::string> problem = CheckVolumeGroupOf(g, dev);
+  Status off = g.ActivateVolumeGroups(false);
+  if (problem.ok()) RETURN_IF_ERROR(off);
   return problem;
 }
 
