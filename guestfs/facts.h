@@ -47,6 +47,14 @@ struct Filesystem {
   uint64_t size = 0;      // bytes
 };
 
+// Storage drivers of the machines an encrypted image boots on: Azure's
+// Hyper-V disks (VMBus, storvsc) and NVMe, and KVM/qemu's virtio. The
+// initramfs that unlocks the OS volume is made in vhdcrypt's appliance, whose
+// disks are not the target's, so a guest that builds it for the hardware at
+// hand (initramfs-tools MODULES=dep, dracut hostonly) gets these added.
+inline constexpr const char* kBootStorageDrivers[] = {"hv_vmbus",   "hv_storvsc",  "nvme",  "virtio_pci",
+                                                      "virtio_blk", "virtio_scsi", "sd_mod"};
+
 // Whether a kernel provides a module, as a loadable module or built in.
 struct ModuleState {
   bool loadable = false;  // listed in modules.dep
@@ -58,7 +66,8 @@ struct Kernel {
   std::string version;  // "6.1.0-13-amd64" (the /lib/modules directory name)
   bool has_modules_dep = false;  // /lib/modules/VERSION/modules.dep exists
   // Keyed by canonical module name with '-' as '_': "vfat", "fat", "nls_cp437",
-  // "nls_iso8859_1", "nls_utf8", "dm_crypt". Every key is always present.
+  // "nls_iso8859_1", "nls_utf8", "dm_crypt" and kBootStorageDrivers. Every
+  // key is always present.
   std::map<std::string, ModuleState> modules;
 };
 

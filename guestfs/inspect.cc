@@ -175,6 +175,7 @@ void CollectKernels(Handle& h, Facts& f) {
     Kernel k;
     k.version = v;
     for (const char* m : kWatchedModules) k.modules[m] = ModuleState{};
+    for (const char* m : kBootStorageDrivers) k.modules[m] = ModuleState{};
     auto dep = LinesIfPresent(h, dir + "/modules.dep");
     k.has_modules_dep = !dep.empty();
     for (const auto& line : dep) {

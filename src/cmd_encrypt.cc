@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <atomic>
@@ -423,9 +424,18 @@ Status ConfigureInitramfsTools(guest::Handle& g) {
 // With dracut: a configuration file puts crypttab, the header and the
 // modules into the initramfs; then the guest's dracut remakes the initramfs
 // of every installed kernel.
-Status ConfigureDracut(guest::Handle& g, bool lvm) {
+Status ConfigureDracut(guest::Handle& g, const guest::Facts& facts) {
+  std::vector<std::string> drivers;
+  for (const char* m : guest::kBootStorageDrivers) {
+    const auto has = [&](const guest::Kernel& k) {
+      auto it = k.modules.find(m);
+      return it != k.modules.end() && it->second.present();
+    };
+    const bool everywhere = !facts.kernels.empty() && std::all_of(facts.kernels.begin(), facts.kernels.end(), has);
+    if (everywhere) drivers.push_back(m);
+  }
   RETURN_IF_ERROR(g.Mkdir("/etc/dracut.conf.d"));
-  RETURN_IF_ERROR(g.Write(kDracutConfPath, DracutConfText(lvm)));
+  RETURN_IF_ERROR(g.Write(kDracutConfPath, DracutConfText(facts.root_on_lvm, drivers)));
   return RunInGuest(g, {"dracut", "--force", "--regenerate-all"});
 }
 
@@ -439,7 +449,7 @@ Status ConfigureOsUnlock(guest::Handle& g, const guest::Facts& facts, const std:
   RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
   RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, header));
   RETURN_IF_ERROR(g.Chmod(0600, kOsHeaderPath));
-  if (facts.initramfs_tool == "dracut") return ConfigureDracut(g, facts.root_on_lvm);
+  if (facts.initramfs_tool == "dracut") return ConfigureDracut(g, facts);
   return ConfigureInitramfsTools(g);
 }
 

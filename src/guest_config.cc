@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "guestfs/facts.h"
+
 namespace vhdcrypt {
 
 std::vector<std::string> RewriteFstab(const std::vector<std::string>& lines,
@@ -43,6 +45,17 @@ std::string JoinLines(const std::vector<std::string>& lines) {
 }
 
 namespace {
+
+// "a b c".
+template <typename Range>
+std::string JoinWords(const Range& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
 
 // The first whitespace-separated field of a crypttab line ("" for comments
 // and blank lines).
@@ -95,13 +108,17 @@ CrypttabVolume OsCrypttabVolumeDracut(const std::string& partuuid) {
   return v;
 }
 
-std::string DracutConfText(bool lvm) {
+std::string DracutConfText(bool lvm, const std::vector<std::string>& storage_drivers) {
   std::string text =
       "# Written by vhdcrypt: the root volume is LUKS2 with its header detached in\n"
       "# /boot/luks/osluksheader; the initramfs opens it with the passphrase file on\n"
       "# the key volume (vfat, label \"BEK VOLUME\"), as /etc/crypttab says.\n";
   text += std::string("add_dracutmodules+=\" crypt dm rootfs-block") + (lvm ? " lvm" : "") + " \"\n";
   text += "add_drivers+=\" dm_crypt vfat nls_cp437 nls_iso8859_1 nls_utf8 nls_ascii \"\n";
+  if (!storage_drivers.empty()) {
+    text += "# The disks of Azure and KVM, whatever the machine this was made on had.\n";
+    text += "add_drivers+=\" " + JoinWords(storage_drivers) + " \"\n";
+  }
   text += std::string("install_items+=\" /etc/crypttab ") + kOsHeaderPath + " \"\n";
   return text;
 }
@@ -169,6 +186,12 @@ if [ -f /boot/luks/osluksheader ]; then
   cp /boot/luks/osluksheader "${DESTDIR}/boot/luks/osluksheader"
 fi
 for m in vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1 dm_crypt; do
+  manual_add_modules "$m"
+done
+# The disks of Azure (Hyper-V, NVMe) and KVM, also with MODULES=dep: this
+# initramfs may have been made on a machine with other disks. Loaded by udev
+# when the hardware is there; a kernel without one of them just skips it.
+for m in )" + JoinWords(guest::kBootStorageDrivers) + R"(; do
   manual_add_modules "$m"
 done
 )";

@@ -67,8 +67,10 @@ constexpr char kDracutConfPath[] = "/etc/dracut.conf.d/90-vhdcrypt.conf";
 // in a host-only initramfs although the partition shows no LUKS signature.
 CrypttabVolume OsCrypttabVolumeDracut(const std::string& partuuid);
 // The dracut configuration: crypt, dm (and lvm when / is on LVM) modules, the
-// key volume's and dm-crypt's kernel modules, crypttab and the header.
-std::string DracutConfText(bool lvm);
+// key volume's and dm-crypt's kernel modules, the given storage drivers (those
+// of guest::kBootStorageDrivers every installed kernel has: dracut fails on a
+// driver it cannot find), crypttab and the header.
+std::string DracutConfText(bool lvm, const std::vector<std::string>& storage_drivers);
 
 // The data volumes' key field for systemd-cryptsetup: the passphrase file on
 // the key volume, which systemd mounts by itself ("path:device").

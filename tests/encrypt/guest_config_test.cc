@@ -49,13 +49,16 @@ TEST(OsCrypttabVolumeDracut, DetachedHeaderAndTheKeyFileOnTheKeyVolume) {
 }
 
 TEST(DracutConfText, ModulesDriversAndFilesForTheInitramfs) {
-  const std::string plain = DracutConfText(false);
+  const std::string plain = DracutConfText(false, {});
   EXPECT_NE(plain.find("add_dracutmodules+=\" crypt dm rootfs-block \"\n"), std::string::npos) << plain;
   EXPECT_NE(plain.find("install_items+=\" /etc/crypttab /boot/luks/osluksheader \"\n"), std::string::npos);
   for (const char* m : {"dm_crypt", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8"}) {
     EXPECT_NE(plain.find(std::string(" ") + m + " "), std::string::npos) << m;
   }
-  EXPECT_NE(DracutConfText(true).find(" crypt dm rootfs-block lvm \""), std::string::npos);
+  EXPECT_NE(DracutConfText(true, {}).find(" crypt dm rootfs-block lvm \""), std::string::npos);
+  EXPECT_EQ(plain.find("hv_storvsc"), std::string::npos);
+  const std::string azure = DracutConfText(false, {"hv_vmbus", "hv_storvsc"});
+  EXPECT_NE(azure.find("add_drivers+=\" hv_vmbus hv_storvsc \"\n"), std::string::npos) << azure;
   // Every line is a comment or a shell assignment (dracut sources the file).
   std::istringstream in(plain);
   for (std::string l; std::getline(in, l);) EXPECT_TRUE(l[0] == '#' || l.find("+=\" ") != std::string::npos) << l;
@@ -119,6 +122,11 @@ TEST(InitramfsScripts, ParseAndAgreeWithCrypttab) {
   EXPECT_NE(KeyscriptText().find("'/dev/disk/by-label/BEK\\x20VOLUME'"), std::string::npos);
   EXPECT_NE(KeyscriptText().find("LinuxPassPhraseFileName"), std::string::npos);
   EXPECT_NE(InitramfsHookText().find(kOsHeaderPath), std::string::npos);
+  // The target's disk drivers go in whatever MODULES says.
+  EXPECT_NE(InitramfsHookText().find("for m in hv_vmbus hv_storvsc nvme virtio_pci virtio_blk virtio_scsi sd_mod; do\n"
+                                     "  manual_add_modules \"$m\""),
+            std::string::npos)
+      << InitramfsHookText();
 }
 
 TEST(JoinLines, EndsWithANewline) {
