@@ -113,6 +113,8 @@ struct Facts {
   bool cryptsetup_initramfs_installed = false;  // initramfs-tools hook or dracut crypt module
 
   std::string selinux_mode;  // "enforcing", "permissive", "disabled", "" (no /etc/selinux/config)
+  std::string selinux_type;  // SELINUXTYPE: "targeted", "default", ... ("" when not set)
+  bool setfiles_installed = false;  // policycoreutils' setfiles, to restore labels
 
   bool root_on_lvm = false;
   std::vector<std::string> volume_groups;

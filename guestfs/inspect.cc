@@ -264,7 +264,9 @@ Status CollectFromMountedGuest(Handle& h, Facts& f) {
   for (const auto& line : LinesIfPresent(h, "/etc/selinux/config")) {
     std::string t = Trim(line);
     if (t.rfind("SELINUX=", 0) == 0) f.selinux_mode = Trim(t.substr(8));
+    if (t.rfind("SELINUXTYPE=", 0) == 0) f.selinux_type = Trim(t.substr(12));
   }
+  f.setfiles_installed = AnyExists(h, {"/sbin/setfiles", "/usr/sbin/setfiles"});
   CollectAgent(h, f);
   for (const char* pattern : kLegacyAdeGlobs) {
     for (auto p : GlobOrEmpty(h, pattern)) {

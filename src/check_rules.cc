@@ -350,10 +350,17 @@ void CheckPackages(const Facts& facts, const CheckOptions& options, Findings* ou
 
 void CheckMisc(const Facts& facts, const CheckOptions& options, Findings* out) {
   if (Lower(facts.selinux_mode) == "enforcing") {
-    out->Add("selinux-enforcing", "/etc/selinux/config",
-             "SELinux is enforcing (SELINUX=enforcing in /etc/selinux/config): vhdcrypt restores the labels of "
-             "every file it edits",
-             "nothing to do; vhdcrypt relabels after editing");
+    if (facts.setfiles_installed) {
+      out->Add("selinux-enforcing", "/etc/selinux/config",
+               "SELinux is enforcing (SELINUX=enforcing in /etc/selinux/config): vhdcrypt restores the labels of "
+               "every file it edits with the guest's setfiles",
+               "nothing to do; vhdcrypt relabels after editing");
+    } else {
+      out->Add("selinux-enforcing", "/etc/selinux/config",
+               "SELinux is enforcing (SELINUX=enforcing in /etc/selinux/config) but setfiles is not installed: "
+               "vhdcrypt makes the guest relabel every file at its next boot (/.autorelabel), one more reboot",
+               "install policycoreutils in the image to have the labels restored offline");
+    }
   }
   if (options.policy == Policy::kAzure && facts.agent_version) {
     static const std::vector<uint64_t> kMinimum = {2, 2, 38};

@@ -58,7 +58,15 @@ struct Disk {
   ContainerKind out_kind = ContainerKind::kRaw;
   std::string out_name;
   std::unique_ptr<OutputFile> out;
-  std::unique_ptr<ImageWriter> writer;  // a LockedWriter over out
+  // The OS volume is encrypted in place after the guest edits, which needs
+  // virtual offsets that are file offsets: a dynamic VHD output is then
+  // written as a raw work file first (never committed) and converted at the
+  // end. Otherwise work_kind is out_kind and there is no work file.
+  ContainerKind work_kind = ContainerKind::kRaw;
+  std::unique_ptr<OutputFile> work;
+  std::unique_ptr<ImageWriter> writer;  // a LockedWriter over target()
+
+  OutputFile& target() const { return work ? *work : *out; }
 };
 
 struct Volume {
@@ -167,10 +175,6 @@ Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts
                       (facts.initramfs_tool.empty() ? std::string("an unknown tool") : facts.initramfs_tool) +
                       "; vhdcrypt can make initramfs-tools and dracut guests unlock the OS volume at boot");
   }
-  if (o.has_to && o.to == ContainerKind::kVhdDynamic) {
-    return UsageError("--to vhd-dynamic: the OS volume is encrypted in place after the guest edits, which "
-                      "needs a raw or fixed VHD output for now");
-  }
   Volume v;
   v.os = true;
   v.lvm_pv = volume != &*fs;
@@ -204,6 +208,7 @@ Status PlanDisks(const EncryptCommandOptions& o, std::vector<Volume>& volumes, s
     ASSIGN_OR_RETURN(disk.table, ReadPartitionTable(*disk.image));
     RETURN_IF_ERROR(disk.image->ReadAt(0, disk.sector0));
     disk.out_kind = o.has_to ? o.to : disk.image->kind();
+    disk.work_kind = disk.out_kind;
     disk.out_name = OutputName(disk.input, disk.out_kind);
     if (!names.insert(disk.out_name).second) {
       return UsageError(disk.input + ": its output name " + disk.out_name +
@@ -227,6 +232,7 @@ Status PlanDisks(const EncryptCommandOptions& o, std::vector<Volume>& volumes, s
       size = it->size;
       if (v.os) {
         ASSIGN_OR_RETURN(v.partuuid, PartUuid(disk.input, disk.table, *it));
+        if (disk.out_kind == ContainerKind::kVhdDynamic) disk.work_kind = ContainerKind::kRaw;
       }
     } else if (disk.table.kind != TableKind::kNone) {
       return InvalidInput(disk.input + ": " + fs.device + " is not a partition of its partitioned disk");
@@ -453,6 +459,35 @@ Status ConfigureOsUnlock(guest::Handle& g, const guest::Facts& facts, const std:
   return ConfigureInitramfsTools(g);
 }
 
+// An SELinux guest (enforcing or permissive) gets the labels of what
+// vhdcrypt wrote restored by its own setfiles and policy, in its chroot; /boot
+// is relabelled whole (header, initramfs images, and everything when it
+// moved). -x: setfiles stays on each filesystem (not into a vfat ESP). Without
+// setfiles or the policy's file contexts the guest is told to relabel itself
+// at its next boot (/.autorelabel), which takes one more reboot.
+Status RestoreSelinuxLabels(guest::Handle& g, const guest::Facts& facts) {
+  std::string mode = facts.selinux_mode;
+  std::transform(mode.begin(), mode.end(), mode.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (mode != "enforcing" && mode != "permissive") return {};
+  const std::string contexts =
+      "/etc/selinux/" + (facts.selinux_type.empty() ? std::string("targeted") : facts.selinux_type) +
+      "/contexts/files/file_contexts";
+  ASSIGN_OR_RETURN(bool have_contexts, g.Exists(contexts));
+  if (!facts.setfiles_installed || !have_contexts) {
+    spdlog::warn("SELinux is {} but {}; the guest will relabel every file at its next boot (/.autorelabel)", mode,
+                 facts.setfiles_installed ? contexts + " is missing" : "setfiles is not installed");
+    return g.Write("/.autorelabel", "");
+  }
+  std::vector<std::string> argv = {"setfiles", "-F", "-x", contexts};
+  for (const char* path : {"/etc/fstab", "/etc/crypttab", "/etc/initramfs-tools", "/etc/dracut.conf.d",
+                           "/usr/lib/vhdcrypt", "/boot"}) {
+    ASSIGN_OR_RETURN(bool exists, g.Exists(path));
+    if (exists) argv.push_back(path);
+  }
+  spdlog::info("SELinux is {}: restoring the labels of the edited files with the guest's setfiles", mode);
+  return RunInGuest(g, argv);
+}
+
 // The ESP's appliance device when fstab mounts one at /boot/efi, else "".
 std::string EspDevice(const guest::Facts& facts) {
   for (const auto& x : rules::Classify(facts, VolumeType::kOs)) {
@@ -539,7 +574,7 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
                                                                   : OsCrypttabVolume(os_partuuid));
   }
   if (crypt.empty()) return {};
-  std::vector<guest::Drive> drives = {{os_disk.out->temp_path(), guest::GuestfsFormat(os_disk.out_kind), false}};
+  std::vector<guest::Drive> drives = {{os_disk.target().temp_path(), guest::GuestfsFormat(os_disk.work_kind), false}};
   if (edit.key_volume != nullptr) drives.push_back({edit.key_volume->temp_path(), "vpc", false});
   ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives, /*sensitive=*/true));
   if (edit.key_volume != nullptr) {
@@ -567,6 +602,7 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
     RETURN_IF_ERROR(ConfigureOsUnlock(*g, facts, *edit.os_header));
   }
   if (split) RETURN_IF_ERROR(ReinstallBootloader(*g, facts, os_disk.table.kind, !esp.empty()));
+  RETURN_IF_ERROR(RestoreSelinuxLabels(*g, facts));
   RETURN_IF_ERROR(g->UmountAll());
   return g->Shutdown();
 }
@@ -590,10 +626,10 @@ class InPlaceWriter : public ImageWriter {
 // it back, and never reads behind what it wrote.
 Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, const Volume& v, const SecretBytes& key,
                       Progress& progress) {
-  ASSIGN_OR_RETURN(auto file, OpenReadOnly(disk.out->temp_path()));
-  ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file), disk.out_kind == ContainerKind::kRaw ? FormatHint::kRaw
-                                                                                                : FormatHint::kVhd));
-  InPlaceWriter writer(disk.out->file(), image->virtual_size());
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(disk.target().temp_path()));
+  ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file), disk.work_kind == ContainerKind::kRaw ? FormatHint::kRaw
+                                                                                                 : FormatHint::kVhd));
+  InPlaceWriter writer(disk.target().file(), image->virtual_size());
   progress.Phase("encrypt", v.m.device + " (/)");
   VolumeJob job;
   job.source = image.get();
@@ -604,6 +640,20 @@ Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, const Volume& 
   job.key = key.span();
   job.sector_size = v.m.sector_size;
   return RunVolumeJob(job, EngineOptions{o.threads}, Advancer(progress));
+}
+
+// The raw work file into the output's container (a dynamic VHD), zero runs
+// left unallocated; the work file is removed.
+Status ConvertWorkFile(Disk& disk, const WriterOptions& options, Progress& progress) {
+  progress.Phase("convert", disk.out_name);
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(disk.work->temp_path()));
+  ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file), FormatHint::kRaw));
+  ASSIGN_OR_RETURN(auto writer, MakeWriter(disk.out_kind, disk.out->file(), disk.layout.out_size, options));
+  ASSIGN_OR_RETURN(auto stats, CopyImage(*image, *writer, Advancer(progress)));
+  (void)stats;
+  RETURN_IF_ERROR(writer->Finish());
+  disk.work.reset();
+  return {};
 }
 
 Result<int> Encrypt(const EncryptCommandOptions& o) {
@@ -677,6 +727,10 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   const std::string dir = o.output_dir;
   for (Disk& d : disks) {
     ASSIGN_OR_RETURN(d.out, OutputFile::Create(dir + "/" + d.out_name, o.force, d.input));
+    if (d.work_kind != d.out_kind) {
+      // Only its temporary name is ever used (it is never committed).
+      ASSIGN_OR_RETURN(d.work, OutputFile::Create(dir + "/" + d.out_name + ".raw", true, d.input));
+    }
   }
   std::unique_ptr<OutputFile> pass_out;
   if (o.key_file.empty()) {
@@ -714,12 +768,15 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   for (const Volume& v : volumes) {
     if (v.os) total += v.m.size;  // copied, then encrypted in place
   }
+  for (const Disk& d : disks) {
+    if (d.work) total += d.layout.out_size;  // converted at the end
+  }
   const auto start = std::chrono::steady_clock::now();
   {
     Progress progress(o.progress, total);
     ASSIGN_OR_RETURN(auto writer_options, DefaultWriterOptions());
     for (Disk& d : disks) {
-      ASSIGN_OR_RETURN(auto w, MakeWriter(d.out_kind, d.out->file(), d.layout.out_size, writer_options));
+      ASSIGN_OR_RETURN(auto w, MakeWriter(d.work_kind, d.target().file(), d.layout.out_size, writer_options));
       d.writer = std::make_unique<LockedWriter>(std::move(w), write_lock);
     }
     std::vector<SecretBytes> keys;
@@ -761,6 +818,9 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
     }
     for (size_t i = 0; i < volumes.size(); ++i) {
       if (volumes[i].os) RETURN_IF_ERROR(EncryptInPlace(o, disks[volumes[i].m.disk], volumes[i], keys[i], progress));
+    }
+    for (Disk& d : disks) {
+      if (d.work) RETURN_IF_ERROR(ConvertWorkFile(d, writer_options, progress));
     }
     progress.Finish();
   }

@@ -376,9 +376,15 @@ TEST(InitramfsToolMissing, NeitherToolInstalled) {
 TEST(SelinuxEnforcing, InfoOnlyWhenEnforcing) {
   Facts f = Baseline();
   f.selinux_mode = "enforcing";
+  f.setfiles_installed = true;
   auto findings = Check(f);
   auto hit = ExpectOne(findings, "selinux-enforcing", Severity::kInfo, "/etc/selinux/config", "enforcing");
   EXPECT_TRUE(Contains(hit.message, "restores the labels")) << hit.message;
+  f.setfiles_installed = false;
+  hit = ExpectOne(Check(f), "selinux-enforcing", Severity::kInfo, "/etc/selinux/config", "setfiles is not installed");
+  EXPECT_TRUE(Contains(hit.message, "/.autorelabel")) << hit.message;
+  EXPECT_TRUE(Contains(hit.remedy, "policycoreutils")) << hit.remedy;
+  f.setfiles_installed = true;
   for (const char* mode : {"permissive", "disabled", ""}) {
     f.selinux_mode = mode;
     EXPECT_TRUE(Check(f).empty()) << mode;
