@@ -39,18 +39,27 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 sha256sum "$GUEST" "$DATA" > "$OUT/inputs.sha256"
 
-# 1. Encrypt everything into Azure's container (fixed VHD), passphrase generated.
+# 1. Encrypt everything into Azure's container (fixed VHD), passphrase
+# generated; xfs-root into a dynamic VHD (the OS disk goes through a raw work
+# file, which must not be left behind).
 t=$(date +%s)
 mkdir "$OUT/enc"
-"$BIN" encrypt "$GUEST" --data "$DATA" --volume-type all --policy generic --to vhd-fixed --output-dir "$OUT/enc" \
+TO=vhd-fixed
+[ "$LAYOUT" = xfs-root ] && TO=vhd-dynamic
+"$BIN" encrypt "$GUEST" --data "$DATA" --volume-type all --policy generic --to $TO --output-dir "$OUT/enc" \
   --pbkdf pbkdf2 --iter-time 200 --progress none 2> "$OUT/enc.err" || { cat "$OUT/enc.err"; fail "encrypt"; }
-for f in "$LAYOUT.vhd" data.vhd bek.vhd passphrase manifest.json; do
-  [ -f "$OUT/enc/$f" ] || fail "no $f in the output"
-done
-python3 - "$OUT/enc/manifest.json" "$LAYOUT" <<'PY' || fail "manifest"
+[ "$(ls -A "$OUT/enc" | sort | tr '\n' ' ')" = "$(printf '%s\n' "$LAYOUT.vhd" data.vhd bek.vhd passphrase \
+  manifest.json | sort | tr '\n' ' ')" ] || fail "the output holds: $(ls -A "$OUT/enc")"
+"$BIN" info --json "$OUT/enc/$LAYOUT.vhd" > "$OUT/info.json" || fail "info on the output"
+python3 - "$OUT/enc/manifest.json" "$LAYOUT" "$TO" "$OUT/info.json" <<'PY' || fail "manifest"
 import json, sys
 m = json.load(open(sys.argv[1]))
-v, layout = m["volumes"], sys.argv[2]
+v, layout, to = m["volumes"], sys.argv[2], sys.argv[3]
+info = json.load(open(sys.argv[4]))
+assert m["disks"][0]["output_format"] == to and info["container"] == to, (m["disks"][0], info)
+if to == "vhd-dynamic":
+    # Zero runs of the plaintext parts stay unallocated; the OS volume is not zero.
+    assert info["allocated_bytes"] < info["virtual_size"], info
 assert [(x["mountpoint"], x["header"]) for x in v] == [("/", "detached"), ("/data1", "attached"),
                                                         ("/data2", "attached")], v
 assert v[0]["mapper_name"] == "osencrypt" and v[0]["data_offset"] == v[0]["source_offset"], v[0]
@@ -63,6 +72,16 @@ if layout == "gpt-esp":
     assert d["output_virtual_size"] >= d["input_virtual_size"] + 512 * 2**20, d
 PY
 ok "encrypt --volume-type all: OS volume (header detached on /boot) and 2 data volumes, bek.vhd ($(elapsed $t))"
+
+if [ "$LAYOUT" = dracut ]; then
+  # An SELinux guest (permissive): what vhdcrypt wrote carries the policy's
+  # label, set by the guest's setfiles (a new file would otherwise have none).
+  grep -q "SELinux is permissive: restoring the labels" "$OUT/enc.err" || fail "no relabel: $(cat "$OUT/enc.err")"
+  guestfish --ro --format=vpc -a "$OUT/enc/$LAYOUT.vhd" run : mount-ro /dev/sda1 / : \
+    lgetxattrs /luks/osluksheader > "$OUT/xattrs.txt" || fail "reading the header's xattrs"
+  grep -q "system_u:object_r:boot_t" "$OUT/xattrs.txt" || fail "header label: $(cat "$OUT/xattrs.txt")"
+  ok "SELinux: the edited files are relabelled (/boot/luks/osluksheader is boot_t)"
+fi
 
 # 2. dm-crypt in the appliance opens all three (the OS volume with its header
 # from /boot) and finds clean filesystems; the data volumes equal their sources.
