@@ -462,7 +462,8 @@ Status ConfigureOsUnlock(guest::Handle& g, const guest::Facts& facts, const std:
 // An SELinux guest (enforcing or permissive) gets the labels of what
 // vhdcrypt wrote restored by its own setfiles and policy, in its chroot; /boot
 // is relabelled whole (header, initramfs images, and everything when it
-// moved). -x: setfiles stays on each filesystem (not into a vfat ESP). Without
+// moved). setfiles stays on the filesystem of each path it is given (not into
+// a vfat ESP below /boot). Without
 // setfiles or the policy's file contexts the guest is told to relabel itself
 // at its next boot (/.autorelabel), which takes one more reboot.
 Status RestoreSelinuxLabels(guest::Handle& g, const guest::Facts& facts) {
@@ -478,7 +479,7 @@ Status RestoreSelinuxLabels(guest::Handle& g, const guest::Facts& facts) {
                  facts.setfiles_installed ? contexts + " is missing" : "setfiles is not installed");
     return g.Write("/.autorelabel", "");
   }
-  std::vector<std::string> argv = {"setfiles", "-F", "-x", contexts};
+  std::vector<std::string> argv = {"setfiles", "-F", contexts};
   for (const char* path : {"/etc/fstab", "/etc/crypttab", "/etc/initramfs-tools", "/etc/dracut.conf.d",
                            "/usr/lib/vhdcrypt", "/boot"}) {
     ASSIGN_OR_RETURN(bool exists, g.Exists(path));

@@ -188,6 +188,13 @@ fi
 for m in vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1 dm_crypt; do
   manual_add_modules "$m"
 done
+# The cipher, aes-xts-plain64 (with its dependencies): cryptroot adds the
+# cipher's modules only for volumes it sees as LUKS, and the OS volume is not
+# LUKS yet when this runs (nor LUKS-signed ever: its header is detached).
+# With MODULES=most they are there anyway, with MODULES=dep they are not.
+for m in xts aes_generic aesni_intel aes_ce_blk; do
+  manual_add_modules "$m"
+done
 # The disks of Azure (Hyper-V, NVMe) and KVM, also with MODULES=dep: this
 # initramfs may have been made on a machine with other disks. Loaded by udev
 # when the hardware is there; a kernel without one of them just skips it.

@@ -122,7 +122,8 @@ TEST(InitramfsScripts, ParseAndAgreeWithCrypttab) {
   EXPECT_NE(KeyscriptText().find("'/dev/disk/by-label/BEK\\x20VOLUME'"), std::string::npos);
   EXPECT_NE(KeyscriptText().find("LinuxPassPhraseFileName"), std::string::npos);
   EXPECT_NE(InitramfsHookText().find(kOsHeaderPath), std::string::npos);
-  // The target's disk drivers go in whatever MODULES says.
+  // The cipher's modules and the target's disk drivers go in whatever MODULES says.
+  EXPECT_NE(InitramfsHookText().find("for m in xts aes_generic aesni_intel"), std::string::npos);
   EXPECT_NE(InitramfsHookText().find("for m in hv_vmbus hv_storvsc nvme virtio_pci virtio_blk virtio_scsi sd_mod; do\n"
                                      "  manual_add_modules \"$m\""),
             std::string::npos)
