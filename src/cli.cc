@@ -121,7 +121,7 @@ Subcommand AddCheck(CLI::App& root, CheckCommandOptions& o, std::string& format,
 
 struct EncryptArgs {
   std::string format = "auto", policy = "azure", volume_type = "data", to, pbkdf = "argon2id",
-              sector_size = "auto", progress = "auto";
+              sector_size = "auto", progress = "auto", kek_alg = "RSA-OAEP";
 };
 
 Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) {
@@ -134,7 +134,8 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
       ->required();
   cmd->add_option("--data", o.data_disks, "A data disk image (repeatable, one per flag)")->allow_extra_args(false);
   cmd->add_option("--output-dir", o.output_dir,
-                  "Existing directory for the new images, manifest.json and (when generated) passphrase")
+                  "Existing directory for the new images, manifest.json and the key outputs (passphrase, "
+                  "passphrase.wrapped, keyvault-secret.json)")
       ->required();
   cmd->add_option("--volume-type", a.volume_type,
                   "What to encrypt: data (filesystems other than /, /boot, swap), os (the root volume, "
@@ -148,6 +149,18 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
       ->check(CLI::Range(uint64_t{512}, uint64_t{1} << 20));
   cmd->add_option("--key-file", o.key_file,
                   "Passphrase file (all its bytes are the passphrase); default: generate DIR/passphrase (0600)");
+  auto* kek = cmd->add_option("--kek", o.kek,
+                              "RSA public key (PEM, 2048 bits or more): wrap the passphrase into "
+                              "DIR/passphrase.wrapped; DIR/passphrase is then written only with --write-passphrase");
+  cmd->add_option("--kek-alg", a.kek_alg, "Wrapping algorithm, as Key Vault names it: RSA-OAEP (SHA-1), RSA-OAEP-256")
+      ->capture_default_str()
+      ->needs(kek);
+  cmd->add_option("--kek-url", o.kek_url,
+                  "The KEK's Key Vault key URL (https://VAULT.vault.azure.net/keys/NAME/VERSION), recorded in "
+                  "DIR/keyvault-secret.json's tags")
+      ->needs(kek);
+  cmd->add_flag("--write-passphrase", o.write_passphrase,
+                "With --kek, also write the generated passphrase to DIR/passphrase (0600)");
   cmd->add_option("--to", a.to, "Output container: vhd-fixed, vhd-dynamic, raw (default: as the input)");
   cmd->add_option("--format", a.format, "Container format of IMAGE: auto, vhd, raw")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Encryption threads (default: one per CPU)");
@@ -196,6 +209,17 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
             if (!progress.ok()) return ReportError(progress.error());
             o.progress = *progress;
             if (o.luks.iter_time_ms == 0) return ReportError(UsageError("--iter-time: must be at least 1 ms"));
+            auto kek_alg = ParseKekAlg(a.kek_alg);
+            if (!kek_alg.ok()) return ReportError(kek_alg.error());
+            o.kek_alg = *kek_alg;
+            // A typo here would go unnoticed until the secret is used: ADE's
+            // own check wants https://VAULT.DOMAIN/keys/NAME/VERSION.
+            if (!o.kek_url.empty() &&
+                (o.kek_url.rfind("https://", 0) != 0 || o.kek_url.find("/keys/") == std::string::npos)) {
+              return ReportError(UsageError("--kek-url: '" + o.kek_url +
+                                            "' is not a Key Vault key URL "
+                                            "(https://VAULT.vault.azure.net/keys/NAME/VERSION)"));
+            }
             return RunEncrypt(o);
           }};
 }

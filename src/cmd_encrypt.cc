@@ -33,6 +33,7 @@
 #include "src/exit_codes.h"
 #include "src/fs_probe.h"
 #include "src/guest_config.h"
+#include "src/kek.h"
 #include "src/key_volume.h"
 #include "src/layout.h"
 #include "src/manifest.h"
@@ -671,6 +672,12 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   } else {
     ASSIGN_OR_RETURN(passphrase, GeneratePassphrase());
   }
+  // Wrapped now, before anything is inspected or written: a refused key
+  // costs nothing and leaves nothing behind.
+  std::vector<uint8_t> wrapped;
+  if (!o.kek.empty()) {
+    ASSIGN_OR_RETURN(wrapped, WrapPassphrase(o.kek, o.kek_alg, passphrase.span()));
+  }
 
   std::vector<std::string> inputs = {o.image};
   inputs.insert(inputs.end(), o.data_disks.begin(), o.data_disks.end());
@@ -733,10 +740,30 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
       ASSIGN_OR_RETURN(d.work, OutputFile::Create(dir + "/" + d.out_name + ".raw", true, d.input));
     }
   }
+  // A generated passphrase is written in plaintext unless --kek wraps it:
+  // then only the KEK's private half opens passphrase.wrapped, and a
+  // plaintext copy beside it is written only when asked for. A --key-file
+  // passphrase is the user's already and is never copied.
   std::unique_ptr<OutputFile> pass_out;
-  if (o.key_file.empty()) {
+  if (o.key_file.empty() && (o.kek.empty() || o.write_passphrase)) {
     ASSIGN_OR_RETURN(pass_out, OutputFile::Create(dir + "/passphrase", o.force, "", OutputMode::kSecret));
     RETURN_IF_ERROR(WriteFull(pass_out->file(), 0, passphrase.span()));
+  }
+  std::unique_ptr<OutputFile> wrapped_out;
+  if (!o.kek.empty()) {
+    ASSIGN_OR_RETURN(wrapped_out,
+                     OutputFile::Create(dir + "/" + kWrappedPassphraseName, o.force, "", OutputMode::kSecret));
+    RETURN_IF_ERROR(WriteFull(wrapped_out->file(), 0, wrapped));
+  }
+  // The Key Vault secret for what was written: the wrapped passphrase when
+  // there is one (the plaintext never goes to Key Vault then), else the
+  // generated passphrase.
+  std::unique_ptr<OutputFile> secret_out;
+  if (pass_out || wrapped_out) {
+    ASSIGN_OR_RETURN(SecretBytes secret_json, wrapped_out ? KeyVaultSecretJsonWrapped(wrapped, o.kek_alg, o.kek_url)
+                                                          : KeyVaultSecretJson(passphrase.span()));
+    ASSIGN_OR_RETURN(secret_out, OutputFile::Create(dir + "/" + kKeyVaultSecretName, o.force, "", OutputMode::kSecret));
+    RETURN_IF_ERROR(WriteFull(secret_out->file(), 0, secret_json.span()));
   }
   // The key volume: where the guest's unlock code (and Azure's convention)
   // finds the passphrase at boot.
@@ -843,6 +870,8 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   // Images first, the manifest last: a manifest means a complete run.
   for (Disk& d : disks) RETURN_IF_ERROR(d.out->Commit());
   if (pass_out) RETURN_IF_ERROR(pass_out->Commit());
+  if (wrapped_out) RETURN_IF_ERROR(wrapped_out->Commit());
+  if (secret_out) RETURN_IF_ERROR(secret_out->Commit());
   if (key_volume_out) RETURN_IF_ERROR(key_volume_out->Commit());
   RETURN_IF_ERROR(manifest_out->Commit());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -851,8 +880,12 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
                  v.m.mountpoint.empty() ? v.m.filesystem : v.m.mountpoint, v.m.luks_uuid, v.m.sector_size, dir,
                  disks[v.m.disk].out_name);
   }
-  spdlog::info("wrote {} disk(s), {} volume(s) in {:.1f}s{}{}", disks.size(), volumes.size(), secs,
+  spdlog::info("wrote {} disk(s), {} volume(s) in {:.1f}s{}{}{}{}", disks.size(), volumes.size(), secs,
                pass_out ? "; passphrase in " + dir + "/passphrase (mode 0600)" : "",
+               wrapped_out ? std::string("; passphrase wrapped with ") + KekAlgName(o.kek_alg) + " in " + dir + "/" +
+                                 kWrappedPassphraseName
+                           : "",
+               secret_out ? "; Key Vault secret in " + dir + "/" + kKeyVaultSecretName : "",
                key_volume_out ? "; key volume " + dir + "/" + kKeyVolumeName : "");
   if (o.verify) {
     std::vector<std::string> against = inputs;

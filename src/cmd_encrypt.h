@@ -8,6 +8,7 @@
 
 #include "formats/image.h"
 #include "src/check_rules.h"
+#include "src/kek.h"
 #include "src/luks.h"
 #include "src/progress.h"
 
@@ -20,6 +21,13 @@ struct EncryptCommandOptions {
   std::string output_dir;
   CheckOptions rules{Policy::kAzure, VolumeType::kData};
   std::string key_file;         // "" -> generate DIR/passphrase
+  // --kek: the passphrase is wrapped with this RSA public key (PEM) into
+  // DIR/passphrase.wrapped, and DIR/passphrase is written only with
+  // write_passphrase (never with --key-file: the user has it already).
+  std::string kek;
+  KekAlg kek_alg = KekAlg::kRsaOaep;
+  std::string kek_url;          // the KEK's Key Vault URL, for the secret's tags; optional
+  bool write_passphrase = false;
   bool has_to = false;          // --to given; else each output keeps its input's container
   ContainerKind to = ContainerKind::kVhdFixed;
   unsigned threads = 0;

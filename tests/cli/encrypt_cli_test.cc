@@ -1,5 +1,6 @@
 // encrypt and verify from the command line, on cases that need no appliance:
-// usage errors, and --data-only runs on small ext4 disks made by mke2fs.
+// usage errors, and --data-only runs on small ext4 disks made by mke2fs; the
+// passphrase wrapped with --kek is opened again by the openssl command line.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -17,6 +18,60 @@ namespace {
 using testing::RunVhdcrypt;
 
 void WriteText(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+unsigned Mode(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+// Standard base64, or base64url without padding; written here rather than
+// taken from OpenSSL, which wrote it. Returns "!" on a character outside the
+// alphabet.
+std::string Base64Decode(const std::string& text, bool url) {
+  const std::string alphabet = std::string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") +
+                               (url ? "-_" : "+/");
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    if (c == '=' && !url) break;
+    const auto i = alphabet.find(c);
+    if (i == std::string::npos) return "!";
+    acc = (acc << 6) | static_cast<uint32_t>(i);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+// An RSA key pair made by the openssl command line: DIR/NAME.priv.pem and
+// the public half DIR/NAME.pub.pem ("PUBLIC KEY").
+std::string MakeRsaKey(const testing::TempDir& dir, const std::string& name, int bits) {
+  const std::string priv = dir / (name + ".priv.pem"), pub = dir / (name + ".pub.pem");
+  const std::string cmd = "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:" + std::to_string(bits) +
+                          " -out " + priv + " 2>/dev/null && openssl pkey -in " + priv + " -pubout -out " + pub;
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  return pub;
+}
+
+// What the KEK's owner runs (README): openssl pkeyutl -decrypt with OAEP,
+// SHA-256 for OAEP and MGF1 with RSA-OAEP-256.
+std::string OpensslUnwrap(const testing::TempDir& dir, const std::string& priv, const std::string& wrapped,
+                          bool sha256) {
+  const std::string out = dir / "unwrapped";
+  std::string cmd = "openssl pkeyutl -decrypt -inkey " + priv + " -in " + wrapped +
+                    " -pkeyopt rsa_padding_mode:oaep";
+  if (sha256) cmd += " -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256";
+  cmd += " -out " + out + " 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0) return "(openssl pkeyutl failed)";
+  std::string text = testing::ReadText(out);
+  std::filesystem::remove(out);
+  return text;
+}
 
 // A 64 MiB disk holding ext4 (4 KiB blocks) with one file, made on the host
 // by mke2fs -d: no mount, no appliance.
@@ -49,6 +104,12 @@ TEST(EncryptCli, UsageErrorsComeBeforeAnyWork) {
       {{"--to", "vmdk"}, "vmdk"},
       {{"--iter-time", "0"}, "--iter-time"},
       {{"--key-file", dir / "missing.key"}, "missing.key: does not exist"},
+      {{"--kek", dir / "missing.pem"}, "missing.pem: does not exist"},
+      {{"--kek", dir / "k.pem", "--kek-alg", "RSA1_5"}, "--kek-alg: 'RSA1_5' is not one of RSA-OAEP, RSA-OAEP-256"},
+      {{"--kek-alg", "RSA-OAEP-256"}, "--kek"},  // needs --kek
+      {{"--kek-url", "https://v.vault.azure.net/keys/k/1"}, "--kek"},
+      {{"--kek", dir / "k.pem", "--kek-url", "http://v/keys/k"},
+       "--kek-url: 'http://v/keys/k' is not a Key Vault key URL"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"encrypt", img, "--output-dir", dir / "out"};
@@ -81,6 +142,12 @@ TEST(EncryptCli, DataOnlyRunWritesImageManifestAndPassphrase) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(r.out.find(pass), std::string::npos);
   EXPECT_EQ(r.err.find(pass), std::string::npos);
+  // The Key Vault secret: the passphrase in standard base64, as ADE uploads it.
+  EXPECT_EQ(Mode(dir / "out/keyvault-secret.json"), 0600u);
+  auto secret = nlohmann::json::parse(testing::ReadText(dir / "out/keyvault-secret.json"));
+  EXPECT_EQ(Base64Decode(secret["value"], false), pass);
+  EXPECT_EQ(secret["tags"], nlohmann::json({{"DiskEncryptionKeyFileName", "LinuxPassPhraseFileName"}}));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out/passphrase.wrapped"));
   auto m = nlohmann::json::parse(testing::ReadText(dir / "out/manifest.json"));
   ASSERT_EQ(m["volumes"].size(), 1u);
   EXPECT_EQ(m["volumes"][0]["partition"], 0);
@@ -127,6 +194,126 @@ TEST(EncryptCli, NoPlaintextInTheOutputAndFreshKeysEachRun) {
   const std::string sb = src.substr(1024, 1024);       // the ext4 superblock
   EXPECT_EQ(a.find(sb), std::string::npos);
   EXPECT_EQ(a.find("hello\n"), std::string::npos);
+  // The user's key file is theirs: no copy of it, in any form.
+  for (const char* f : {"o1/passphrase", "o1/passphrase.wrapped", "o1/keyvault-secret.json"}) {
+    EXPECT_FALSE(std::filesystem::exists(dir / f)) << f;
+  }
+}
+
+TEST(EncryptCli, KekWrapsTheKeyFilePassphraseForOpensslToUnwrap) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "d.raw");
+  const std::string pub = MakeRsaKey(dir, "kek", 2048), priv = dir / "kek.priv.pem";
+  const std::string pass = "correct horse battery staple\n";  // the newline is part of it
+  WriteText(dir / "key", pass);
+  const std::string url = "https://vault1.vault.azure.net/keys/kek/0123456789abcdef0123456789abcdef";
+  struct Case {
+    const char* out;
+    std::vector<std::string> alg;  // nothing: the default, RSA-OAEP
+    bool sha256;
+  };
+  for (const Case& c : {Case{"oaep", {}, false}, Case{"oaep256", {"--kek-alg", "RSA-OAEP-256"}, true}}) {
+    SCOPED_TRACE(c.out);
+    const std::string out = dir / c.out;
+    ASSERT_EQ(::mkdir(out.c_str(), 0700), 0);
+    std::vector<std::string> args = {"-v", "encrypt", "--data-only", img, "--output-dir", out, "--key-file",
+                                     dir / "key", "--kek", pub, "--kek-url", url, "--write-passphrase",
+                                     "--pbkdf", "pbkdf2", "--iter-time", "50", "--progress", "plain"};
+    args.insert(args.end(), c.alg.begin(), c.alg.end());
+    auto r = RunVhdcrypt(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find("correct horse"), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find("correct horse"), std::string::npos) << r.err;
+    // --key-file: no plaintext copy even with --write-passphrase.
+    EXPECT_FALSE(std::filesystem::exists(out + "/passphrase"));
+    EXPECT_EQ(Mode(out + "/passphrase.wrapped"), 0600u);
+    const std::string wrapped = testing::ReadText(out + "/passphrase.wrapped");
+    EXPECT_EQ(wrapped.size(), 256u);
+    EXPECT_EQ(OpensslUnwrap(dir, priv, out + "/passphrase.wrapped", c.sha256), pass);
+    // The other algorithm's digests do not open it.
+    EXPECT_EQ(OpensslUnwrap(dir, priv, out + "/passphrase.wrapped", !c.sha256), "(openssl pkeyutl failed)");
+    EXPECT_EQ(Mode(out + "/keyvault-secret.json"), 0600u);
+    const std::string secret_text = testing::ReadText(out + "/keyvault-secret.json");
+    EXPECT_EQ(secret_text.find("correct horse"), std::string::npos);
+    auto secret = nlohmann::json::parse(secret_text);
+    EXPECT_EQ(Base64Decode(secret["value"], true), wrapped);
+    EXPECT_EQ(secret["attributes"], nlohmann::json({{"enabled", true}}));
+    EXPECT_EQ(secret["tags"], nlohmann::json({{"DiskEncryptionKeyFileName", "LinuxPassPhraseFileName"},
+                                              {"DiskEncryptionKeyEncryptionAlgorithm",
+                                               c.sha256 ? "RSA-OAEP-256" : "RSA-OAEP"},
+                                              {"DiskEncryptionKeyEncryptionKeyURL", url}}));
+    EXPECT_EQ(testing::ReadText(out + "/manifest.json").find("correct horse"), std::string::npos);
+    // No temporaries left: the image, the manifest and the two key outputs.
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(out), {}), 4);
+  }
+}
+
+TEST(EncryptCli, KekWrapsAGeneratedPassphraseWrittenOnlyWhenAsked) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "d.raw");
+  const std::string pub = MakeRsaKey(dir, "kek", 3072), priv = dir / "kek.priv.pem";
+  for (bool write : {false, true}) {
+    SCOPED_TRACE(write ? "--write-passphrase" : "wrapped only");
+    const std::string out = dir / (write ? "plain" : "wrapped");
+    ASSERT_EQ(::mkdir(out.c_str(), 0700), 0);
+    std::vector<std::string> args = {"encrypt", "--data-only", img, "--output-dir", out, "--kek", pub,
+                                     "--pbkdf", "pbkdf2", "--iter-time", "50", "--progress", "none"};
+    if (write) args.push_back("--write-passphrase");
+    auto r = RunVhdcrypt(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string pass = OpensslUnwrap(dir, priv, out + "/passphrase.wrapped", false);
+    ASSERT_EQ(pass.size(), 44u) << pass;  // 32 random bytes in base64
+    EXPECT_EQ(r.out.find(pass), std::string::npos);
+    EXPECT_EQ(r.err.find(pass), std::string::npos);
+    EXPECT_EQ(Mode(out + "/passphrase.wrapped"), 0600u);
+    EXPECT_EQ(testing::ReadText(out + "/passphrase.wrapped").size(), 384u);
+    EXPECT_EQ(std::filesystem::exists(out + "/passphrase"), write);
+    if (write) {
+      EXPECT_EQ(Mode(out + "/passphrase"), 0600u);
+      EXPECT_EQ(testing::ReadText(out + "/passphrase"), pass);
+    }
+    // Key Vault gets the wrapped form only.
+    EXPECT_EQ(Mode(out + "/keyvault-secret.json"), 0600u);
+    const std::string secret_text = testing::ReadText(out + "/keyvault-secret.json");
+    EXPECT_EQ(secret_text.find(pass), std::string::npos);
+    auto secret = nlohmann::json::parse(secret_text);
+    EXPECT_EQ(Base64Decode(secret["value"], true), testing::ReadText(out + "/passphrase.wrapped"));
+    EXPECT_EQ(secret["tags"]["DiskEncryptionKeyEncryptionAlgorithm"], "RSA-OAEP");
+    EXPECT_FALSE(secret["tags"].contains("DiskEncryptionKeyEncryptionKeyURL"));
+    EXPECT_EQ(testing::ReadText(out + "/manifest.json").find(pass), std::string::npos);
+  }
+}
+
+TEST(EncryptCli, RefusedKekLeavesNothingBehind) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "d.raw");
+  const std::string small = MakeRsaKey(dir, "small", 1024);
+  const std::string pub = MakeRsaKey(dir, "kek", 2048);
+  ASSERT_EQ(std::system(("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | "
+                         "openssl pkey -pubout -out " + dir / "ec.pem").c_str()),
+            0);
+  WriteText(dir / "garbage.pem", "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n");
+  WriteText(dir / "long.key", std::string(300, 'k'));  // more than one OAEP block of a 2048-bit key
+  ASSERT_EQ(::mkdir((dir / "out").c_str(), 0700), 0);
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string expect;
+  };
+  const Case cases[] = {
+      {{"--kek", small}, 3, small + ": holds a 1024-bit RSA key; --kek needs at least 2048 bits"},
+      {{"--kek", dir / "ec.pem"}, 3, dir / "ec.pem" + ": holds a 256-bit EC key"},
+      {{"--kek", dir / "garbage.pem"}, 3, dir / "garbage.pem" + ": holds no PEM public key"},
+      {{"--kek", pub, "--key-file", dir / "long.key", "--kek-alg", "RSA-OAEP-256"}, 2, "wraps at most 190 bytes"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"encrypt", "--data-only", img, "--output-dir", dir / "out"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto r = RunVhdcrypt(args);
+    EXPECT_EQ(r.exit_code, c.code) << c.expect << ": " << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+    EXPECT_TRUE(std::filesystem::is_empty(dir / "out")) << c.expect;
+  }
 }
 
 TEST(EncryptCli, DataOnlyRefusesABootableDisk) {

@@ -129,16 +129,23 @@ mkdir "$OUT/b"
 [ "$(stat -c %s "$OUT/b/passphrase")" = 44 ] || fail "passphrase is $(stat -c %s "$OUT/b/passphrase") bytes"
 grep -qE '^[A-Za-z0-9+/]{43}=$' "$OUT/b/passphrase" || fail "passphrase is not base64 of 32 bytes"
 grep -q '"passphrase_file": "passphrase"' "$OUT/b/manifest.json" || fail "manifest does not name the passphrase"
+[ "$(stat -c %a "$OUT/b/keyvault-secret.json")" = 600 ] || fail "keyvault-secret.json mode $(stat -c %a "$OUT/b/keyvault-secret.json")"
+python3 - "$OUT/b/keyvault-secret.json" "$OUT/b/passphrase" <<'PY' || fail "keyvault-secret.json"
+import base64, json, sys
+s = json.load(open(sys.argv[1]))
+assert base64.b64decode(s["value"], validate=True) == open(sys.argv[2], "rb").read()
+assert s["tags"] == {"DiskEncryptionKeyFileName": "LinuxPassPhraseFileName"}, s["tags"]
+PY
 for f in "$OUT/b.err" "$OUT/b/manifest.json" "$OUT/a.progress" "$OUT/a.err" "$OUT/a/manifest.json"; do
   if grep -qF "$(cat "$OUT/b/passphrase")" "$f" || grep -qF "$PASS" "$f"; then fail "a passphrase leaked into $f"; fi
 done
-ok "generated passphrase: 44 base64 bytes, no newline, mode 0600, in no log or manifest"
+ok "generated passphrase: 44 base64 bytes, no newline, mode 0600, in no log or manifest; keyvault-secret.json 0600"
 
 # 6. Existing outputs are not replaced without --force.
 rc=0
 "$BIN" -q encrypt "$D/whole.raw" --output-dir "$OUT/b" --iter-time 100 2> "$OUT/b2.err" || rc=$?
 [ $rc = 2 ] && grep -q "already exists" "$OUT/b2.err" || fail "second run: exit $rc: $(cat "$OUT/b2.err")"
-[ "$(ls -A "$OUT/b" | wc -l)" = 3 ] || fail "leftovers: $(ls -A "$OUT/b")"
+[ "$(ls -A "$OUT/b" | wc -l)" = 4 ] || fail "leftovers: $(ls -A "$OUT/b")"
 ok "a second run into the same directory refuses (exit 2) and leaves the first run's files"
 
 # 7. Killed mid-run: SIGTERM leaves nothing at all, SIGKILL nothing under the final names.
