@@ -36,6 +36,12 @@ void SetUpLogging(int verbosity, bool quiet) {
   spdlog::set_default_logger(logger);
 }
 
+// The part of a subcommand's --help after its options, as a man page's
+// DESCRIPTION, FILES and EXAMPLES sections would put it, then the exit codes.
+std::string Footer(const std::string& description, const std::string& examples) {
+  return "Description:\n" + description + "\nExamples:\n" + examples + "\n" + kExitCodeHelp + kEnvironmentHelp;
+}
+
 // One subcommand: registers its options, then runs once parsing succeeded.
 struct Subcommand {
   CLI::App* app;
@@ -48,6 +54,12 @@ Subcommand AddInfo(CLI::App& root, InfoOptions& o, std::string& format) {
   cmd->add_option("--format", format, "Container format: auto (detect by content), vhd, raw")
       ->capture_default_str();
   cmd->add_flag("--json", o.json, "Print JSON instead of text");
+  cmd->footer(Footer("  Reads the container (VHD footer and dynamic header, or raw) and the partition table\n"
+         "  (MBR with logical partitions, or GPT with its backup) and prints what it found. Every\n"
+         "  structure is validated; a malformed one is reported with its offset and field (exit 3).\n"
+         "  Reads nothing else of the image and needs no appliance.\n",
+                     "  vhdcrypt info disk.vhd\n"
+         "  vhdcrypt info --json disk.raw | jq .partitions\n"));
   return {cmd, [&o, &format]() {
             auto hint = ParseFormatHint(format);
             if (!hint.ok()) return ReportError(hint.error());
@@ -64,6 +76,12 @@ Subcommand AddConvert(CLI::App& root, ConvertOptions& o, std::string& format, st
   cmd->add_option("--format", format, "Input container format: auto, vhd, raw")->capture_default_str();
   cmd->add_flag("--force", o.force, "Replace OUT if it exists");
   cmd->add_flag("--progress", o.progress, "Show progress on stderr");
+  cmd->footer(Footer("  Copies IN to OUT in another container: raw, fixed VHD (Azure's format) or dynamic VHD.\n"
+         "  Unallocated and all-zero blocks stay unallocated (sparse raw, unallocated VHD blocks).\n"
+         "  OUT is written under a temporary name in its directory, fsynced and renamed at the end;\n"
+         "  IN is opened read-only.\n",
+                     "  vhdcrypt convert disk.raw disk.vhd --to vhd-fixed\n"
+         "  vhdcrypt convert dynamic.vhd disk.raw --to raw --progress\n"));
   return {cmd, [&o, &format, &to]() {
             auto hint = ParseFormatHint(format);
             if (!hint.ok()) return ReportError(hint.error());
@@ -108,6 +126,14 @@ Subcommand AddCheck(CLI::App& root, CheckCommandOptions& o, std::string& format,
       ->capture_default_str();
   cmd->add_option("--volume-type", volume_type, "What will be encrypted: all, os, data")->capture_default_str();
   cmd->add_flag("--json", o.json, "Print JSON instead of text");
+  cmd->footer(Footer("  Inspects the guest in a libguestfs appliance (read-only) and checks the prerequisites of\n"
+         "  Azure Disk Encryption that vhdcrypt also relies on: distro and version (--policy azure),\n"
+         "  partition layout, a plaintext /boot (or room to make one), /etc/fstab entries of the\n"
+         "  volumes to encrypt, the vfat and dm-crypt kernel modules, the initramfs tool, SELinux.\n"
+         "  Each finding has a rule name, a severity (error, warning, info) and what to do about it.\n"
+         "  Exit 1 when any error-level finding is reported.\n",
+                     "  vhdcrypt check ubuntu.vhd\n"
+         "  vhdcrypt check rhel.vhd --data data.vhd --volume-type all --json\n"));
   return {cmd, [&o, &format, &policy, &volume_type]() {
             auto hint = ParseFormatHint(format);
             if (!hint.ok()) return ReportError(hint.error());
@@ -178,6 +204,24 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
                 "appliance (no check, no guest edits; refused for disks with a boot partition)");
   cmd->add_option("--progress", a.progress, "auto (bar on a terminal), plain, json (lines on stdout), none")
       ->capture_default_str();
+  cmd->footer(Footer("  Runs check first (refusing on errors unless --force), then writes, for each input disk,\n"
+         "  DIR/<name>.vhd (or .raw) in which the chosen volumes are LUKS2 (aes-xts-plain64, 512-bit\n"
+         "  key, one passphrase for all): data volumes with their header attached (the partition\n"
+         "  grows by 16 MiB, later partitions move), the OS volume with its header detached to\n"
+         "  /boot/luks/osluksheader, as ADE does (a /boot partition is made when / holds /boot).\n"
+         "  The guest learns to unlock at boot: crypttab, fstab, the kernel command line, its\n"
+         "  initramfs (initramfs-tools or dracut) and grub.cfg, rebuilt by its own tools.\n"
+         "  Inputs are opened read-only; outputs appear only once complete.\n"
+         "Files written to DIR:\n"
+         "  <name>.vhd|.raw       the encrypted disks\n"
+         "  bek.vhd               key volume: vfat \"BEK VOLUME\" holding LinuxPassPhraseFileName\n"
+         "  passphrase            the generated passphrase (0600; not with --key-file, nor --kek alone)\n"
+         "  passphrase.wrapped    with --kek: the passphrase, RSA-OAEP wrapped\n"
+         "  keyvault-secret.json  the Key Vault secret (value and ADE's tags; 0600)\n"
+         "  manifest.json         inputs (sha256), outputs and every volume; no secrets\n",
+                     "  vhdcrypt encrypt ubuntu.vhd --volume-type all --output-dir out/\n"
+         "  vhdcrypt encrypt os.vhd --data data.vhd --key-file pass --output-dir out/ --verify\n"
+         "  vhdcrypt encrypt data.vhd --data-only --kek kek.pem --output-dir out/ --progress json\n"));
   return {cmd, [&o, &a]() {
             auto hint = ParseFormatHint(a.format);
             if (!hint.ok()) return ReportError(hint.error());
@@ -233,6 +277,14 @@ Subcommand AddVerify(CLI::App& root, VerifyCommandOptions& o) {
                   "The original input images, in the order given to encrypt (IMAGE, then each --data): "
                   "compare each decrypted volume with its source partition, byte for byte (sha256)")
       ->allow_extra_args(false);
+  cmd->footer(Footer("  Reads DIR/manifest.json and, in a libguestfs appliance, unlocks every volume with the\n"
+         "  kernel's dm-crypt (an implementation independent of vhdcrypt's engine), the OS volume\n"
+         "  with its detached header. With --against, each decrypted volume is compared byte for\n"
+         "  byte (sha256) with its source partition; otherwise its filesystem is checked read-only\n"
+         "  (fsck -n, xfs_repair -n; LVM volumes on an OS volume each). Prints one ok/FAILED line\n"
+         "  per volume; exit 1 when any fails.\n",
+                     "  vhdcrypt verify out/ --key-file out/passphrase\n"
+         "  vhdcrypt verify out/ --key-file pass --against os.vhd --against data.vhd\n"));
   return {cmd, [&o]() { return RunVerify(o); }};
 }
 
@@ -240,7 +292,8 @@ Subcommand AddVerify(CLI::App& root, VerifyCommandOptions& o) {
 
 int RunCli(int argc, char** argv) {
   CLI::App app{"vhdcrypt: prepare pre-encrypted Linux disk images offline"};
-  app.footer(kExitCodeHelp);
+  app.footer(std::string("Run vhdcrypt SUBCOMMAND --help for what each does, with examples.\n\n") + kExitCodeHelp +
+             kEnvironmentHelp);
   app.require_subcommand(1);
   app.set_version_flag("--version", "vhdcrypt 0.1.0");
   int verbosity = 0;
@@ -263,7 +316,6 @@ int RunCli(int argc, char** argv) {
       AddEncrypt(app, encrypt, encrypt_args),
       AddVerify(app, verify),
   };
-  for (auto& s : subcommands) s.app->footer(kExitCodeHelp);
 
   try {
     app.parse(argc, argv);

@@ -25,4 +25,11 @@ constexpr const char* kExitCodeHelp =
     "  4  I/O error (e.g. no space left)\n"
     "  5  guest operation failed\n";
 
+constexpr const char* kEnvironmentHelp =
+    "\nEnvironment:\n"
+    "  LIBGUESTFS_BACKEND=direct   how check, encrypt (except --data-only) and verify run\n"
+    "                              libguestfs; scripts/guestfs-env sets it\n"
+    "  LIBGUESTFS_BACKEND_SETTINGS=force_tcg\n"
+    "                              software emulation, where KVM is missing or broken\n";
+
 }  // namespace vhdcrypt

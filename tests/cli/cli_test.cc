@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -28,6 +29,32 @@ TEST(Cli, HelpListsSubcommandsAndExitCodes) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char* s : {"info", "convert", "Exit codes:", "3  invalid or malformed input", "4  I/O error"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  }
+}
+
+// Every subcommand the top-level help lists has a man-page-like help: what
+// it does, examples of itself, the exit codes.
+TEST(Cli, EverySubcommandHelpDescribesItselfWithExamples) {
+  auto top = RunVhdcrypt({"--help"});
+  ASSERT_EQ(top.exit_code, 0);
+  std::istringstream lines(top.out.substr(top.out.find("Subcommands:")));
+  std::string line;
+  std::getline(lines, line);
+  std::vector<std::string> names;
+  while (std::getline(lines, line) && !line.empty()) {
+    std::istringstream words(line);
+    std::string name;
+    words >> name;
+    names.push_back(name);
+  }
+  EXPECT_GE(names.size(), 5u) << top.out;
+  for (const auto& name : names) {
+    auto r = RunVhdcrypt({name, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << name;
+    for (const std::string& want : {std::string("Description:\n  "), "Examples:\n  vhdcrypt " + name + " ",
+                                   std::string("Exit codes:"), std::string("Environment:")}) {
+      EXPECT_NE(r.out.find(want), std::string::npos) << name << " --help lacks '" << want << "':\n" << r.out;
+    }
   }
 }
 
