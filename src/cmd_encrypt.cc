@@ -447,11 +447,9 @@ Status ConfigureDracut(guest::Handle& g, const guest::Facts& facts) {
 }
 
 // The detached header goes to /boot (mode 0600), then the guest's initramfs
-// tool learns to unlock the OS volume. The kernel command line needs no
-// change (root=UUID= names the filesystem, which appears once the initramfs
-// has opened osencrypt), so when /boot stays where it was grub.cfg is left as
-// it is (update-grub would cost minutes under emulation for an identical
-// file); when /boot moved to a new partition, ReinstallBootloader rebuilds it.
+// tool learns to unlock the OS volume. (root=UUID= on the kernel command line
+// needs no change: it names the filesystem, which appears once the initramfs
+// has opened osencrypt; UpdateKernelCmdline handles the options that do.)
 Status ConfigureOsUnlock(guest::Handle& g, const guest::Facts& facts, const std::vector<uint8_t>& header) {
   RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
   RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, header));
@@ -520,6 +518,44 @@ Result<std::string> MoveBootOut(guest::Handle& g, const std::string& dev) {
   return uuid;
 }
 
+// grub.cfg made again by the guest's own update-grub (Debian, Ubuntu) or
+// grub2-mkconfig (RHEL and its kin), so it carries the kernel command line of
+// /etc/default/grub and the initramfs images as they are now.
+// A guest booted by something else (no GRUB tools) keeps its configuration,
+// with a warning: vhdcrypt does not know how to rebuild it.
+Status RebuildGrubConfig(guest::Handle& g) {
+  ASSIGN_OR_RETURN(std::string tool,
+                   g.Command({"sh", "-c", "command -v update-grub || command -v grub2-mkconfig || true"}));
+  if (tool.find("update-grub") != std::string::npos) return RunInGuest(g, {"update-grub"});
+  if (tool.find("grub2-mkconfig") != std::string::npos) {
+    return RunInGuest(g, {"grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"});
+  }
+  spdlog::warn("the guest has neither update-grub nor grub2-mkconfig: its boot loader configuration was not "
+               "rebuilt; make sure it passes the kernel command line in /etc/default/grub");
+  return {};
+}
+
+// The kernel command line in /etc/default/grub and /etc/default/grub.d/*.cfg,
+// edited for the encrypted OS volume (EditKernelCmdline says how); the
+// rebuilt grub.cfg then carries it.
+Status UpdateKernelCmdline(guest::Handle& g, const CmdlineEdit& edit) {
+  std::vector<std::string> files = {"/etc/default/grub"};
+  ASSIGN_OR_RETURN(bool dropins, g.IsDir("/etc/default/grub.d"));
+  if (dropins) {
+    ASSIGN_OR_RETURN(auto cfgs, g.Glob("/etc/default/grub.d/*.cfg"));
+    files.insert(files.end(), cfgs.begin(), cfgs.end());
+  }
+  for (const std::string& file : files) {
+    ASSIGN_OR_RETURN(auto lines, ReadLinesIfExists(g, file));
+    std::vector<std::string> changes;
+    auto edited = EditGrubDefaults(lines, edit, &changes);
+    if (changes.empty()) continue;
+    for (const auto& c : changes) spdlog::info("guest: kernel command line in {}: {}", file, c);
+    RETURN_IF_ERROR(g.Write(file, JoinLines(edited)));
+  }
+  return {};
+}
+
 // After the /boot move GRUB must find its files on the new filesystem: its
 // core image (BIOS: in the BIOS boot partition or after the MBR; UEFI: on the
 // ESP, with the removable path too when the image boots from it) is made
@@ -547,9 +583,7 @@ Status ReinstallBootloader(guest::Handle& g, const guest::Facts& facts, TableKin
                                      "--no-nvram", "--removable"}));
     }
   }
-  return RunInGuest(g, {"sh", "-c",
-                        "if command -v update-grub >/dev/null; then update-grub; "
-                        "else grub2-mkconfig -o /boot/grub2/grub.cfg; fi"});
+  return RebuildGrubConfig(g);
 }
 
 // fstab lines of the encrypted volumes now name their /dev/mapper devices;
@@ -561,11 +595,13 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
   std::map<int, std::string> specs;
   std::vector<CrypttabVolume> crypt;
   std::string os_partuuid;
+  bool os_lvm = false;
   for (const Volume& v : volumes) {
     if (v.choice.fstab == nullptr) continue;
     if (v.os) {
       if (!v.lvm_pv) specs[v.choice.fstab->line] = std::string("/dev/mapper/") + kOsMapperName;
       os_partuuid = v.partuuid;
+      os_lvm = v.lvm_pv;
       continue;
     }
     specs[v.choice.fstab->line] = "/dev/mapper/" + v.m.mapper_name;
@@ -603,7 +639,14 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
   if (edit.os_header != nullptr) {
     RETURN_IF_ERROR(ConfigureOsUnlock(*g, facts, *edit.os_header));
   }
-  if (split) RETURN_IF_ERROR(ReinstallBootloader(*g, facts, os_disk.table.kind, !esp.empty()));
+  if (edit.os_header != nullptr) {
+    RETURN_IF_ERROR(UpdateKernelCmdline(*g, {os_partuuid, os_lvm ? "" : std::string("/dev/mapper/") + kOsMapperName}));
+  }
+  if (split) {
+    RETURN_IF_ERROR(ReinstallBootloader(*g, facts, os_disk.table.kind, !esp.empty()));
+  } else if (edit.os_header != nullptr) {
+    RETURN_IF_ERROR(RebuildGrubConfig(*g));
+  }
   RETURN_IF_ERROR(RestoreSelinuxLabels(*g, facts));
   RETURN_IF_ERROR(g->UmountAll());
   return g->Shutdown();

@@ -1,6 +1,7 @@
 #include "src/guest_config.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "guestfs/facts.h"
 
@@ -211,6 +212,105 @@ std::string InitramfsModulesText(const std::vector<std::string>& existing) {
     if (!listed) lines.push_back(m);
   }
   return JoinLines(lines);
+}
+
+}  // namespace vhdcrypt
+
+namespace vhdcrypt {
+namespace {
+
+bool IsBlocking(const std::string& word) {
+  static const char* const kOff[] = {"rd.luks=0",          "rd.luks=no",       "rd.luks.crypttab=0",
+                                     "rd.luks.crypttab=no", "luks=0",           "luks=no",
+                                     "luks.crypttab=0",     "luks.crypttab=no"};
+  for (const char* off : kOff) {
+    if (word == off) return true;
+  }
+  return false;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+}  // namespace
+
+std::string EditKernelCmdline(const std::string& cmdline, const CmdlineEdit& edit, std::vector<std::string>* changes) {
+  std::istringstream in(cmdline);
+  std::vector<std::string> kept;
+  std::string word;
+  const std::string partuuid = Lower(edit.os_partuuid);
+  while (in >> word) {
+    if (IsBlocking(word)) {
+      if (changes != nullptr) changes->push_back("removed " + word);
+      continue;
+    }
+    if (!partuuid.empty() && !edit.root_mapping.empty() && word.rfind("root=", 0) == 0) {
+      const std::string value = Lower(word.substr(5));
+      if (value == "partuuid=" + partuuid || value == "/dev/disk/by-partuuid/" + partuuid) {
+        std::string replaced = "root=" + edit.root_mapping;
+        if (changes != nullptr) changes->push_back(word + " -> " + replaced);
+        word = replaced;
+      }
+    }
+    kept.push_back(word);
+  }
+  std::string out;
+  for (const auto& w : kept) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+std::vector<std::string> EditGrubDefaults(const std::vector<std::string>& lines, const CmdlineEdit& edit,
+                                          std::vector<std::string>* changes) {
+  std::vector<std::string> out;
+  out.reserve(lines.size());
+  for (const std::string& line : lines) {
+    // [indent][export ]GRUB_CMDLINE_LINUX[_DEFAULT]=VALUE[rest]
+    size_t i = line.find_first_not_of(" \t");
+    if (i != std::string::npos && line.compare(i, 7, "export ") == 0) i = line.find_first_not_of(" \t", i + 7);
+    size_t eq = std::string::npos;
+    for (const char* key : {"GRUB_CMDLINE_LINUX=", "GRUB_CMDLINE_LINUX_DEFAULT="}) {
+      const std::string k = key;
+      if (i != std::string::npos && line.compare(i, k.size(), k) == 0) eq = i + k.size();
+    }
+    if (eq == std::string::npos) {
+      out.push_back(line);
+      continue;
+    }
+    char quote = '\0';
+    size_t begin = eq, stop;
+    if (eq < line.size() && (line[eq] == '"' || line[eq] == '\'')) {
+      quote = line[eq];
+      begin = eq + 1;
+      stop = line.find(quote, begin);
+      if (stop == std::string::npos) {  // continued on the next line: leave it to the guest's tools
+        out.push_back(line);
+        continue;
+      }
+    } else {
+      stop = line.find_first_of(" \t#;", eq);
+      if (stop == std::string::npos) stop = line.size();
+    }
+    std::vector<std::string> here;
+    const std::string edited = EditKernelCmdline(line.substr(begin, stop - begin), edit, &here);
+    if (here.empty()) {
+      out.push_back(line);
+      continue;
+    }
+    if (changes != nullptr) changes->insert(changes->end(), here.begin(), here.end());
+    const std::string rest = line.substr(quote == '\0' ? stop : stop + 1);
+    // A bare value that now has spaces (or nothing) gets double quotes.
+    if (quote == '\0' && (edited.empty() || edited.find(' ') != std::string::npos)) quote = '"';
+    std::string rebuilt = line.substr(0, eq);
+    if (quote != '\0') {
+      rebuilt += quote + edited + quote;
+    } else {
+      rebuilt += edited;
+    }
+    out.push_back(rebuilt + rest);
+  }
+  return out;
 }
 
 }  // namespace vhdcrypt

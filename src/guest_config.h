@@ -82,6 +82,27 @@ std::string InitramfsHookText();
 // (those already listed are not repeated).
 std::string InitramfsModulesText(const std::vector<std::string>& existing);
 
+// --- The kernel command line ------------------------------------------------
+// With the OS volume encrypted, options that would keep the initramfs from
+// opening it are dropped (dracut's and systemd's rd.luks=0, rd.luks.crypttab=0
+// and their luks.* forms, "no" as well), and a root= naming the OS volume's
+// partition (PARTUUID=, /dev/disk/by-partuuid/) names the mapping instead,
+// since the partition now holds only ciphertext. Everything else is kept in
+// its order. `changes` gets one human-readable line per change.
+struct CmdlineEdit {
+  std::string os_partuuid;   // the OS volume's partition
+  std::string root_mapping;  // "/dev/mapper/osencrypt"; "" when / is on LVM (root= names the LV)
+};
+std::string EditKernelCmdline(const std::string& cmdline, const CmdlineEdit& edit, std::vector<std::string>* changes);
+
+// Applies EditKernelCmdline to the GRUB_CMDLINE_LINUX and
+// GRUB_CMDLINE_LINUX_DEFAULT assignments of a /etc/default/grub (or
+// /etc/default/grub.d/*.cfg) file: KEY="...", KEY='...' or KEY=word, with an
+// optional `export`; shell expansions such as $GRUB_CMDLINE_LINUX stay as
+// they are. Other lines are kept byte for byte.
+std::vector<std::string> EditGrubDefaults(const std::vector<std::string>& lines, const CmdlineEdit& edit,
+                                          std::vector<std::string>* changes);
+
 // Joins lines with '\n', ending with one.
 std::string JoinLines(const std::vector<std::string>& lines);
 

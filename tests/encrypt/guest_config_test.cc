@@ -130,6 +130,50 @@ TEST(InitramfsScripts, ParseAndAgreeWithCrypttab) {
       << InitramfsHookText();
 }
 
+TEST(EditKernelCmdline, DropsWhatStopsTheUnlockAndPointsRootAtTheMapping) {
+  const CmdlineEdit edit{"0A1B2C3D-0002", "/dev/mapper/osencrypt"};
+  std::vector<std::string> changes;
+  EXPECT_EQ(EditKernelCmdline("ro  rd.luks=0 console=ttyS0 root=PARTUUID=0a1b2c3d-0002 luks.crypttab=no quiet", edit,
+                              &changes),
+            "ro console=ttyS0 root=/dev/mapper/osencrypt quiet");
+  EXPECT_EQ(changes, (std::vector<std::string>{"removed rd.luks=0",
+                                               "root=PARTUUID=0a1b2c3d-0002 -> root=/dev/mapper/osencrypt",
+                                               "removed luks.crypttab=no"}));
+  changes.clear();
+  // Other partitions, filesystem UUIDs, other rd.luks options and LVM roots stay.
+  const std::string keep = "root=UUID=1234 rd.luks.uuid=abcd rd.luks=1 rd.lvm.lv=vg0/root root=PARTUUID=0a1b2c3d-0003";
+  EXPECT_EQ(EditKernelCmdline(keep, edit, &changes), keep);
+  EXPECT_EQ(EditKernelCmdline("root=/dev/disk/by-partuuid/0a1b2c3d-0002", {"0a1b2c3d-0002", ""}, &changes),
+            "root=/dev/disk/by-partuuid/0a1b2c3d-0002");
+  EXPECT_TRUE(changes.empty());
+  EXPECT_EQ(EditKernelCmdline("root=/dev/disk/by-partuuid/0a1b2c3d-0002", edit, nullptr),
+            "root=/dev/mapper/osencrypt");
+}
+
+TEST(EditGrubDefaults, EditsTheCmdlineAssignmentsOnly) {
+  const CmdlineEdit edit{"p-1", "/dev/mapper/osencrypt"};
+  const std::vector<std::string> in = {
+      "# rd.luks=0 in a comment stays",
+      "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet rd.luks=0\"",
+      "  export GRUB_CMDLINE_LINUX='console=ttyS0 rd.luks.crypttab=0'  # serial",
+      "GRUB_CMDLINE_LINUX=rd.luks=no",
+      "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX root=PARTUUID=p-1\"",
+      "GRUB_CMDLINE_LINUX=\"unterminated rd.luks=0",
+      "GRUB_TIMEOUT=0",
+  };
+  std::vector<std::string> changes;
+  auto out = EditGrubDefaults(in, edit, &changes);
+  ASSERT_EQ(out.size(), in.size());
+  EXPECT_EQ(out[0], in[0]);
+  EXPECT_EQ(out[1], "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"");
+  EXPECT_EQ(out[2], "  export GRUB_CMDLINE_LINUX='console=ttyS0'  # serial");
+  EXPECT_EQ(out[3], "GRUB_CMDLINE_LINUX=\"\"");
+  EXPECT_EQ(out[4], "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX root=/dev/mapper/osencrypt\"");
+  EXPECT_EQ(out[5], in[5]);
+  EXPECT_EQ(out[6], in[6]);
+  EXPECT_EQ(changes.size(), 4u);
+}
+
 TEST(JoinLines, EndsWithANewline) {
   EXPECT_EQ(JoinLines({"a", "b"}), "a\nb\n");
   EXPECT_EQ(JoinLines({}), "");
