@@ -130,8 +130,17 @@ Result<std::vector<std::pair<std::string, std::string>>> Handle::ListFilesystems
 Result<std::map<std::string, std::string>> Handle::Blkid(const std::string& d) {
   char** r = guestfs_blkid(g_, d.c_str());
   if (r == nullptr) return Fail("blkid " + d);
+  // libguestfs runs `blkid -o export`, which puts a backslash before shell
+  // metacharacters (a label "BEK VOLUME" comes as "BEK\ VOLUME"): undone here.
   std::map<std::string, std::string> out;
-  for (const auto& [k, v] : Pairs(TakeList(r))) out[k] = v;
+  for (const auto& [k, v] : Pairs(TakeList(r))) {
+    std::string value;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '\\' && i + 1 < v.size()) ++i;
+      value += v[i];
+    }
+    out[k] = value;
+  }
   return out;
 }
 
@@ -191,8 +200,85 @@ Result<std::vector<std::string>> Handle::Glob(const std::string& p) {
   LIST_OR_FAIL(guestfs_glob_expand(g_, p.c_str()), "glob_expand " + p);
 }
 
+Result<std::vector<std::string>> Handle::ListDevices() { LIST_OR_FAIL(guestfs_list_devices(g_), "list_devices"); }
+
+Result<std::vector<std::string>> Handle::ListPartitions() {
+  LIST_OR_FAIL(guestfs_list_partitions(g_), "list_partitions");
+}
+
 Result<std::vector<std::string>> Handle::ReadLines(const std::string& p) {
   LIST_OR_FAIL(guestfs_read_lines(g_, p.c_str()), "read_lines " + p);
+}
+
+namespace {
+constexpr uint64_t kPiece = 1 << 20;  // well under GUESTFS_MESSAGE_MAX
+}  // namespace
+
+Result<std::vector<uint8_t>> Handle::PreadDevice(const std::string& dev, uint64_t size, uint64_t offset) {
+  std::vector<uint8_t> out;
+  out.reserve(size);
+  while (out.size() < size) {
+    const int want = static_cast<int>(std::min<uint64_t>(kPiece, size - out.size()));
+    size_t got = 0;
+    char* piece = guestfs_pread_device(g_, dev.c_str(), want, static_cast<int64_t>(offset + out.size()), &got);
+    if (piece == nullptr) return Fail("pread_device " + dev);
+    out.insert(out.end(), piece, piece + got);
+    free(piece);
+    if (got == 0) return Error(ErrorKind::kGuest, dev + ": short read at byte " + std::to_string(offset + out.size()));
+  }
+  return out;
+}
+
+namespace {
+// Writes data in pieces with a guestfs_pwrite-like call (returns bytes written, or -1).
+template <typename Call>
+bool WriteInPieces(std::span<const uint8_t> data, uint64_t offset, Call call) {
+  for (uint64_t done = 0; done < data.size();) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, data.size() - done));
+    const int w = call(reinterpret_cast<const char*>(data.data() + done), n, static_cast<int64_t>(offset + done));
+    if (w <= 0) return false;
+    done += static_cast<uint64_t>(w);
+  }
+  return true;
+}
+}  // namespace
+
+Status Handle::PwriteDevice(const std::string& dev, std::span<const uint8_t> data, uint64_t offset) {
+  if (!WriteInPieces(data, offset, [&](const char* p, size_t n, int64_t at) {
+        return guestfs_pwrite_device(g_, dev.c_str(), p, n, at);
+      })) {
+    return Fail("pwrite_device " + dev);
+  }
+  return {};
+}
+
+Status Handle::PwriteFile(const std::string& path, std::span<const uint8_t> data, uint64_t offset) {
+  if (!WriteInPieces(data, offset,
+                     [&](const char* p, size_t n, int64_t at) { return guestfs_pwrite(g_, path.c_str(), p, n, at); })) {
+    return Fail("pwrite " + path);
+  }
+  return {};
+}
+
+Result<std::vector<uint8_t>> Handle::ReadBytes(const std::string& p, uint64_t max_bytes) {
+  const int64_t size = guestfs_filesize(g_, p.c_str());
+  if (size < 0) return Fail("filesize " + p);
+  if (static_cast<uint64_t>(size) > max_bytes) {
+    return Error(ErrorKind::kInvalidInput, p + " is " + std::to_string(size) + " bytes, more than the " +
+                                               std::to_string(max_bytes) + " expected");
+  }
+  std::vector<uint8_t> out;
+  out.reserve(static_cast<size_t>(size));
+  while (out.size() < static_cast<uint64_t>(size)) {
+    const int want = static_cast<int>(std::min<uint64_t>(kPiece, static_cast<uint64_t>(size) - out.size()));
+    size_t got = 0;
+    char* piece = guestfs_pread(g_, p.c_str(), want, static_cast<int64_t>(out.size()), &got);
+    if (piece == nullptr) return Fail("pread " + p);
+    out.insert(out.end(), piece, piece + got);
+    free(piece);
+    if (got == 0) return Error(ErrorKind::kGuest, p + ": short read at byte " + std::to_string(out.size()));
+  }
+  return out;
 }
 
 Result<StatVfs> Handle::Statvfs(const std::string& p) {

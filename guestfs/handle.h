@@ -49,6 +49,9 @@ class Handle {
   // (mountpoint, device) pairs from the guest's fstab as libguestfs resolved it.
   Result<std::vector<std::pair<std::string, std::string>>> InspectMountpoints(const std::string& root);
 
+  // Whole disks and partitions the appliance sees ("/dev/sda", "/dev/sda1").
+  Result<std::vector<std::string>> ListDevices();
+  Result<std::vector<std::string>> ListPartitions();
   // (device, vfs type) pairs.
   Result<std::vector<std::pair<std::string, std::string>>> ListFilesystems();
   // blkid's tags for a device in one round trip: TYPE, UUID, LABEL, ...
@@ -74,6 +77,14 @@ class Handle {
   Result<std::vector<std::string>> Ls(const std::string& dir);
   Result<std::vector<std::string>> Glob(const std::string& pattern);
   Result<std::vector<std::string>> ReadLines(const std::string& path);
+  // Raw bytes of a device, and writes to a device or an existing file, in
+  // pieces under libguestfs' message limit.
+  Result<std::vector<uint8_t>> PreadDevice(const std::string& dev, uint64_t size, uint64_t offset);
+  Status PwriteDevice(const std::string& dev, std::span<const uint8_t> data, uint64_t offset);
+  Status PwriteFile(const std::string& path, std::span<const uint8_t> data, uint64_t offset);
+  // A whole file's bytes (any size up to max_bytes), read in pieces under
+  // libguestfs' message limit.
+  Result<std::vector<uint8_t>> ReadBytes(const std::string& path, uint64_t max_bytes);
   Result<StatVfs> Statvfs(const std::string& path);
 
   // Writing (drives added with readonly = false).

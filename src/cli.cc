@@ -11,8 +11,10 @@
 #include "formats/output_file.h"
 #include "src/cmd_check.h"
 #include "src/cmd_convert.h"
+#include "src/cmd_decrypt.h"
 #include "src/cmd_encrypt.h"
 #include "src/cmd_info.h"
+#include "src/cmd_rekey.h"
 #include "src/cmd_verify.h"
 #include "src/exit_codes.h"
 #include "src/format_util.h"
@@ -145,6 +147,12 @@ Subcommand AddCheck(CLI::App& root, CheckCommandOptions& o, std::string& format,
           }};
 }
 
+Result<Pbkdf> ParsePbkdf(const std::string& name) {
+  if (name == "argon2id") return Pbkdf::kArgon2id;
+  if (name == "pbkdf2") return Pbkdf::kPbkdf2;
+  return UsageError("--pbkdf: '" + name + "' is not one of argon2id, pbkdf2");
+}
+
 struct EncryptArgs {
   std::string format = "auto", policy = "azure", volume_type = "data", to, pbkdf = "argon2id",
               sector_size = "auto", progress = "auto", kek_alg = "RSA-OAEP";
@@ -235,13 +243,9 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
               o.has_to = true;
               o.to = *kind;
             }
-            if (a.pbkdf == "argon2id") {
-              o.luks.pbkdf = Pbkdf::kArgon2id;
-            } else if (a.pbkdf == "pbkdf2") {
-              o.luks.pbkdf = Pbkdf::kPbkdf2;
-            } else {
-              return ReportError(UsageError("--pbkdf: '" + a.pbkdf + "' is not one of argon2id, pbkdf2"));
-            }
+            auto pbkdf = ParsePbkdf(a.pbkdf);
+            if (!pbkdf.ok()) return ReportError(pbkdf.error());
+            o.luks.pbkdf = *pbkdf;
             if (a.sector_size == "auto") {
               o.sector_size = 0;
             } else if (a.sector_size == "512" || a.sector_size == "4096") {
@@ -288,6 +292,78 @@ Subcommand AddVerify(CLI::App& root, VerifyCommandOptions& o) {
   return {cmd, [&o]() { return RunVerify(o); }};
 }
 
+struct DecryptArgs {
+  std::string to, progress = "auto";
+};
+
+Subcommand AddDecrypt(CLI::App& root, DecryptCommandOptions& o, DecryptArgs& a) {
+  auto* cmd = root.add_subcommand("decrypt",
+                                  "Decrypt an encrypt output directory into plaintext images (for labs and forensics)");
+  cmd->add_option("DIR", o.source, "Output directory of vhdcrypt encrypt (holds manifest.json); never modified")
+      ->required();
+  cmd->add_option("--key-file", o.key_file, "Passphrase file (all its bytes are the passphrase)")->required();
+  cmd->add_option("--output-dir", o.output_dir, "Existing directory for the plaintext images (same names as in DIR)")
+      ->required();
+  cmd->add_option("--to", a.to, "Output container: vhd-fixed, vhd-dynamic, raw (default: as in DIR)");
+  cmd->add_option("--threads", o.threads, "Decryption threads (default: one per CPU)");
+  cmd->add_flag("--force", o.force, "Replace existing outputs");
+  cmd->add_option("--progress", a.progress, "auto (bar on a terminal), plain, json (lines on stdout), none")
+      ->capture_default_str();
+  cmd->footer(Footer("  The inverse of encrypt. Every volume in DIR/manifest.json is unlocked with the passphrase\n"
+                     "  (the OS volume with its detached header, read from /boot through the appliance; data\n"
+                     "  volumes with their attached headers) and decrypted by vhdcrypt's engine into a new\n"
+                     "  image in OUT: the plaintext starts at the partition's first byte, so the volume holds\n"
+                     "  exactly what encrypt read; the 16 MiB an attached header took are left as zeros at the\n"
+                     "  partition's end. The partition table and every other byte are copied unchanged, and\n"
+                     "  the guest's configuration stays as encrypt left it (crypttab, fstab, initramfs): the\n"
+                     "  result is for reading the volumes, not for booting. DIR is opened read-only; outputs\n"
+                     "  appear only once complete. A wrong passphrase is a usage error (exit 2).\n",
+                     "  vhdcrypt decrypt out/ --key-file out/passphrase --output-dir plain/\n"
+                     "  vhdcrypt decrypt out/ --key-file pass --output-dir plain/ --to raw\n"));
+  return {cmd, [&o, &a]() {
+            if (!a.to.empty()) {
+              auto kind = ParseContainerKind(a.to);
+              if (!kind.ok()) return ReportError(kind.error());
+              o.has_to = true;
+              o.to = *kind;
+            }
+            auto progress = ParseProgressMode(a.progress);
+            if (!progress.ok()) return ReportError(progress.error());
+            o.progress = *progress;
+            return RunDecrypt(o);
+          }};
+}
+
+Subcommand AddRekey(CLI::App& root, RekeyCommandOptions& o, std::string& pbkdf) {
+  auto* cmd = root.add_subcommand("rekey", "Replace the passphrase of every LUKS2 volume (and key volume) in images");
+  cmd->add_option("IMAGE", o.images, "Encrypted images (VHD or raw), changed in place; bek.vhd among them too")
+      ->required();
+  cmd->add_option("--key-file", o.key_file, "File holding the current passphrase")->required();
+  cmd->add_option("--new-key-file", o.new_key_file, "File holding the new passphrase (all its bytes)")->required();
+  cmd->add_option("--pbkdf", pbkdf, "PBKDF of the new key slots: argon2id, pbkdf2")->capture_default_str();
+  cmd->add_option("--iter-time", o.luks.iter_time_ms, "PBKDF unlock time in milliseconds, as cryptsetup's")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 60000u));
+  cmd->footer(Footer(
+      "  Opens the images writable in a libguestfs appliance and finds every LUKS2 volume: headers\n"
+      "  attached to their partition (or disk), and detached OS headers stored as\n"
+      "  /luks/osluksheader or /boot/luks/osluksheader on a plaintext filesystem (vhdcrypt's and\n"
+      "  ADE's layout). Each header gets a key slot for the new passphrase in place of the one the\n"
+      "  old passphrase opens (libcryptsetup's keyslot change; the volume key and the data stay),\n"
+      "  and a key volume (vfat \"BEK VOLUME\") gets the new passphrase in LinuxPassPhraseFileName.\n"
+      "  All headers are changed in memory and checked before anything is written: a wrong old\n"
+      "  passphrase (exit 2), or a key volume holding another passphrase, changes nothing. What\n"
+      "  was written is read back and compared. The images are changed in place: rekey a copy of a\n"
+      "  golden image per deployment. Update the Key Vault secret yourself (README).\n",
+      "  vhdcrypt rekey copy/os.vhd copy/data.vhd copy/bek.vhd --key-file golden.pass --new-key-file vm1.pass\n"));
+  return {cmd, [&o, &pbkdf]() {
+            auto parsed = ParsePbkdf(pbkdf);
+            if (!parsed.ok()) return ReportError(parsed.error());
+            o.luks.pbkdf = *parsed;
+            return RunRekey(o);
+          }};
+}
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -309,12 +385,18 @@ int RunCli(int argc, char** argv) {
   EncryptCommandOptions encrypt;
   EncryptArgs encrypt_args;
   VerifyCommandOptions verify;
+  DecryptCommandOptions decrypt;
+  RekeyCommandOptions rekey;
+  std::string rekey_pbkdf = "argon2id";
+  DecryptArgs decrypt_args;
   std::vector<Subcommand> subcommands = {
       AddInfo(app, info, info_format),
       AddConvert(app, convert, convert_format, convert_to),
       AddCheck(app, check, check_format, check_policy, check_volumes),
       AddEncrypt(app, encrypt, encrypt_args),
       AddVerify(app, verify),
+      AddDecrypt(app, decrypt, decrypt_args),
+      AddRekey(app, rekey, rekey_pbkdf),
   };
 
   try {
@@ -331,6 +413,7 @@ int RunCli(int argc, char** argv) {
   }
   SetUpLogging(verbosity, quiet);
   if (quiet && encrypt_args.progress == "auto") encrypt_args.progress = "none";
+  if (quiet && decrypt_args.progress == "auto") decrypt_args.progress = "none";
   InstallCleanupSignalHandlers();
   for (auto& s : subcommands) {
     if (s.app->parsed()) return s.run();

@@ -18,15 +18,6 @@
 namespace vhdcrypt {
 namespace {
 
-Result<std::string> ReadTextFile(const std::string& path) {
-  ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
-  ASSIGN_OR_RETURN(uint64_t size, file->Size());
-  if (size > (16u << 20)) return InvalidInput(path + ": larger than 16 MiB; not a manifest");
-  std::string text(size, '\0');
-  RETURN_IF_ERROR(ReadFull(*file, 0, std::span(reinterpret_cast<uint8_t*>(text.data()), text.size())));
-  return text;
-}
-
 std::string Describe(const ManifestVolume& v, const ManifestDisk& d) {
   std::string s = d.output + " partition " + std::to_string(v.partition);
   if (v.partition == 0) s = d.output + " (whole disk)";
@@ -127,8 +118,7 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
 
 Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const std::vector<std::string>& against) {
   const std::string path = dir + "/manifest.json";
-  ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
-  ASSIGN_OR_RETURN(Manifest m, ManifestFromJson(path, text));
+  ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir));
   if (!against.empty() && against.size() != m.disks.size()) {
     return UsageError("--against: " + std::to_string(against.size()) + " image(s) given, but " + path + " lists " +
                       std::to_string(m.disks.size()) + " disk(s); give them in the same order");

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <cctype>
 #include <cstring>
 #include <mutex>
@@ -391,7 +392,7 @@ Result<LuksOptions> CalibrateLuksOptions(const LuksOptions& options) {
   return calibrated;
 }
 
-Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const SecretBytes& passphrase) {
+Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const SecretBytes& passphrase) {
   if (header.size() < kMinHeaderBytes) {
     return InvalidInput("LUKS2 header of " + std::to_string(header.size()) + " bytes is too short");
   }
@@ -417,7 +418,92 @@ Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const S
   if (r == -ENOENT) return InvalidInput("LUKS2 header has no key slot");
   if (r < 0) return IoError("unlocking the LUKS2 key slot: " + CryptDevice::Describe(r, sink));
   key.Truncate(got);
-  return key;
+  UnlockedLuks u{std::move(key)};
+  const char* cipher = crypt_get_cipher(cd.get());
+  const char* mode = crypt_get_cipher_mode(cd.get());
+  u.cipher = std::string(cipher == nullptr ? "" : cipher) + "-" + (mode == nullptr ? "" : mode);
+  const int sector = crypt_get_sector_size(cd.get());
+  u.sector_size = sector > 0 ? static_cast<uint32_t>(sector) : 512;
+  u.data_offset = crypt_get_data_offset(cd.get()) * 512;
+  return u;
+}
+
+Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const SecretBytes& passphrase) {
+  ASSIGN_OR_RETURN(UnlockedLuks u, UnlockLuksVolume(header, passphrase));
+  return std::move(u.key);
+}
+
+
+Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& header, const SecretBytes& old_passphrase,
+                                                  const SecretBytes& new_passphrase, const LuksOptions& options) {
+  if (header.size() < kMinHeaderBytes) {
+    return InvalidInput("LUKS2 header of " + std::to_string(header.size()) + " bytes is too short");
+  }
+  RETURN_IF_ERROR(CheckPbkdfOptions(options));
+  const uint64_t size = RoundUp4096(header.size()) + kScratchDataRoom;
+  ASSIGN_OR_RETURN(Memfd memfd, Memfd::Create(size));
+  RETURN_IF_ERROR(memfd.WriteAll(0, header.data(), header.size()));
+  LogSink sink;
+  std::vector<uint8_t> changed(header.size());
+  {
+    ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(memfd.path().c_str(), &sink));
+    int r = crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
+    if (r < 0) return InvalidInput("not a valid LUKS2 header" + (sink.last_error.empty() ? "" : ": " + sink.last_error));
+    const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
+    r = crypt_set_pbkdf_type(cd.get(), &pbkdf);
+    if (r < 0) return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, sink));
+    r = crypt_keyslot_change_by_passphrase(cd.get(), CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
+                                           reinterpret_cast<const char*>(old_passphrase.data()), old_passphrase.size(),
+                                           reinterpret_cast<const char*>(new_passphrase.data()), new_passphrase.size());
+    if (r == -EPERM) return UsageError("no key slot opens with the old passphrase");
+    if (r < 0) return IoError("changing the LUKS2 key slot: " + CryptDevice::Describe(r, sink));
+  }
+  RETURN_IF_ERROR(memfd.ReadAll(0, changed.data(), changed.size()));
+  // Nothing may have been written past the header the caller gave.
+  std::vector<uint8_t> tail(size - header.size());
+  RETURN_IF_ERROR(memfd.ReadAll(header.size(), tail.data(), tail.size()));
+  if (std::any_of(tail.begin(), tail.end(), [](uint8_t b) { return b != 0; })) {
+    return IoError("libcryptsetup wrote past the " + std::to_string(header.size()) + " header bytes given");
+  }
+  return changed;
+}
+
+Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> head) {
+  static const uint8_t kMagic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
+  if (head.size() < 16 || !std::equal(kMagic, kMagic + 6, head.begin())) return uint64_t{0};
+  const unsigned version = static_cast<unsigned>(head[6]) << 8 | head[7];
+  if (version != 2) return InvalidInput(what + ": LUKS version (offset 6) " + std::to_string(version) + ", expected 2");
+  uint64_t hdr_size = 0;
+  for (int i = 8; i < 16; ++i) hdr_size = hdr_size << 8 | head[i];
+  if (hdr_size < 16384 || hdr_size > (4u << 20) || (hdr_size & (hdr_size - 1)) != 0) {
+    return InvalidInput(what + ": LUKS2 hdr_size (offset 8) " + std::to_string(hdr_size) +
+                        " is not a power of two from 16384 to 4194304");
+  }
+  return hdr_size;
+}
+
+Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uint8_t> primary) {
+  ASSIGN_OR_RETURN(uint64_t hdr_size, Luks2HdrSize(what, primary));
+  if (hdr_size == 0) return InvalidInput(what + ": no LUKS signature");
+  if (primary.size() < hdr_size) return InvalidInput(what + ": LUKS2 header shorter than its hdr_size");
+  const auto* text = reinterpret_cast<const char*>(primary.data()) + 4096;
+  const auto* stop = reinterpret_cast<const char*>(primary.data()) + hdr_size;
+  auto json = nlohmann::json::parse(text, std::find(text, stop, '\0'), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return InvalidInput(what + ": the LUKS2 JSON area (offset 4096) is not a JSON object");
+  }
+  const auto config = json.find("config");
+  if (config == json.end() || !config->is_object() || !config->contains("keyslots_size") ||
+      !(*config)["keyslots_size"].is_string()) {
+    return InvalidInput(what + ": LUKS2 JSON (offset 4096) has no config.keyslots_size");
+  }
+  const std::string ks = (*config)["keyslots_size"].get<std::string>();
+  if (ks.empty() || ks.size() > 12 || ks.find_first_not_of("0123456789") != std::string::npos) {
+    return InvalidInput(what + ": LUKS2 config.keyslots_size '" + ks + "' is not a byte count");
+  }
+  const uint64_t keyslots = std::stoull(ks);
+  if (keyslots > (128u << 20)) return InvalidInput(what + ": LUKS2 config.keyslots_size " + ks + " is over 128 MiB");
+  return 2 * hdr_size + keyslots;
 }
 
 }  // namespace vhdcrypt

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -83,5 +84,32 @@ Result<LuksOptions> CalibrateLuksOptions(const LuksOptions& options);
 // key with the passphrase. For tests and for rekey/decrypt. A wrong
 // passphrase is kUsage ("no key slot opens with this passphrase").
 Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const SecretBytes& passphrase);
+
+// What decrypting a volume needs of its header, as libcryptsetup reads it.
+struct UnlockedLuks {
+  SecretBytes key;
+  std::string cipher;        // "aes-xts-plain64"
+  uint32_t sector_size = 512;
+  uint64_t data_offset = 0;  // bytes from the header's start (0: detached, data at the device start)
+};
+// Replaces the key slot the old passphrase opens with one for the new
+// passphrase (libcryptsetup's crypt_keyslot_change_by_passphrase, with the
+// PBKDF and costs of `options` as for a new header), on a scratch copy of the
+// header bytes; returns the changed bytes, the same size. The old passphrase
+// opens no key slot afterwards. A wrong old passphrase is kUsage.
+Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& header, const SecretBytes& old_passphrase,
+                                                  const SecretBytes& new_passphrase, const LuksOptions& options);
+
+// Sizing a LUKS2 header found on a disk, before libcryptsetup sees it.
+// Luks2HdrSize: the binary header's hdr_size (16 KiB to 4 MiB) from its first
+// 16 bytes, 0 when they are not a LUKS signature. Luks2MetadataBytes: from
+// the primary header (its first hdr_size bytes), what libcryptsetup needs:
+// both header copies and the key slots area (config.keyslots_size).
+// Malformed fields are kInvalidInput naming `what`, the field and its offset.
+Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> first16);
+Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uint8_t> primary);
+
+// UnlockLuksHeader, with the cipher, sector size and data offset.
+Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const SecretBytes& passphrase);
 
 }  // namespace vhdcrypt

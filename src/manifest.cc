@@ -1,6 +1,9 @@
 #include "src/manifest.h"
 
 #include <nlohmann/json.hpp>
+#include <span>
+
+#include "formats/io.h"
 
 namespace vhdcrypt {
 
@@ -168,6 +171,16 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
     m.volumes.push_back(std::move(v));
   }
   return m;
+}
+
+Result<Manifest> ReadManifest(const std::string& dir) {
+  const std::string path = dir + "/manifest.json";
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
+  ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  if (size > (16u << 20)) return InvalidInput(path + ": larger than 16 MiB; not a manifest");
+  std::string text(size, '\0');
+  RETURN_IF_ERROR(ReadFull(*file, 0, std::span(reinterpret_cast<uint8_t*>(text.data()), text.size())));
+  return ManifestFromJson(path, text);
 }
 
 }  // namespace vhdcrypt

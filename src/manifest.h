@@ -59,5 +59,7 @@ struct Manifest {
 std::string ManifestToJson(const Manifest& m);
 // Validates every field; errors are kInvalidInput naming `path` and the field.
 Result<Manifest> ManifestFromJson(const std::string& path, const std::string& text);
+// DIR/manifest.json read and validated (at most 16 MiB).
+Result<Manifest> ReadManifest(const std::string& dir);
 
 }  // namespace vhdcrypt

@@ -348,5 +348,92 @@ TEST(VerifyCli, MalformedManifestIsInvalidInput) {
   EXPECT_NE(r.err.find("manifest.json: manifest.tool is missing"), std::string::npos) << r.err;
 }
 
+// decrypt is encrypt's inverse: the whole-disk ext4 comes back byte for byte
+// (the 16 MiB the header took read as zeros at the end), in either container.
+TEST(DecryptCli, RoundTripsADataOnlyDiskAndRefusesAWrongKey) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "d.raw");
+  const std::string before = testing::ReadText(img);
+  WriteText(dir / "key", "decrypt me");
+  WriteText(dir / "wrong", "not me");
+  for (const char* sub : {"enc", "plain", "plain2", "bad"}) ASSERT_EQ(::mkdir((dir / sub).c_str(), 0700), 0);
+  auto e = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "enc", "--key-file", dir / "key",
+                        "--to", "vhd-dynamic", "--pbkdf", "pbkdf2", "--iter-time", "20", "--progress", "none"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const std::string encrypted = testing::ReadText(dir / "enc/d.vhd");
+
+  auto r = RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain", "--to", "raw",
+                        "--progress", "json", "--threads", "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string plain = testing::ReadText(dir / "plain/d.raw");
+  ASSERT_EQ(plain.size(), before.size() + (16u << 20));
+  EXPECT_TRUE(plain.compare(0, before.size(), before) == 0) << "the decrypted volume differs from the source";
+  EXPECT_EQ(plain.find_first_not_of('\0', before.size()), std::string::npos);
+  auto done = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  EXPECT_EQ(done["type"], "progress-done");
+  EXPECT_EQ(done["bytes_done"], done["bytes_total"]);
+  // Default container: as in DIR (dynamic VHD), read back through convert.
+  ASSERT_EQ(RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain2",
+                         "--progress", "none"}).exit_code, 0);
+  auto info = RunVhdcrypt({"info", "--json", dir / "plain2/d.vhd"});
+  EXPECT_EQ(nlohmann::json::parse(info.out)["container"], "vhd-dynamic") << info.err;
+  // Existing outputs stay unless --force.
+  auto again = RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain2"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("d.vhd"), std::string::npos) << again.err;
+
+  auto wrong = RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "wrong", "--output-dir", dir / "bad"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_NE(wrong.err.find("d.vhd (whole disk): no key slot opens with this passphrase"), std::string::npos)
+      << wrong.err;
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "bad"));
+  EXPECT_EQ(testing::ReadText(dir / "enc/d.vhd"), encrypted);  // DIR is never written
+  EXPECT_EQ(testing::ReadText(img), before);
+}
+
+TEST(DecryptCli, BadSourcesAreNamed) {
+  testing::TempDir dir;
+  WriteText(dir / "key", "k");
+  ASSERT_EQ(::mkdir((dir / "out").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((dir / "empty").c_str(), 0700), 0);
+  auto r = RunVhdcrypt({"decrypt", dir / "key", "--key-file", dir / "key", "--output-dir", dir / "out"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("decrypt reads an encrypt output directory"), std::string::npos) << r.err;
+  r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "out"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("manifest.json"), std::string::npos) << r.err;
+  r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "nowhere"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("nowhere: output directory does not exist"), std::string::npos) << r.err;
+  WriteText(dir / "empty/manifest.json", "{\"version\": 1}");
+  r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "out"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("manifest.json: manifest.tool is missing"), std::string::npos) << r.err;
+}
+
+// rekey's refusals that need no appliance: nothing is opened for writing.
+TEST(RekeyCli, RefusesBeforeTouchingTheImages) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "d.raw");
+  const std::string before = testing::ReadText(img);
+  WriteText(dir / "old", "same");
+  WriteText(dir / "new", "same");
+  auto r = RunVhdcrypt({"rekey", img, "--key-file", dir / "old", "--new-key-file", dir / "new"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("holds the same passphrase as"), std::string::npos) << r.err;
+  WriteText(dir / "new", "other");
+  r = RunVhdcrypt({"rekey", img, "--key-file", dir / "old", "--new-key-file", dir / "missing"});
+  EXPECT_EQ(r.exit_code, 2);  // a key file that is not there is a usage error, as for encrypt and verify
+  EXPECT_NE(r.err.find("missing"), std::string::npos) << r.err;
+  r = RunVhdcrypt({"rekey", img, "--key-file", dir / "old", "--new-key-file", dir / "new", "--pbkdf", "scrypt"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--pbkdf: 'scrypt'"), std::string::npos) << r.err;
+  r = RunVhdcrypt({"rekey", dir / "nope.raw", "--key-file", dir / "old", "--new-key-file", dir / "new"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("nope.raw"), std::string::npos) << r.err;
+  EXPECT_EQ(RunVhdcrypt({"rekey", img, "--key-file", dir / "old"}).exit_code, 2);  // --new-key-file required
+  EXPECT_EQ(testing::ReadText(img), before);
+}
+
 }  // namespace
 }  // namespace vhdcrypt

@@ -779,5 +779,87 @@ TEST_F(LuksTest, DISABLED_DefaultOptionsCost) {
   }
 }
 
+// rekey's change on a header: the new passphrase opens the same volume key,
+// the old opens nothing, the bytes keep their size and the rest of the
+// header (UUID, cipher, sector size, segment) stays.
+TEST_F(LuksTest, ChangePassphraseSwapsTheKeySlotOnly) {
+  const LuksHeader& h = Header(Kind::kPbkdf2_4096);
+  const SecretBytes fresh = SecretOf("a new passphrase");
+  auto changed = ChangeLuksPassphrase(h.bytes, passphrase_, fresh, Calibrated(Pbkdf::kPbkdf2));
+  ASSERT_TRUE(changed.ok()) << changed.error().message();
+  ASSERT_EQ(changed->size(), h.bytes.size());
+  EXPECT_NE(*changed, h.bytes);
+  auto opened = UnlockLuksVolume(*changed, fresh);
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
+  EXPECT_TRUE(std::equal(opened->key.data(), opened->key.data() + opened->key.size(), key_.data()));
+  EXPECT_EQ(opened->cipher, "aes-xts-plain64");
+  EXPECT_EQ(opened->sector_size, 4096u);
+  EXPECT_EQ(opened->data_offset, 16u << 20);
+  auto old = UnlockLuksHeader(*changed, passphrase_);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.error().kind(), ErrorKind::kUsage);
+  int status = -1;
+  const std::string dump = LuksDump(*changed, &status);
+  EXPECT_EQ(status, 0) << dump;
+  EXPECT_EQ(Field(dump, "UUID:"), kUuid) << dump;
+  // A wrong old passphrase changes nothing and says so.
+  auto wrong = ChangeLuksPassphrase(h.bytes, SecretOf("wrong"), fresh, Calibrated(Pbkdf::kPbkdf2));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind(), ErrorKind::kUsage);
+  EXPECT_NE(wrong.error().message().find("no key slot opens with the old passphrase"), std::string::npos);
+  auto garbage = ChangeLuksPassphrase(std::vector<uint8_t>(8192, 0x5a), passphrase_, fresh, Calibrated(Pbkdf::kPbkdf2));
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_EQ(garbage.error().kind(), ErrorKind::kInvalidInput);
+}
+
+// Sizing a header found on a disk: what libcryptsetup needs, from the binary
+// header and the JSON; every malformed field named.
+TEST_F(LuksTest, MetadataBytesFromTheHeaderItself) {
+  const LuksHeader& h = Header(Kind::kPbkdf2_512);
+  auto hdr = Luks2HdrSize("d", h.bytes);
+  ASSERT_TRUE(hdr.ok()) << hdr.error().message();
+  EXPECT_EQ(*hdr, 16384u);
+  auto total = Luks2MetadataBytes("d", h.bytes);
+  ASSERT_TRUE(total.ok()) << total.error().message();
+  EXPECT_GT(*total, 2 * 16384u);
+  EXPECT_LE(*total, h.bytes.size());  // within the 16 MiB before the data segment
+  auto opened = UnlockLuksHeader(std::vector<uint8_t>(h.bytes.begin(), h.bytes.begin() + *total), passphrase_);
+  EXPECT_TRUE(opened.ok()) << opened.error().message();
+
+  EXPECT_EQ(*Luks2HdrSize("d", std::vector<uint8_t>(4096, 0)), 0u);  // no signature: not LUKS
+  struct Case {
+    size_t offset;
+    std::vector<uint8_t> bytes;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {6, {0, 1}, "d: LUKS version (offset 6) 1, expected 2"},
+      {8, {0, 0, 0, 0, 0, 0, 0x30, 0}, "d: LUKS2 hdr_size (offset 8) 12288 is not a power of two"},
+      {8, {0, 0, 0, 0, 0x10, 0, 0, 0}, "d: LUKS2 hdr_size (offset 8) 268435456 is not a power of two"},
+      {4096, {'[', ']', 0}, "d: the LUKS2 JSON area (offset 4096) is not a JSON object"},
+      {4096, {'{', '}', 0}, "d: LUKS2 JSON (offset 4096) has no config.keyslots_size"},
+      {4096, {'{', '"', 'x', 0}, "d: the LUKS2 JSON area (offset 4096) is not a JSON object"},
+  };
+  for (const Case& c : cases) {
+    std::vector<uint8_t> bad(h.bytes.begin(), h.bytes.begin() + 16384);
+    std::copy(c.bytes.begin(), c.bytes.end(), bad.begin() + static_cast<long>(c.offset));
+    auto r = Luks2MetadataBytes("d", bad);
+    ASSERT_FALSE(r.ok()) << c.message;
+    EXPECT_EQ(r.error().kind(), ErrorKind::kInvalidInput);
+    EXPECT_NE(r.error().message().find(c.message), std::string::npos) << r.error().message();
+  }
+  // keyslots_size that is not a number, or too large.
+  for (const std::string& value : {std::string("\"12ab\""), std::string("\"999999999999\"")}) {
+    std::vector<uint8_t> bad(16384, 0);
+    std::copy(h.bytes.begin(), h.bytes.begin() + 4096, bad.begin());
+    const std::string json = "{\"config\":{\"keyslots_size\":" + value + "}}";
+    std::copy(json.begin(), json.end(), bad.begin() + 4096);
+    auto r = Luks2MetadataBytes("d", bad);
+    ASSERT_FALSE(r.ok()) << value;
+    EXPECT_NE(r.error().message().find("config.keyslots_size"), std::string::npos) << r.error().message();
+  }
+  EXPECT_FALSE(Luks2MetadataBytes("d", std::vector<uint8_t>(h.bytes.begin(), h.bytes.begin() + 8192)).ok());
+}
+
 }  // namespace
 }  // namespace vhdcrypt

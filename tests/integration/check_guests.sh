@@ -11,8 +11,7 @@ CACHE=$3
 export LIBGUESTFS_BACKEND=direct
 F="python3 $SRC/tests/integration/findings.py"
 . "$SRC/tests/integration/lib.sh"
-G=$(cached_fixture "$CACHE" phony "$SRC/fixtures/phony-guests.guestfish" "$SRC/scripts/build-phony-guests" \
-    -- "$SRC/scripts/build-phony-guests" @DIR@)
+G=$(phony_guests_fixture "$SRC" "$CACHE")
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 sha256sum "$G"/*.raw > "$OUT/inputs.sha256"

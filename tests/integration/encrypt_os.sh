@@ -75,13 +75,25 @@ if layout == "gpt-esp":
 PY
 ok "encrypt --volume-type all: OS volume (header detached on /boot) and 2 data volumes, bek.vhd ($(elapsed $t))"
 
+# The fixture's kernel command line carries rd.luks=0 (dracut would then
+# never open the OS volume): vhdcrypt drops it from /etc/default/grub and the
+# guest's update-grub rebuilds grub.cfg, on every layout.
+BOOTDEV=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["volumes"][0]["header_device"])' \
+  "$OUT/enc/manifest.json")
+guestfish --ro --format=vpc -a "$OUT/enc/$LAYOUT.vhd" run : mount-ro "$BOOTDEV" / : \
+  cat /grub/grub.cfg : lgetxattrs /luks/osluksheader > "$OUT/boot.txt" ||
+  fail "reading grub.cfg and the header's xattrs from $BOOTDEV"
+grep -q "removed rd.luks=0" "$OUT/enc.err" || fail "the kernel command line was not edited: $(cat "$OUT/enc.err")"
+# boot.txt: grub.cfg, then the header's extended attributes.
+grep -q "^[[:space:]]*linux[[:space:]].*console=ttyS0" "$OUT/boot.txt" || fail "grub.cfg has no kernel line"
+if grep -q "rd\.luks=0" "$OUT/boot.txt"; then fail "grub.cfg still passes rd.luks=0"; fi
+ok "kernel command line: rd.luks=0 removed, grub.cfg rebuilt by the guest's update-grub"
+
 if [ "$LAYOUT" = dracut ]; then
   # An SELinux guest (permissive): what vhdcrypt wrote carries the policy's
   # label, set by the guest's setfiles (a new file would otherwise have none).
   grep -q "SELinux is permissive: restoring the labels" "$OUT/enc.err" || fail "no relabel: $(cat "$OUT/enc.err")"
-  guestfish --ro --format=vpc -a "$OUT/enc/$LAYOUT.vhd" run : mount-ro /dev/sda1 / : \
-    lgetxattrs /luks/osluksheader > "$OUT/xattrs.txt" || fail "reading the header's xattrs"
-  grep -q "system_u:object_r:boot_t" "$OUT/xattrs.txt" || fail "header label: $(cat "$OUT/xattrs.txt")"
+  grep -q "system_u:object_r:boot_t" "$OUT/boot.txt" || fail "header label: $(grep -A3 security "$OUT/boot.txt")"
   ok "SELinux: the edited files are relabelled (/boot/luks/osluksheader is boot_t)"
 fi
 
@@ -98,6 +110,46 @@ esac
 grep -q "^ok .*(/): decrypts to $root_check (header detached" "$OUT/verify.txt" || fail "$(cat "$OUT/verify.txt")"
 [ "$(grep -c "decrypts to the source partition" "$OUT/verify.txt")" = 2 ] || fail "$(cat "$OUT/verify.txt")"
 ok "verify: the OS volume opens with its detached header, the data volumes decrypt to their sources ($(elapsed $t))"
+
+# 2b. decrypt: the OS volume (its header read from /boot) comes back as the
+# layout's filesystem (or LVM PV), the data volumes equal their sources.
+t=$(date +%s)
+mkdir "$OUT/plain"
+"$BIN" decrypt "$OUT/enc" --key-file "$OUT/enc/passphrase" --output-dir "$OUT/plain" --to raw --progress none \
+  2> "$OUT/decrypt.err" || { cat "$OUT/decrypt.err"; fail "decrypt"; }
+python3 - "$OUT/enc/manifest.json" "$LAYOUT" "$OUT/plain/$LAYOUT.raw" "$OUT/plain/data.raw" "$DATA" <<'PY' ||
+import hashlib, json, sys
+m, layout = json.load(open(sys.argv[1])), sys.argv[2]
+plain, data_src = sys.argv[3:5], sys.argv[5]
+def read(path, offset, size):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+def digest(path, offset, size):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while size:
+            b = f.read(min(size, 1 << 20))
+            assert b
+            h.update(b)
+            size -= len(b)
+    return h.hexdigest()
+os_vol = m["volumes"][0]
+head = read(plain[0], os_vol["header_offset"], 4096)
+if layout == "xfs-root":
+    assert head[:4] == b"XFSB", head[:4]
+elif layout == "lvm-root":
+    assert head[512:520] == b"LABELONE", head[512:520]
+else:
+    assert head[1080:1082] == b"\x53\xef", head[1080:1082]
+for v in m["volumes"][1:]:
+    assert v["disk"] == 1
+    assert digest(plain[1], v["header_offset"], v["size"]) == digest(data_src, v["source_offset"], v["size"]), v
+PY
+  { cat "$OUT/decrypt.err"; fail "decrypted volumes"; }
+rm -rf "$OUT/plain"
+ok "decrypt: the OS volume is plaintext again (header from /boot), the data volumes equal their sources ($(elapsed $t))"
 
 # 3. Boot with the key volume: the initramfs unlocks / from it, systemd the data volumes.
 boot_with_key() {  # NAME [--uefi]
@@ -147,6 +199,40 @@ if [ "$LAYOUT" != dracut ]; then
   grep -q "vhdcrypt: no key volume" "$OUT/nokey.log" || fail "the keyscript did not say why"
 fi
 ok "boots without bek.vhd: stops in the initramfs, root never mounted ($(elapsed $t))"
+
+# 5. rekey (xfs-root: a dynamic VHD, written through qemu's vpc driver): on a
+# copy, every header (the OS volume's detached one on /boot too) and the key
+# volume get a new passphrase; the old one opens nothing, the new one all,
+# and the rekeyed copy boots from its rekeyed key volume.
+if [ "$LAYOUT" = xfs-root ]; then
+  t=$(date +%s)
+  cp -r "$OUT/enc" "$OUT/rk"
+  printf 'a new passphrase for this deployment' > "$OUT/newkey"
+  printf 'not the passphrase' > "$OUT/wrongkey"
+  rc=0
+  "$BIN" rekey "$OUT/rk/$LAYOUT.vhd" "$OUT/rk/data.vhd" "$OUT/rk/bek.vhd" --key-file "$OUT/wrongkey" \
+    --new-key-file "$OUT/newkey" --pbkdf pbkdf2 --iter-time 20 > "$OUT/rekey-wrong.txt" 2>&1 || rc=$?
+  [ $rc = 2 ] || fail "rekey with a wrong old passphrase exited $rc: $(cat "$OUT/rekey-wrong.txt")"
+  cmp -s "$OUT/rk/$LAYOUT.vhd" "$OUT/enc/$LAYOUT.vhd" && cmp -s "$OUT/rk/data.vhd" "$OUT/enc/data.vhd" ||
+    fail "a refused rekey changed an image"
+  "$BIN" rekey "$OUT/rk/$LAYOUT.vhd" "$OUT/rk/data.vhd" "$OUT/rk/bek.vhd" --key-file "$OUT/enc/passphrase" \
+    --new-key-file "$OUT/newkey" --pbkdf pbkdf2 --iter-time 20 > "$OUT/rekey.txt" 2>&1 ||
+    fail "rekey: $(cat "$OUT/rekey.txt")"
+  grep -q "^rekeyed /dev/sda1:/luks/osluksheader (detached header)$" "$OUT/rekey.txt" || fail "$(cat "$OUT/rekey.txt")"
+  [ "$(grep -c "^rekeyed /dev/sdb[0-9]$" "$OUT/rekey.txt")" = 2 ] || fail "data volumes: $(cat "$OUT/rekey.txt")"
+  grep -q "^rekeyed /dev/sdc (key volume)$" "$OUT/rekey.txt" || fail "key volume: $(cat "$OUT/rekey.txt")"
+  "$BIN" verify "$OUT/rk" --key-file "$OUT/newkey" > "$OUT/rk-verify.txt" || fail "verify (new): $(cat "$OUT/rk-verify.txt")"
+  rc=0
+  "$BIN" verify "$OUT/rk" --key-file "$OUT/enc/passphrase" > "$OUT/rk-old.txt" || rc=$?
+  [ $rc = 1 ] && [ "$(grep -c '^FAILED ' "$OUT/rk-old.txt")" = 3 ] || fail "the old passphrase still opens: $(cat "$OUT/rk-old.txt")"
+  $BOOT --disk "$OUT/rk/$LAYOUT.vhd:vpc" --disk "$OUT/rk/data.vhd:vpc" --disk "$OUT/rk/bek.vhd:vpc" \
+    --expect-report --timeout 900 --log "$OUT/rk-boot.log" > "$OUT/rk-boot.json" ||
+    { tail -n 40 "$OUT/rk-boot.log"; fail "boot after rekey"; }
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["report"]; assert r["root.crypt"]=="yes" and r["data1.crypt"]=="yes" and r["data2.crypt"]=="yes", r' \
+    "$OUT/rk-boot.json" || fail "boot report after rekey"
+  rm -rf "$OUT/rk"
+  ok "rekey: a wrong old passphrase changes nothing (exit 2); then the new one opens all 3 volumes, the old none, and the guest boots from the rekeyed bek.vhd ($(elapsed $t))"
+fi
 
 sha256sum -c --quiet "$OUT/inputs.sha256" || fail "an input image changed"
 ok "inputs byte-identical; suite $(elapsed $suite_start)"

@@ -29,3 +29,15 @@ cached_fixture() {
   exec {lock}>&-
   echo "$dir"
 }
+
+# The fixtures several tests share, by the scripts that build them (cached):
+#   data_disks_fixture SRC CACHE    -> dir with data.raw (ext4, XFS, ...) and whole.raw
+#   phony_guests_fixture SRC CACHE  -> dir with the small guests of build-phony-guests
+data_disks_fixture() {
+  cached_fixture "$2" data-disks "$1/fixtures/data-disks.guestfish" "$1/scripts/build-data-disks" \
+    -- "$1/scripts/build-data-disks" @DIR@
+}
+phony_guests_fixture() {
+  cached_fixture "$2" phony "$1/fixtures/phony-guests.guestfish" "$1/scripts/build-phony-guests" \
+    -- "$1/scripts/build-phony-guests" @DIR@
+}
