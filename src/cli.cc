@@ -15,6 +15,7 @@
 #include "src/cmd_encrypt.h"
 #include "src/cmd_info.h"
 #include "src/cmd_rekey.h"
+#include "src/cmd_status.h"
 #include "src/cmd_verify.h"
 #include "src/exit_codes.h"
 #include "src/format_util.h"
@@ -364,6 +365,33 @@ Subcommand AddRekey(CLI::App& root, RekeyCommandOptions& o, std::string& pbkdf) 
           }};
 }
 
+Subcommand AddStatus(CLI::App& root, StatusCommandOptions& o) {
+  auto* cmd = root.add_subcommand("status", "Report what is encrypted in images, in ADE's terms (no key needed)");
+  cmd->add_option("IMAGE", o.image, "OS disk image (VHD or raw), opened read-only")->required();
+  cmd->add_option("--data", o.data_disks, "A data disk image (repeatable, one per flag)")->allow_extra_args(false);
+  cmd->add_flag("--json", o.json,
+                "Print JSON: os_volume_encrypted, data_volumes_encrypted, volumes (and images)");
+  cmd->footer(Footer(
+      "  Looks at the images read-only in a libguestfs appliance, without a key, and reports\n"
+      "  OsVolumeEncrypted and DataVolumesEncrypted as ADE does:\n"
+      "    Encrypted             every such volume is LUKS\n"
+      "    NotEncrypted          the OS volume, or at least one data volume, is a plain filesystem\n"
+      "    NotMounted            (data) there are no data volumes\n"
+      "    EncryptionInProgress  an encryption was interrupted: a LUKS2 header with a reencryption\n"
+      "                          under way (ADE's in-place encryption), or an unfinished vhdcrypt\n"
+      "                          output (its temporary name .NAME.vhdcrypt-XXXXXX)\n"
+      "    Unknown               (OS) no OS volume was found, e.g. a data disk alone\n"
+      "  The OS volume is the one whose LUKS header is detached on /boot (/luks/osluksheader: vhdcrypt's\n"
+      "  and ADE's layout; its partition from manifest.json beside the image, else the largest\n"
+      "  partition with no signature), or a plaintext root filesystem. Data volumes are attached-header\n"
+      "  LUKS volumes and the plaintext filesystems that are not /, /boot, an ESP, swap or a key volume.\n"
+      "  Per volume: device, mountpoint (from manifest.json or a plaintext root's fstab), LUKS version,\n"
+      "  cipher, key size, sector size, UUID, and the header, attached or detached and where.\n",
+      "  vhdcrypt status out/os.vhd --data out/data.vhd\n"
+      "  vhdcrypt status ade-disk.vhd --json | jq .os_volume_encrypted\n"));
+  return {cmd, [&o]() { return RunStatus(o); }};
+}
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -387,6 +415,7 @@ int RunCli(int argc, char** argv) {
   VerifyCommandOptions verify;
   DecryptCommandOptions decrypt;
   RekeyCommandOptions rekey;
+  StatusCommandOptions status;
   std::string rekey_pbkdf = "argon2id";
   DecryptArgs decrypt_args;
   std::vector<Subcommand> subcommands = {
@@ -397,6 +426,7 @@ int RunCli(int argc, char** argv) {
       AddVerify(app, verify),
       AddDecrypt(app, decrypt, decrypt_args),
       AddRekey(app, rekey, rekey_pbkdf),
+      AddStatus(app, status),
   };
 
   try {

@@ -506,4 +506,29 @@ Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uin
   return 2 * hdr_size + keyslots;
 }
 
+Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
+  if (header.size() < kMinHeaderBytes) {
+    return InvalidInput("LUKS2 header of " + std::to_string(header.size()) + " bytes is too short");
+  }
+  ASSIGN_OR_RETURN(Memfd memfd, Memfd::Create(RoundUp4096(header.size()) + kScratchDataRoom));
+  RETURN_IF_ERROR(memfd.WriteAll(0, header.data(), header.size()));
+  LogSink sink;
+  ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(memfd.path().c_str(), &sink));
+  const int r = crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
+  if (r < 0) return InvalidInput("not a valid LUKS2 header" + (sink.last_error.empty() ? "" : ": " + sink.last_error));
+  LuksInfo info;
+  const char* uuid = crypt_get_uuid(cd.get());
+  info.uuid = uuid == nullptr ? "" : uuid;
+  const char* cipher = crypt_get_cipher(cd.get());
+  const char* mode = crypt_get_cipher_mode(cd.get());
+  info.cipher = std::string(cipher == nullptr ? "" : cipher) + "-" + (mode == nullptr ? "" : mode);
+  const int key_bytes = crypt_get_volume_key_size(cd.get());
+  info.key_bits = key_bytes > 0 ? static_cast<uint32_t>(key_bytes) * 8 : 0;
+  const int sector = crypt_get_sector_size(cd.get());
+  info.sector_size = sector > 0 ? static_cast<uint32_t>(sector) : 512;
+  info.data_offset = crypt_get_data_offset(cd.get()) * 512;
+  info.reencrypting = crypt_reencrypt_status(cd.get(), nullptr) != CRYPT_REENCRYPT_NONE;
+  return info;
+}
+
 }  // namespace vhdcrypt

@@ -109,6 +109,18 @@ Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& he
 Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> first16);
 Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uint8_t> primary);
 
+// What a LUKS2 header says about its volume, without a passphrase.
+struct LuksInfo {
+  int version = 2;
+  std::string uuid;
+  std::string cipher;        // "aes-xts-plain64"
+  uint32_t key_bits = 0;
+  uint32_t sector_size = 512;
+  uint64_t data_offset = 0;  // bytes from the header's start (0 for a detached header)
+  bool reencrypting = false; // a reencryption (e.g. ADE's in-place encryption) is under way or was cut off
+};
+Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header);
+
 // UnlockLuksHeader, with the cipher, sector size and data offset.
 Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const SecretBytes& passphrase);
 

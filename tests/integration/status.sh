@@ -1,0 +1,126 @@
+#!/bin/bash
+# `vhdcrypt status` on images in every state it names: plain, encrypted by
+# vhdcrypt, encrypted as ADE does inside a VM (built here with cryptsetup:
+# detached OS header on /boot, attached data header), interrupted (an ADE-like
+# reencryption under way; a vhdcrypt output left by SIGKILL).
+#   status.sh VHDCRYPT SOURCE_DIR CACHE_DIR
+set -euo pipefail
+BIN=$1
+SRC=$2
+CACHE=$3
+export LIBGUESTFS_BACKEND=direct
+. "$SRC/tests/integration/lib.sh"
+D=$(data_disks_fixture "$SRC" "$CACHE")
+G=$(phony_guests_fixture "$SRC" "$CACHE")
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { echo "FAIL: $*"; exit 1; }
+printf 'status test passphrase' > "$OUT/key"
+FAST=(--pbkdf pbkdf2 --iter-time 20)
+# expect NAME PYTHON-ASSERTIONS IMAGE [--data DISK]...: status --json, then the assertions on j.
+expect() {
+  local name=$1 checks=$2
+  shift 2
+  "$BIN" status --json "$@" > "$OUT/$name.json" 2> "$OUT/$name.err" ||
+    fail "status ($name) exited $?: $(cat "$OUT/$name.err")"
+  python3 - "$OUT/$name.json" "$checks" <<'PY' || { cat "$OUT/$name.json"; fail "status ($name)"; }
+import json, sys
+j = json.load(open(sys.argv[1]))
+vols = j["volumes"]
+by_dev = {v["device"]: v for v in vols}
+exec(sys.argv[2])
+PY
+}
+
+# 1. Plain: an Ubuntu-like guest and its data disk.
+expect plain '
+assert j["os_volume_encrypted"] == "NotEncrypted" and j["data_volumes_encrypted"] == "NotEncrypted", j
+assert by_dev["/dev/sda2"]["role"] == "os" and by_dev["/dev/sda2"]["mountpoint"] == "/", vols
+assert "/dev/sda1" not in by_dev, vols  # /boot is neither
+assert by_dev["/dev/sdb1"] == dict(by_dev["/dev/sdb1"], role="data", mountpoint="/data", encrypted=False, filesystem="ext4")
+' "$G/ubuntu-good.raw" --data "$G/ubuntu-good-data.raw"
+"$BIN" status "$G/ubuntu-good.raw" --data "$G/ubuntu-good-data.raw" > "$OUT/plain.txt"
+grep -q "^OsVolumeEncrypted: *NotEncrypted$" "$OUT/plain.txt" || fail "text: $(cat "$OUT/plain.txt")"
+ok "plain guest: OsVolumeEncrypted NotEncrypted, DataVolumesEncrypted NotEncrypted, /data found by fstab"
+
+# 2. Encrypted by vhdcrypt (data volume; the OS stays plain); bek.vhd is not a volume.
+mkdir "$OUT/enc"
+"$BIN" -q encrypt "$G/ubuntu-good.raw" --data "$G/ubuntu-good-data.raw" --output-dir "$OUT/enc" \
+  --key-file "$OUT/key" "${FAST[@]}" --progress none
+luks=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["volumes"][0]["luks_uuid"])' "$OUT/enc/manifest.json")
+expect vhdcrypt "
+assert j['os_volume_encrypted'] == 'NotEncrypted' and j['data_volumes_encrypted'] == 'Encrypted', j
+d = by_dev['/dev/sdb1']
+assert d['encrypted'] and d['mountpoint'] == '/data' and d['uuid'] == '$luks', d
+assert (d['luks_version'], d['cipher'], d['key_bits'], d['header']) == (2, 'aes-xts-plain64', 512, 'attached'), d
+assert d['sector_size'] in (512, 4096) and not d['encryption_in_progress'], d
+assert '/dev/sdc' not in by_dev, vols
+" "$OUT/enc/ubuntu-good.raw" --data "$OUT/enc/ubuntu-good-data.raw" --data "$OUT/enc/bek.vhd"
+ok "vhdcrypt output: data Encrypted (LUKS2 aes-xts-plain64 512-bit, header attached, /data), the key volume left out"
+
+# 3. ADE-style, built with cryptsetup: MBR, p1 ext4 /boot holding
+# luks/osluksheader, p2 the OS volume (ciphertext only), p3 a data volume
+# with its header attached.
+mkdir -p "$OUT/ade/boot/luks" "$OUT/ade/boot/grub"
+truncate -s 40M "$OUT/ade/os.raw" "$OUT/ade/data.raw"
+truncate -s 16M "$OUT/ade/boot/luks/osluksheader"
+cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --iter-time 10 --key-file "$OUT/key" \
+  --header "$OUT/ade/boot/luks/osluksheader" "$OUT/ade/os.raw"
+head -c 40M /dev/urandom > "$OUT/ade/os.raw"  # what an encrypted root looks like: no signature
+cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --iter-time 10 --sector-size 4096 --key-file "$OUT/key" \
+  "$OUT/ade/data.raw"
+os_uuid=$(cryptsetup luksUUID "$OUT/ade/boot/luks/osluksheader")
+data_uuid=$(cryptsetup luksUUID "$OUT/ade/data.raw")
+truncate -s 64M "$OUT/ade/boot.raw"
+mkfs.ext4 -q -F -d "$OUT/ade/boot" "$OUT/ade/boot.raw"
+truncate -s 150M "$OUT/ade.raw"
+printf 'label: dos\nstart=2048, size=131072, type=83\nstart=133120, size=81920, type=83\nstart=215040, size=81920, type=83\n' |
+  sfdisk -q "$OUT/ade.raw"
+dd if="$OUT/ade/boot.raw" of="$OUT/ade.raw" bs=512 seek=2048 conv=notrunc status=none
+dd if="$OUT/ade/os.raw" of="$OUT/ade.raw" bs=512 seek=133120 conv=notrunc status=none
+dd if="$OUT/ade/data.raw" of="$OUT/ade.raw" bs=512 seek=215040 conv=notrunc status=none
+expect ade "
+assert j['os_volume_encrypted'] == 'Encrypted' and j['data_volumes_encrypted'] == 'Encrypted', j
+os = by_dev['/dev/sda2']
+assert os['role'] == 'os' and os['mountpoint'] == '/' and os['uuid'] == '$os_uuid', os
+assert os['header'] == 'detached' and os['header_location'] == '/dev/sda1:/luks/osluksheader', os
+d = by_dev['/dev/sda3']
+assert d['role'] == 'data' and d['header'] == 'attached' and d['uuid'] == '$data_uuid' and d['sector_size'] == 4096, d
+assert '/dev/sda1' not in by_dev, vols
+" "$OUT/ade.raw"
+ok "ADE-style image: OS Encrypted (header detached at /dev/sda1:/luks/osluksheader), data Encrypted (attached)"
+
+# 4. Interrupted: the data volume in the middle of an in-place encryption
+# (cryptsetup reencrypt --init-only, as ADE's would be when cut off).
+truncate -s 40M "$OUT/ade/plain.raw"
+mkfs.ext4 -q -F "$OUT/ade/plain.raw"
+cryptsetup reencrypt -q --encrypt --init-only --reduce-device-size 16M --pbkdf pbkdf2 --iter-time 10 \
+  --key-file "$OUT/key" "$OUT/ade/plain.raw"
+dd if="$OUT/ade/plain.raw" of="$OUT/ade.raw" bs=512 seek=215040 conv=notrunc status=none
+expect reencrypt "
+assert j['os_volume_encrypted'] == 'Encrypted' and j['data_volumes_encrypted'] == 'EncryptionInProgress', j
+assert by_dev['/dev/sda3']['encryption_in_progress'], by_dev['/dev/sda3']
+" "$OUT/ade.raw"
+ok "a data volume with a reencryption under way: DataVolumesEncrypted EncryptionInProgress"
+
+# 5. Interrupted: what SIGKILL leaves of a vhdcrypt run (its temporary output).
+mkdir "$OUT/k"
+"$BIN" encrypt "$D/data.raw" --data-only --output-dir "$OUT/k" --key-file "$OUT/key" "${FAST[@]}" --threads 1 \
+  --progress json > "$OUT/k.progress" 2>/dev/null &
+pid=$!
+for _ in $(seq 3000); do
+  grep -q '"phase":"encrypt"' "$OUT/k.progress" 2>/dev/null && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+kill -KILL $pid
+wait $pid || true
+partial=$(ls -d "$OUT"/k/.data.raw.vhdcrypt-* 2>/dev/null | head -n 1)
+[ -n "$partial" ] || fail "SIGKILL left no temporary output: $(ls -A "$OUT/k")"
+expect partial "
+assert j['os_volume_encrypted'] == 'EncryptionInProgress' and j['data_volumes_encrypted'] == 'EncryptionInProgress', j
+assert j['images'][0]['unfinished'] and 'interrupted' in j['images'][0]['note'], j['images']
+" "$partial"
+ok "an output left by SIGKILL mid-run: EncryptionInProgress"
