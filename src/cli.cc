@@ -300,8 +300,12 @@ struct DecryptArgs {
 Subcommand AddDecrypt(CLI::App& root, DecryptCommandOptions& o, DecryptArgs& a) {
   auto* cmd = root.add_subcommand("decrypt",
                                   "Decrypt an encrypt output directory into plaintext images (for labs and forensics)");
-  cmd->add_option("DIR", o.source, "Output directory of vhdcrypt encrypt (holds manifest.json); never modified")
+  cmd->add_option("DIR|IMAGE", o.source,
+                  "Output directory of vhdcrypt encrypt (holds manifest.json), or an image encrypted elsewhere "
+                  "(ADE: detached OS header on /boot, attached data headers); never modified")
       ->required();
+  cmd->add_option("--data", o.data_disks, "With IMAGE: a data disk image encrypted with it (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--key-file", o.key_file, "Passphrase file (all its bytes are the passphrase)")->required();
   cmd->add_option("--output-dir", o.output_dir, "Existing directory for the plaintext images (same names as in DIR)")
       ->required();
@@ -318,9 +322,14 @@ Subcommand AddDecrypt(CLI::App& root, DecryptCommandOptions& o, DecryptArgs& a) 
                      "  partition's end. The partition table and every other byte are copied unchanged, and\n"
                      "  the guest's configuration stays as encrypt left it (crypttab, fstab, initramfs): the\n"
                      "  result is for reading the volumes, not for booting. DIR is opened read-only; outputs\n"
-                     "  appear only once complete. A wrong passphrase is a usage error (exit 2).\n",
+                     "  appear only once complete. A wrong passphrase is a usage error (exit 2).\n"
+                     "  Given an IMAGE (and --data disks) without a manifest, as Azure Disk Encryption leaves\n"
+                     "  them, the volumes are found as status finds them (the OS volume's header detached on\n"
+                     "  /boot, the data volumes' attached) and each runs to the end of its partition; an\n"
+                     "  encryption still in progress is refused.\n",
                      "  vhdcrypt decrypt out/ --key-file out/passphrase --output-dir plain/\n"
-                     "  vhdcrypt decrypt out/ --key-file pass --output-dir plain/ --to raw\n"));
+                     "  vhdcrypt decrypt out/ --key-file pass --output-dir plain/ --to raw\n"
+                     "  vhdcrypt decrypt ade-os.vhd --data ade-data.vhd --key-file bek.pass --output-dir plain/\n"));
   return {cmd, [&o, &a]() {
             if (!a.to.empty()) {
               auto kind = ParseContainerKind(a.to);

@@ -9,6 +9,7 @@
 
 #include "formats/copy.h"
 #include "formats/output_file.h"
+#include "formats/partition_table.h"
 #include "formats/writer.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
@@ -16,6 +17,7 @@
 #include "src/exit_codes.h"
 #include "src/format_util.h"
 #include "src/luks.h"
+#include "src/luks_scan.h"
 #include "src/manifest.h"
 #include "src/report.h"
 #include "src/secret.h"
@@ -27,94 +29,190 @@ namespace {
 // header of ours or ADE's comes near this.
 constexpr uint64_t kMaxHeaderBytes = 64u << 20;
 
-std::string Describe(const Manifest& m, const ManifestVolume& v) {
-  std::string s = m.disks[v.disk].output;
-  s += v.partition == 0 ? " (whole disk)" : " partition " + std::to_string(v.partition);
-  if (!v.mountpoint.empty()) s += " (" + v.mountpoint + ")";
-  return s;
-}
-
-// The header bytes of every volume: attached ones read from the images,
-// detached ones from their plaintext filesystem in one read-only appliance.
-Result<std::vector<std::vector<uint8_t>>> ReadHeaders(const std::string& dir, const Manifest& m,
-                                                      std::vector<std::unique_ptr<Image>>& images) {
-  std::vector<std::vector<uint8_t>> headers(m.volumes.size());
-  bool detached = false;
-  for (size_t i = 0; i < m.volumes.size(); ++i) {
-    const ManifestVolume& v = m.volumes[i];
-    if (v.header == "detached") {
-      detached = true;
-      continue;
-    }
-    const uint64_t n = v.data_offset - v.header_offset;
-    if (v.data_offset <= v.header_offset || n > kMaxHeaderBytes) {
-      return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + ": header_offset " +
-                          std::to_string(v.header_offset) + " and data_offset " + std::to_string(v.data_offset) +
-                          " do not frame a LUKS2 header");
-    }
-    headers[i].resize(n);
-    RETURN_IF_ERROR(images[v.disk]->ReadAt(v.header_offset, headers[i]));
-  }
-  if (!detached) return headers;
-  std::vector<guest::Drive> drives;
-  for (const auto& img : images) drives.push_back({img->path(), guest::GuestfsFormat(img->kind()), true});
-  ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives));
-  for (size_t i = 0; i < m.volumes.size(); ++i) {
-    const ManifestVolume& v = m.volumes[i];
-    if (v.header != "detached") continue;
-    spdlog::info("reading the detached header {}:{}", v.header_device, v.header_file);
-    RETURN_IF_ERROR(g->MountRo(v.header_device, "/"));
-    ASSIGN_OR_RETURN(headers[i], g->ReadBytes(v.header_file, kMaxHeaderBytes));
-    RETURN_IF_ERROR(g->UmountAll());
-  }
-  RETURN_IF_ERROR(g->Shutdown());
-  return headers;
-}
-
-struct Region {
-  uint64_t start = 0, end = 0;  // encrypted volume area in the source: header (if attached) and data
-  int volume = -1;
+// One volume to decrypt: its area [start, data_offset + size) of the
+// encrypted disk (header and data when attached; data only when detached),
+// its plaintext going to `start`.
+struct PlannedVolume {
+  size_t disk = 0;
+  uint64_t start = 0;
+  uint64_t data_offset = 0;  // absolute, in the encrypted disk
+  uint64_t size = 0;         // 0: up to the end of the area (`end`), in whole sectors
+  uint64_t end = 0;          // the partition's end, when size is 0
+  std::vector<uint8_t> header;
+  std::string what;          // for messages: "data.vhd partition 1 (/data)"
 };
 
-Status DecryptDisk(const DecryptCommandOptions& o, const Manifest& m, size_t disk, Image& image, ImageWriter& out,
-                   const std::vector<UnlockedLuks>& unlocked, Progress& progress) {
-  std::vector<Region> regions;
+struct Plan {
+  std::vector<std::unique_ptr<Image>> images;
+  std::vector<std::string> names;  // output base names (no extension)
+  std::vector<PlannedVolume> volumes;
+};
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string Stem(const std::string& name) {
+  const size_t dot = name.rfind('.');
+  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
+Result<std::unique_ptr<Image>> OpenAny(const std::string& path) {
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
+  return OpenImage(std::move(file), FormatHint::kAuto);
+}
+
+// An encrypt output directory: the manifest says where everything is; the
+// detached headers are read from their plaintext filesystem in the appliance.
+Result<Plan> PlanFromManifest(const std::string& dir) {
+  ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir));
+  Plan plan;
+  for (const auto& d : m.disks) {
+    ASSIGN_OR_RETURN(auto img, OpenAny(dir + "/" + d.output));
+    plan.images.push_back(std::move(img));
+    plan.names.push_back(Stem(d.output));
+  }
+  std::unique_ptr<guest::Handle> g;
   for (size_t i = 0; i < m.volumes.size(); ++i) {
     const ManifestVolume& v = m.volumes[i];
-    if (static_cast<size_t>(v.disk) != disk) continue;
-    regions.push_back({v.header_offset, v.data_offset + v.size, static_cast<int>(i)});
+    if (v.disk < 0 || static_cast<size_t>(v.disk) >= m.disks.size()) {
+      return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + " names disk " +
+                          std::to_string(v.disk));
+    }
+    PlannedVolume p;
+    p.disk = static_cast<size_t>(v.disk);
+    p.start = v.header_offset;
+    p.data_offset = v.data_offset;
+    p.size = v.size;
+    p.what = m.disks[p.disk].output +
+             (v.partition == 0 ? std::string(" (whole disk)") : " partition " + std::to_string(v.partition)) +
+             (v.mountpoint.empty() ? "" : " (" + v.mountpoint + ")");
+    if (v.header == "detached") {
+      if (!g) {
+        std::vector<guest::Drive> drives;
+        for (const auto& img : plan.images) drives.push_back({img->path(), guest::GuestfsFormat(img->kind()), true});
+        ASSIGN_OR_RETURN(g, guest::Handle::Launch(drives));
+      }
+      spdlog::info("reading the detached header {}:{}", v.header_device, v.header_file);
+      RETURN_IF_ERROR(g->MountRo(v.header_device, "/"));
+      ASSIGN_OR_RETURN(p.header, g->ReadBytes(v.header_file, kMaxHeaderBytes));
+      RETURN_IF_ERROR(g->UmountAll());
+      if (v.data_offset != v.header_offset) {
+        return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) +
+                            ": a detached header's data_offset must equal header_offset");
+      }
+    } else {
+      const uint64_t n = v.data_offset - v.header_offset;
+      if (v.data_offset <= v.header_offset || n > kMaxHeaderBytes) {
+        return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + ": header_offset " +
+                            std::to_string(v.header_offset) + " and data_offset " + std::to_string(v.data_offset) +
+                            " do not frame a LUKS2 header");
+      }
+      p.header.resize(n);
+      RETURN_IF_ERROR(plan.images[p.disk]->ReadAt(v.header_offset, p.header));
+    }
+    plan.volumes.push_back(std::move(p));
   }
-  std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) { return a.start < b.start; });
-  uint64_t at = 0;
+  if (g) RETURN_IF_ERROR(g->Shutdown());
+  return plan;
+}
+
+// Images without a manifest (ADE's, encrypted inside a VM): the appliance
+// finds the headers as status does; each volume runs to the end of its
+// partition (or disk).
+Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
+  Plan plan;
+  std::vector<PartitionTable> tables;
+  std::vector<guest::Drive> drives;
+  for (const std::string& path : paths) {
+    ASSIGN_OR_RETURN(auto img, OpenAny(path));
+    ASSIGN_OR_RETURN(PartitionTable table, ReadPartitionTable(*img));
+    drives.push_back({path, guest::GuestfsFormat(img->kind()), true});
+    tables.push_back(std::move(table));
+    plan.names.push_back(Stem(BaseName(path)));
+    plan.images.push_back(std::move(img));
+  }
+  ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives));
+  ASSIGN_OR_RETURN(LuksScan scan, ScanImages(*g));
+  for (const ScannedHeader& h : scan.headers) {
+    PlannedVolume p;
+    std::string dev = h.device;
+    if (!h.file.empty()) {
+      ASSIGN_OR_RETURN(dev, DetachedVolumeDevice(*g, scan, guest::ApplianceDiskIndex(h.device)));
+      if (dev.empty()) {
+        return InvalidInput(h.Describe() + ": a detached LUKS header, but no partition of that disk holds "
+                                           "ciphertext (every one has a signature)");
+      }
+    }
+    p.disk = static_cast<size_t>(guest::ApplianceDiskIndex(dev));
+    if (p.disk >= plan.images.size()) return InvalidInput(dev + ": not a disk vhdcrypt added");
+    const uint32_t number = static_cast<uint32_t>(guest::AppliancePartitionNumber(dev));
+    p.start = 0;
+    p.end = plan.images[p.disk]->virtual_size();
+    if (number != 0) {
+      auto part = std::find_if(tables[p.disk].partitions.begin(), tables[p.disk].partitions.end(),
+                               [&](const Partition& x) { return x.number == number; });
+      if (part == tables[p.disk].partitions.end()) return InvalidInput(dev + ": no such partition in the table");
+      p.start = part->start;
+      p.end = part->end();
+    }
+    p.header = h.bytes;
+    p.what = BaseName(paths[p.disk]) + " " + dev + (h.file.empty() ? "" : " (header " + h.Describe() + ")");
+    ASSIGN_OR_RETURN(LuksInfo info, InspectLuksHeader(p.header));
+    if (info.reencrypting) {
+      return UsageError(p.what + ": its encryption is still in progress (a LUKS2 reencryption was interrupted); "
+                        "finish it with cryptsetup first");
+    }
+    p.data_offset = p.start + info.data_offset;
+    if (p.data_offset >= p.end) return InvalidInput(p.what + ": the header's data offset lies past its partition");
+    p.size = (p.end - p.data_offset) / info.sector_size * info.sector_size;
+    plan.volumes.push_back(std::move(p));
+  }
+  RETURN_IF_ERROR(g->Shutdown());
+  if (plan.volumes.empty()) return InvalidInput("no LUKS2 volume found in the image(s)");
+  return plan;
+}
+
+Status DecryptDisk(const DecryptCommandOptions& o, const Plan& plan, size_t disk, ImageWriter& out,
+                   const std::vector<UnlockedLuks>& unlocked, Progress& progress) {
+  Image& image = *plan.images[disk];
+  std::vector<size_t> order;
+  for (size_t i = 0; i < plan.volumes.size(); ++i) {
+    if (plan.volumes[i].disk == disk) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return plan.volumes[a].start < plan.volumes[b].start; });
   auto advancer = [&progress, last = uint64_t{0}](uint64_t done, uint64_t) mutable {
     progress.Advance(done - last);
     last = done;
   };
   auto copy = [&](uint64_t from, uint64_t to) -> Status {
-    progress.Phase("copy", m.disks[disk].output);
+    progress.Phase("copy", plan.names[disk]);
     ASSIGN_OR_RETURN(auto stats, CopyRange(image, from, to - from, out, from, advancer));
     (void)stats;
     return {};
   };
-  for (const Region& r : regions) {
-    if (r.start < at || r.end > image.virtual_size()) {
-      return InvalidInput(m.disks[disk].output + ": the volumes of the manifest overlap or run past the disk's end");
+  uint64_t at = 0;
+  for (size_t i : order) {
+    const PlannedVolume& v = plan.volumes[i];
+    const uint64_t end = v.data_offset + v.size;
+    if (v.start < at || end > image.virtual_size()) {
+      return InvalidInput(v.what + ": overlaps another volume or runs past the disk's end");
     }
-    if (r.start > at) RETURN_IF_ERROR(copy(at, r.start));
-    const ManifestVolume& v = m.volumes[r.volume];
-    const UnlockedLuks& u = unlocked[r.volume];
-    progress.Phase("decrypt", Describe(m, v));
+    if (v.start > at) RETURN_IF_ERROR(copy(at, v.start));
+    progress.Phase("decrypt", v.what);
     VolumeJob job;
     job.source = &image;
     job.source_offset = v.data_offset;
     job.length = v.size;
     job.out = &out;
-    job.out_offset = v.header_offset;  // the plaintext takes the volume's place from its first byte
-    job.key = u.key.span();
-    job.sector_size = u.sector_size;
+    job.out_offset = v.start;  // the plaintext takes the volume's place from its first byte
+    job.key = unlocked[i].key.span();
+    job.sector_size = unlocked[i].sector_size;
     job.direction = Direction::kDecrypt;
     RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, advancer));
-    at = r.end;
+    at = std::max(end, v.end);  // a partition's tail past whole sectors stays zero
   }
   if (at < image.virtual_size()) RETURN_IF_ERROR(copy(at, image.virtual_size()));
   return {};
@@ -123,73 +221,58 @@ Status DecryptDisk(const DecryptCommandOptions& o, const Manifest& m, size_t dis
 Result<int> Decrypt(const DecryptCommandOptions& o) {
   struct stat st;
   if (::stat(o.source.c_str(), &st) != 0) return IoError(o.source + ": does not exist");
-  if (!S_ISDIR(st.st_mode)) {
-    return UsageError(o.source + ": decrypt reads an encrypt output directory (with manifest.json)");
+  const bool dir = S_ISDIR(st.st_mode);
+  if (dir && !o.data_disks.empty()) {
+    return UsageError("--data: only with an IMAGE; an output directory's manifest lists its disks");
   }
   if (::stat(o.output_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return UsageError(o.output_dir + ": output directory does not exist");
   }
-  ASSIGN_OR_RETURN(Manifest m, ReadManifest(o.source));
   ASSIGN_OR_RETURN(SecretBytes passphrase, ReadKeyFile(o.key_file));
+  std::vector<std::string> paths = {o.source};
+  paths.insert(paths.end(), o.data_disks.begin(), o.data_disks.end());
+  ASSIGN_OR_RETURN(Plan plan, dir ? PlanFromManifest(o.source) : PlanFromImages(paths));
 
-  std::vector<std::unique_ptr<Image>> images;
-  for (const auto& d : m.disks) {
-    ASSIGN_OR_RETURN(auto file, OpenReadOnly(o.source + "/" + d.output));
-    ASSIGN_OR_RETURN(auto img, OpenImage(std::move(file), FormatHint::kAuto));
-    images.push_back(std::move(img));
-  }
-  for (const auto& v : m.volumes) {
-    if (v.disk < 0 || static_cast<size_t>(v.disk) >= m.disks.size()) {
-      return InvalidInput(o.source + "/manifest.json: a volume names disk " + std::to_string(v.disk));
-    }
-  }
-  ASSIGN_OR_RETURN(auto headers, ReadHeaders(o.source, m, images));
   std::vector<UnlockedLuks> unlocked;
-  uint64_t total = 0;
-  for (size_t i = 0; i < m.volumes.size(); ++i) {
-    const ManifestVolume& v = m.volumes[i];
-    auto u = UnlockLuksVolume(headers[i], passphrase);
-    if (!u.ok()) return Error(u.error().kind(), Describe(m, v) + ": " + u.error().message());
+  for (const PlannedVolume& v : plan.volumes) {
+    auto u = UnlockLuksVolume(v.header, passphrase);
+    if (!u.ok()) return Error(u.error().kind(), v.what + ": " + u.error().message());
     if (u->cipher != "aes-xts-plain64") {
-      return InvalidInput(Describe(m, v) + ": cipher " + u->cipher + ", vhdcrypt decrypts aes-xts-plain64 only");
+      return InvalidInput(v.what + ": cipher " + u->cipher + ", vhdcrypt decrypts aes-xts-plain64 only");
     }
-    const uint64_t expected = v.header == "detached" ? 0 : v.data_offset - v.header_offset;
-    if (u->data_offset != expected) {
-      return InvalidInput(Describe(m, v) + ": the header's data offset is " + std::to_string(u->data_offset) +
-                          ", the manifest's " + std::to_string(expected));
+    if (u->data_offset != v.data_offset - v.start) {
+      return InvalidInput(v.what + ": the header's data offset is " + std::to_string(u->data_offset) + ", expected " +
+                          std::to_string(v.data_offset - v.start));
     }
     if (v.size == 0 || v.size % u->sector_size != 0) {
-      return InvalidInput(Describe(m, v) + ": size " + std::to_string(v.size) + " is not a multiple of its " +
+      return InvalidInput(v.what + ": size " + std::to_string(v.size) + " is not a multiple of its " +
                           std::to_string(u->sector_size) + "-byte sectors");
     }
     unlocked.push_back(std::move(*u));
   }
   // What will be read: every byte but the attached headers.
-  for (const auto& img : images) total += img->virtual_size();
-  for (const auto& v : m.volumes) total -= v.data_offset - v.header_offset;
+  uint64_t total = 0;
+  for (const auto& img : plan.images) total += img->virtual_size();
+  for (const auto& v : plan.volumes) total -= std::max(v.data_offset + v.size, v.end) - v.start - v.size;
 
   ASSIGN_OR_RETURN(WriterOptions writer_options, DefaultWriterOptions());
   Progress progress(o.progress, total);
   std::vector<std::unique_ptr<OutputFile>> outputs;
-  for (size_t d = 0; d < m.disks.size(); ++d) {
-    const ContainerKind kind = o.has_to ? o.to : images[d]->kind();
-    std::string name = m.disks[d].output;
-    const size_t dot = name.rfind('.');
-    if (dot != std::string::npos) name.resize(dot);
-    name += kind == ContainerKind::kRaw ? ".raw" : ".vhd";
-    ASSIGN_OR_RETURN(auto out, OutputFile::Create(o.output_dir + "/" + name, o.force, images[d]->path()));
-    ASSIGN_OR_RETURN(auto writer, MakeWriter(kind, out->file(), ContainerVirtualSize(kind, images[d]->virtual_size()),
-                                             writer_options));
-    RETURN_IF_ERROR(DecryptDisk(o, m, d, *images[d], *writer, unlocked, progress));
+  for (size_t d = 0; d < plan.images.size(); ++d) {
+    Image& image = *plan.images[d];
+    const ContainerKind kind = o.has_to ? o.to : image.kind();
+    const std::string name = plan.names[d] + (kind == ContainerKind::kRaw ? ".raw" : ".vhd");
+    ASSIGN_OR_RETURN(auto out, OutputFile::Create(o.output_dir + "/" + name, o.force, image.path()));
+    ASSIGN_OR_RETURN(auto writer,
+                     MakeWriter(kind, out->file(), ContainerVirtualSize(kind, image.virtual_size()), writer_options));
+    RETURN_IF_ERROR(DecryptDisk(o, plan, d, *writer, unlocked, progress));
     RETURN_IF_ERROR(writer->Finish());
     outputs.push_back(std::move(out));
   }
   progress.Phase("commit", "");
   for (auto& out : outputs) RETURN_IF_ERROR(out->Commit());
   progress.Finish();
-  for (size_t i = 0; i < m.volumes.size(); ++i) {
-    spdlog::info("decrypted {} ({} bytes)", Describe(m, m.volumes[i]), m.volumes[i].size);
-  }
+  for (const auto& v : plan.volumes) spdlog::info("decrypted {} ({} bytes)", v.what, v.size);
   return kExitOk;
 }
 

@@ -1,4 +1,4 @@
-// `vhdcrypt decrypt DIR --key-file FILE --output-dir OUT`: the inverse of
+// `vhdcrypt decrypt DIR|IMAGE [--data DISK]... --key-file FILE --output-dir OUT`: the inverse of
 // encrypt, for labs that need to read a disk: every volume of
 // DIR/manifest.json is unlocked with its header (attached, or detached on the
 // plaintext /boot, read through the appliance) and decrypted by the engine
@@ -6,10 +6,13 @@
 // holds exactly the plaintext encrypt read. The partition table and every
 // other byte are copied as they are; the room the attached header took (at
 // the end of the partition, now) reads as zeros. Guest configuration
-// (crypttab, fstab, initramfs) is left as encrypt made it.
+// (crypttab, fstab, initramfs) is left as encrypt made it. An IMAGE without a
+// manifest (encrypted by ADE inside a VM) has its volumes found as status
+// finds them; each runs to the end of its partition.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "formats/image.h"
 #include "src/progress.h"
@@ -17,7 +20,8 @@
 namespace vhdcrypt {
 
 struct DecryptCommandOptions {
-  std::string source;  // encrypt's output directory
+  std::string source;  // encrypt's output directory, or an image encrypted elsewhere (ADE)
+  std::vector<std::string> data_disks;  // with an image: its data disks
   std::string key_file;
   std::string output_dir;
   bool has_to = false;

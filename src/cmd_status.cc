@@ -192,15 +192,7 @@ Result<int> CollectStatus(const StatusCommandOptions& o) {
         if (m != nullptr) {
           v.device = guest::ApplianceDevice(static_cast<size_t>(disks[v.disk].drive), m->partition);
         } else {
-          uint64_t best = 0;
-          for (const std::string& dev : scan.unrecognised) {
-            if (disk_index(dev) != v.disk || guest::AppliancePartitionNumber(dev) == 0) continue;
-            ASSIGN_OR_RETURN(uint64_t size, g->DeviceSize(dev));
-            if (size > best) {
-              best = size;
-              v.device = dev;
-            }
-          }
+          ASSIGN_OR_RETURN(v.device, DetachedVolumeDevice(*g, scan, disks[v.disk].drive));
         }
         v.partition = static_cast<uint32_t>(guest::AppliancePartitionNumber(v.device));
       }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "guestfs/inspect.h"
 #include "src/key_volume.h"
 #include "src/luks.h"
 
@@ -94,6 +95,20 @@ Result<LuksScan> ScanImages(guest::Handle& g) {
     scan.filesystems.push_back(std::move(fs));
   }
   return scan;
+}
+
+Result<std::string> DetachedVolumeDevice(guest::Handle& g, const LuksScan& scan, int drive) {
+  std::string best_dev;
+  uint64_t best = 0;
+  for (const std::string& dev : scan.unrecognised) {
+    if (guest::ApplianceDiskIndex(dev) != drive || guest::AppliancePartitionNumber(dev) == 0) continue;
+    ASSIGN_OR_RETURN(uint64_t size, g.DeviceSize(dev));
+    if (size > best) {
+      best = size;
+      best_dev = dev;
+    }
+  }
+  return best_dev;
 }
 
 }  // namespace vhdcrypt

@@ -43,4 +43,9 @@ constexpr uint64_t kMaxDetachedHeaderBytes = 64u << 20;
 
 Result<LuksScan> ScanImages(guest::Handle& g);
 
+// The partition a detached header found on drive `drive` belongs to, when
+// nothing else says: the largest partition of that drive with no signature
+// at all (ciphertext). "" when there is none.
+Result<std::string> DetachedVolumeDevice(guest::Handle& g, const LuksScan& scan, int drive);
+
 }  // namespace vhdcrypt

@@ -396,9 +396,14 @@ TEST(DecryptCli, BadSourcesAreNamed) {
   WriteText(dir / "key", "k");
   ASSERT_EQ(::mkdir((dir / "out").c_str(), 0700), 0);
   ASSERT_EQ(::mkdir((dir / "empty").c_str(), 0700), 0);
+  // A file is taken as an image: this one is not even whole sectors.
   auto r = RunVhdcrypt({"decrypt", dir / "key", "--key-file", dir / "key", "--output-dir", dir / "out"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find(dir / "key"), std::string::npos) << r.err;
+  r = RunVhdcrypt({"decrypt", dir / "empty", "--data", dir / "key", "--key-file", dir / "key", "--output-dir",
+                   dir / "out"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("decrypt reads an encrypt output directory"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--data: only with an IMAGE"), std::string::npos) << r.err;
   r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "out"});
   EXPECT_EQ(r.exit_code, 4);
   EXPECT_NE(r.err.find("manifest.json"), std::string::npos) << r.err;

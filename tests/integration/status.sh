@@ -63,14 +63,20 @@ ok "vhdcrypt output: data Encrypted (LUKS2 aes-xts-plain64 512-bit, header attac
 # 3. ADE-style, built with cryptsetup: MBR, p1 ext4 /boot holding
 # luks/osluksheader, p2 the OS volume (ciphertext only), p3 a data volume
 # with its header attached.
-mkdir -p "$OUT/ade/boot/luks" "$OUT/ade/boot/grub"
+mkdir -p "$OUT/ade/boot/luks" "$OUT/ade/boot/grub" "$OUT/ade/tree"
+head -c 3000000 /dev/urandom > "$OUT/ade/tree/blob"
 truncate -s 40M "$OUT/ade/os.raw" "$OUT/ade/data.raw"
+mkfs.ext4 -q -F -d "$OUT/ade/tree" "$OUT/ade/os.raw"
+mkfs.ext4 -q -F -b 4096 -d "$OUT/ade/tree" "$OUT/ade/data.raw" 24M
+cp "$OUT/ade/os.raw" "$OUT/ade/os.plain"
+cp "$OUT/ade/data.raw" "$OUT/ade/data.plain"
+# Encrypted in place, as ADE does in the VM: the OS volume with a detached
+# header, the data volume shifted behind its attached one.
 truncate -s 16M "$OUT/ade/boot/luks/osluksheader"
-cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --iter-time 10 --key-file "$OUT/key" \
+cryptsetup reencrypt -q --encrypt --pbkdf pbkdf2 --iter-time 10 --key-file "$OUT/key" \
   --header "$OUT/ade/boot/luks/osluksheader" "$OUT/ade/os.raw"
-head -c 40M /dev/urandom > "$OUT/ade/os.raw"  # what an encrypted root looks like: no signature
-cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --iter-time 10 --sector-size 4096 --key-file "$OUT/key" \
-  "$OUT/ade/data.raw"
+cryptsetup reencrypt -q --encrypt --reduce-device-size 16M --sector-size 4096 --pbkdf pbkdf2 --iter-time 10 \
+  --key-file "$OUT/key" "$OUT/ade/data.raw"
 os_uuid=$(cryptsetup luksUUID "$OUT/ade/boot/luks/osluksheader")
 data_uuid=$(cryptsetup luksUUID "$OUT/ade/data.raw")
 truncate -s 64M "$OUT/ade/boot.raw"
@@ -92,6 +98,16 @@ assert '/dev/sda1' not in by_dev, vols
 " "$OUT/ade.raw"
 ok "ADE-style image: OS Encrypted (header detached at /dev/sda1:/luks/osluksheader), data Encrypted (attached)"
 
+# 3b. decrypt takes such an image (no manifest) with its passphrase: the OS
+# partition and the data filesystem come back byte for byte.
+mkdir "$OUT/plain"
+"$BIN" decrypt "$OUT/ade.raw" --key-file "$OUT/key" --output-dir "$OUT/plain" --progress none 2> "$OUT/decrypt.err" ||
+  fail "decrypt of the ADE-style image: $(cat "$OUT/decrypt.err")"
+cmp -n $((40 << 20)) -i $((133120 * 512)):0 "$OUT/plain/ade.raw" "$OUT/ade/os.plain" || fail "the OS volume differs"
+cmp -n $((24 << 20)) -i $((215040 * 512)):0 "$OUT/plain/ade.raw" "$OUT/ade/data.plain" || fail "the data volume differs"
+cmp -n $((2048 * 512 + (64 << 20))) "$OUT/plain/ade.raw" "$OUT/ade.raw" || fail "the partition table or /boot changed"
+ok "decrypt of the ADE-style image (no manifest): the OS and data volumes equal what was encrypted"
+
 # 4. Interrupted: the data volume in the middle of an in-place encryption
 # (cryptsetup reencrypt --init-only, as ADE's would be when cut off).
 truncate -s 40M "$OUT/ade/plain.raw"
@@ -103,7 +119,10 @@ expect reencrypt "
 assert j['os_volume_encrypted'] == 'Encrypted' and j['data_volumes_encrypted'] == 'EncryptionInProgress', j
 assert by_dev['/dev/sda3']['encryption_in_progress'], by_dev['/dev/sda3']
 " "$OUT/ade.raw"
-ok "a data volume with a reencryption under way: DataVolumesEncrypted EncryptionInProgress"
+rc=0
+"$BIN" decrypt "$OUT/ade.raw" --key-file "$OUT/key" --output-dir "$OUT/plain" --force > "$OUT/d2.err" 2>&1 || rc=$?
+[ $rc = 2 ] && grep -q "encryption is still in progress" "$OUT/d2.err" || fail "decrypt mid-reencryption: $rc $(cat "$OUT/d2.err")"
+ok "a data volume with a reencryption under way: DataVolumesEncrypted EncryptionInProgress; decrypt refuses it (exit 2)"
 
 # 5. Interrupted: what SIGKILL leaves of a vhdcrypt run (its temporary output).
 mkdir "$OUT/k"
