@@ -281,8 +281,9 @@ Result<int> Decrypt(const DecryptCommandOptions& o) {
 int RunDecrypt(const DecryptCommandOptions& o) {
   HardenProcess();
   auto r = Decrypt(o);
-  if (!r.ok()) return ReportError(r.error());
-  return *r;
+  const int code = r.ok() ? *r : ReportError(r.error());
+  if (o.progress == ProgressMode::kJson) PrintJsonResult("decrypt", code, r.ok() ? "" : r.error().message(), o.output_dir);
+  return code;
 }
 
 }  // namespace vhdcrypt

@@ -941,8 +941,12 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
 
 int RunEncrypt(const EncryptCommandOptions& options) {
   auto r = Encrypt(options);
-  if (!r.ok()) return ReportError(r.error());
-  return *r;
+  const int code = r.ok() ? *r : ReportError(r.error());
+  if (options.progress == ProgressMode::kJson) {
+    PrintJsonResult("encrypt", code,
+                    r.ok() ? (code == kExitOk ? "" : "verification failed") : r.error().message(), options.output_dir);
+  }
+  return code;
 }
 
 }  // namespace vhdcrypt

@@ -107,4 +107,13 @@ void Progress::Print(bool final) {
   std::fflush(text_);
 }
 
+void PrintJsonResult(const std::string& command, int exit_code, const std::string& error,
+                     const std::string& output_dir, std::FILE* out) {
+  nlohmann::json j = {{"type", "result"}, {"command", command}, {"exit_code", exit_code}};
+  if (exit_code != 0) j["error"] = error;
+  if (exit_code == 0 && !output_dir.empty()) j["output_dir"] = output_dir;
+  std::fprintf(out, "%s\n", j.dump().c_str());
+  std::fflush(out);
+}
+
 }  // namespace vhdcrypt

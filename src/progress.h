@@ -16,6 +16,12 @@ namespace vhdcrypt {
 enum class ProgressMode { kAuto, kPlain, kJson, kNone };
 Result<ProgressMode> ParseProgressMode(const std::string& text);  // auto, plain, json, none
 
+// With --progress json, the last line a run prints on stdout:
+// {"type":"result","command":...,"exit_code":N,"error":"..."(when N != 0),...details}.
+// Errors name files and fields, never secrets.
+void PrintJsonResult(const std::string& command, int exit_code, const std::string& error,
+                     const std::string& output_dir, std::FILE* out = stdout);
+
 class Progress {
  public:
   // total: bytes the whole run will move. kAuto becomes a bar on a terminal,

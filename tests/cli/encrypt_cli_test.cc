@@ -156,16 +156,21 @@ TEST(EncryptCli, DataOnlyRunWritesImageManifestAndPassphrase) {
   EXPECT_EQ(m["volumes"][0]["header_offset"], 0);
   EXPECT_EQ(m["disks"][0]["output_virtual_size"], (64 + 16) << 20);
   EXPECT_EQ(testing::ReadText(dir / "out/manifest.json").find(pass), std::string::npos);
-  // Every progress line is JSON; the last one says all bytes are done.
+  // Every progress line is JSON; the one before the last says all bytes are
+  // done, the last is the run's result.
   std::istringstream lines(r.out);
-  std::string line, last;
+  std::string line;
+  std::vector<nlohmann::json> objects;
   while (std::getline(lines, line)) {
-    EXPECT_TRUE(nlohmann::json::accept(line)) << line;
-    last = line;
+    ASSERT_TRUE(nlohmann::json::accept(line)) << line;
+    objects.push_back(nlohmann::json::parse(line));
   }
-  auto done = nlohmann::json::parse(last);
+  ASSERT_GE(objects.size(), 2u);
+  const auto& done = objects[objects.size() - 2];
   EXPECT_EQ(done["type"], "progress-done");
   EXPECT_EQ(done["bytes_done"], done["bytes_total"]);
+  EXPECT_EQ(objects.back(), nlohmann::json({{"type", "result"}, {"command", "encrypt"}, {"exit_code", 0},
+                                            {"output_dir", dir / "out"}}));
   // info reads the output: a fixed VHD, no partition table, LUKS at 0.
   auto info = RunVhdcrypt({"info", "--json", dir / "out/data.vhd"});
   ASSERT_EQ(info.exit_code, 0) << info.err;
@@ -337,6 +342,14 @@ TEST(EncryptCli, NothingToEncryptIsInvalidInput) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("no data volume to encrypt"), std::string::npos) << r.err;
   EXPECT_TRUE(std::filesystem::is_empty(dir / "out"));
+  // With --progress json a pipeline gets the failure as the last line too.
+  r = RunVhdcrypt({"encrypt", "--data-only", dir / "zeros.raw", "--output-dir", dir / "out", "--progress", "json"});
+  EXPECT_EQ(r.exit_code, 3);
+  ASSERT_FALSE(r.out.empty());
+  auto result = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  EXPECT_EQ(result["type"], "result");
+  EXPECT_EQ(result["exit_code"], 3);
+  EXPECT_NE(result["error"].get<std::string>().find("no data volume to encrypt"), std::string::npos) << r.out;
 }
 
 TEST(VerifyCli, MalformedManifestIsInvalidInput) {
@@ -369,9 +382,14 @@ TEST(DecryptCli, RoundTripsADataOnlyDiskAndRefusesAWrongKey) {
   ASSERT_EQ(plain.size(), before.size() + (16u << 20));
   EXPECT_TRUE(plain.compare(0, before.size(), before) == 0) << "the decrypted volume differs from the source";
   EXPECT_EQ(plain.find_first_not_of('\0', before.size()), std::string::npos);
-  auto done = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
-  EXPECT_EQ(done["type"], "progress-done");
-  EXPECT_EQ(done["bytes_done"], done["bytes_total"]);
+  std::vector<nlohmann::json> objects;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) objects.push_back(nlohmann::json::parse(line));
+  ASSERT_GE(objects.size(), 2u) << r.out;
+  EXPECT_EQ(objects[objects.size() - 2]["type"], "progress-done");
+  EXPECT_EQ(objects[objects.size() - 2]["bytes_done"], objects[objects.size() - 2]["bytes_total"]);
+  EXPECT_EQ(objects.back()["type"], "result");
+  EXPECT_EQ(objects.back()["exit_code"], 0);
   // Default container: as in DIR (dynamic VHD), read back through convert.
   ASSERT_EQ(RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain2",
                          "--progress", "none"}).exit_code, 0);

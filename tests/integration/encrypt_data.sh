@@ -46,9 +46,11 @@ assert len({v["luks_uuid"] for v in vols}) == 5
 assert m["passphrase_file"] == "" and m["disks"][1]["partition_table"] == "none"
 assert all(len(d["input_sha256"]) == 64 for d in m["disks"])
 lines = [json.loads(l) for l in open(sys.argv[2])]
-assert lines and lines[-1]["type"] == "progress-done", lines[-1:]
-assert lines[-1]["bytes_done"] == lines[-1]["bytes_total"] > 0
-assert {"copy", "encrypt"} <= {l["phase"] for l in lines}
+assert len(lines) >= 2 and lines[-1] == {"type": "result", "command": "encrypt", "exit_code": 0,
+                                         "output_dir": sys.argv[1].rsplit("/", 1)[0]}, lines[-2:]
+assert lines[-2]["type"] == "progress-done", lines[-2:]
+assert lines[-2]["bytes_done"] == lines[-2]["bytes_total"] > 0
+assert {"copy", "encrypt"} <= {l["phase"] for l in lines[:-1]}
 PY
 ok "data disks encrypted: 5 volumes, 4096/512-byte sectors as the filesystems allow ($(elapsed $t))"
 
