@@ -4,12 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <ctime>
 #include <iostream>
 #include <memory>
 
 #include "formats/image.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
+#include "src/cpio.h"
 #include "src/exit_codes.h"
 #include "src/key_volume.h"
 #include "src/luks_scan.h"
@@ -22,8 +24,37 @@ namespace {
 struct Found {
   ScannedHeader h;
   std::vector<uint8_t> changed;
+  size_t initramfs = 0;  // initramfs images given the new header
   std::string Describe() const { return h.Describe(); }
 };
+
+// The guest's initramfs images hold a copy of the detached header (the
+// initramfs opens the OS volume before /boot is mounted): each image on the
+// filesystem of `header_path` gets a small cpio archive appended with the new
+// header at /boot/luks/osluksheader, which the kernel unpacks after the
+// original and so uses instead of the old copy. Returns how many images.
+Result<size_t> UpdateInitramfsCopies(guest::Handle& g, const std::string& header_path,
+                                     const std::vector<uint8_t>& header) {
+  const std::string dir = header_path.substr(0, header_path.size() - std::string("luks/osluksheader").size());
+  std::vector<std::string> images;
+  for (const char* pattern : {"initrd.img-*", "initramfs-*.img"}) {
+    ASSIGN_OR_RETURN(auto found, g.Glob(dir + pattern));
+    for (const auto& path : found) {
+      if (path.find("kdump") == std::string::npos) images.push_back(path);
+    }
+  }
+  std::vector<CpioEntry> entries = {{"boot", 040755, {}}, {"boot/luks", 040700, {}},
+                                    {"boot/luks/osluksheader", 0100600, header}};
+  const auto archive = NewcArchive(entries, static_cast<uint32_t>(std::time(nullptr)));
+  for (const std::string& image : images) {
+    ASSIGN_OR_RETURN(uint64_t size, g.FileSize(image));
+    std::vector<uint8_t> bytes((4 - size % 4) % 4, 0);  // the next archive starts 4-byte aligned
+    bytes.insert(bytes.end(), archive.begin(), archive.end());
+    spdlog::info("{}: appending the new header to the initramfs", image);
+    RETURN_IF_ERROR(g.AppendBytes(image, bytes));
+  }
+  return images.size();
+}
 
 Result<int> Rekey(const RekeyCommandOptions& o) {
   ASSIGN_OR_RETURN(SecretBytes old_pass, ReadKeyFile(o.key_file));
@@ -69,13 +100,14 @@ Result<int> Rekey(const RekeyCommandOptions& o) {
     }
     f.changed = std::move(*changed);
   }
-  for (const Found& f : found) {
+  for (Found& f : found) {
     spdlog::info("{}: writing the header with the new key slot", f.Describe());
     if (f.h.file.empty()) {
       RETURN_IF_ERROR(g->PwriteDevice(f.h.device, f.changed, 0));
     } else {
       RETURN_IF_ERROR(g->Mount(f.h.device, "/"));
       RETURN_IF_ERROR(g->PwriteFile(f.h.file, f.changed, 0));
+      ASSIGN_OR_RETURN(f.initramfs, UpdateInitramfsCopies(*g, f.h.file, f.changed));
       RETURN_IF_ERROR(g->UmountAll());
     }
   }
@@ -99,7 +131,10 @@ Result<int> Rekey(const RekeyCommandOptions& o) {
   }
   RETURN_IF_ERROR(g->Shutdown());
   for (const Found& f : found) {
-    std::cout << "rekeyed " << f.Describe() << (f.h.file.empty() ? "" : " (detached header)") << "\n";
+    std::cout << "rekeyed " << f.Describe()
+              << (f.h.file.empty() ? ""
+                                   : " (detached header; also in " + std::to_string(f.initramfs) + " initramfs image(s))")
+              << "\n";
   }
   for (const std::string& dev : key_volumes) std::cout << "rekeyed " << dev << " (key volume)\n";
   return kExitOk;

@@ -392,6 +392,18 @@ Result<LuksOptions> CalibrateLuksOptions(const LuksOptions& options) {
   return calibrated;
 }
 
+namespace {
+// Cipher ("aes-xts-plain64"), sector size and data offset of a loaded header.
+void ReadParams(crypt_device* cd, std::string& cipher_out, uint32_t& sector_out, uint64_t& offset_out) {
+  const char* cipher = crypt_get_cipher(cd);
+  const char* mode = crypt_get_cipher_mode(cd);
+  cipher_out = std::string(cipher == nullptr ? "" : cipher) + "-" + (mode == nullptr ? "" : mode);
+  const int sector = crypt_get_sector_size(cd);
+  sector_out = sector > 0 ? static_cast<uint32_t>(sector) : 512;
+  offset_out = crypt_get_data_offset(cd) * 512;
+}
+}  // namespace
+
 Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const SecretBytes& passphrase) {
   if (header.size() < kMinHeaderBytes) {
     return InvalidInput("LUKS2 header of " + std::to_string(header.size()) + " bytes is too short");
@@ -419,12 +431,7 @@ Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const 
   if (r < 0) return IoError("unlocking the LUKS2 key slot: " + CryptDevice::Describe(r, sink));
   key.Truncate(got);
   UnlockedLuks u{std::move(key)};
-  const char* cipher = crypt_get_cipher(cd.get());
-  const char* mode = crypt_get_cipher_mode(cd.get());
-  u.cipher = std::string(cipher == nullptr ? "" : cipher) + "-" + (mode == nullptr ? "" : mode);
-  const int sector = crypt_get_sector_size(cd.get());
-  u.sector_size = sector > 0 ? static_cast<uint32_t>(sector) : 512;
-  u.data_offset = crypt_get_data_offset(cd.get()) * 512;
+  ReadParams(cd.get(), u.cipher, u.sector_size, u.data_offset);
   return u;
 }
 
@@ -519,14 +526,9 @@ Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
   LuksInfo info;
   const char* uuid = crypt_get_uuid(cd.get());
   info.uuid = uuid == nullptr ? "" : uuid;
-  const char* cipher = crypt_get_cipher(cd.get());
-  const char* mode = crypt_get_cipher_mode(cd.get());
-  info.cipher = std::string(cipher == nullptr ? "" : cipher) + "-" + (mode == nullptr ? "" : mode);
+  ReadParams(cd.get(), info.cipher, info.sector_size, info.data_offset);
   const int key_bytes = crypt_get_volume_key_size(cd.get());
   info.key_bits = key_bytes > 0 ? static_cast<uint32_t>(key_bytes) * 8 : 0;
-  const int sector = crypt_get_sector_size(cd.get());
-  info.sector_size = sector > 0 ? static_cast<uint32_t>(sector) : 512;
-  info.data_offset = crypt_get_data_offset(cd.get()) * 512;
   info.reencrypting = crypt_reencrypt_status(cd.get(), nullptr) != CRYPT_REENCRYPT_NONE;
   return info;
 }

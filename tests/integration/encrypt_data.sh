@@ -19,10 +19,6 @@ printf 'not the passphrase' > "$OUT/wrong-key"
 chmod 600 "$OUT/key" "$OUT/wrong-key"
 sha256sum "$D"/*.raw "$G"/ubuntu-good*.raw > "$OUT/inputs.sha256"
 FAST=(--pbkdf pbkdf2 --iter-time 50)
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "FAIL: $*"; exit 1; }
-elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
 
 # 1. Two data disks without an OS: every filesystem, dynamic VHD outputs.
 t=$(date +%s)

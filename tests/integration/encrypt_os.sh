@@ -151,6 +151,24 @@ PY
 rm -rf "$OUT/plain"
 ok "decrypt: the OS volume is plaintext again (header from /boot), the data volumes equal their sources ($(elapsed $t))"
 
+# 2c. status (no key): OS Encrypted with its header detached on /boot, both
+# data volumes Encrypted, mountpoints from the manifest.
+"$BIN" status --json "$OUT/enc/$LAYOUT.vhd" --data "$OUT/enc/data.vhd" > "$OUT/status.json" 2> "$OUT/status.err" ||
+  fail "status: $(cat "$OUT/status.err")"
+python3 - "$OUT/status.json" "$OUT/enc/manifest.json" <<'PY' || { cat "$OUT/status.json"; fail "status"; }
+import json, sys
+j, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert j["os_volume_encrypted"] == "Encrypted" and j["data_volumes_encrypted"] == "Encrypted", j
+os_m = m["volumes"][0]
+os = [v for v in j["volumes"] if v["role"] == "os"]
+assert len(os) == 1 and os[0]["device"] == "/dev/sda%d" % os_m["partition"], (os, os_m)
+assert os[0]["uuid"] == os_m["luks_uuid"] and os[0]["header"] == "detached", os
+assert os[0]["header_location"] == os_m["header_device"] + ":/luks/osluksheader", os
+data = [(v["mountpoint"], v["uuid"], v["header"]) for v in j["volumes"] if v["role"] == "data"]
+assert data == [(x["mountpoint"], x["luks_uuid"], "attached") for x in m["volumes"][1:]], data
+PY
+ok "status: OsVolumeEncrypted Encrypted (header detached on /boot), DataVolumesEncrypted Encrypted"
+
 # 3. Boot with the key volume: the initramfs unlocks / from it, systemd the data volumes.
 boot_with_key() {  # NAME [--uefi]
   local t name=$1
@@ -201,9 +219,10 @@ fi
 ok "boots without bek.vhd: stops in the initramfs, root never mounted ($(elapsed $t))"
 
 # 5. rekey (xfs-root: a dynamic VHD, written through qemu's vpc driver): on a
-# copy, every header (the OS volume's detached one on /boot too) and the key
-# volume get a new passphrase; the old one opens nothing, the new one all,
-# and the rekeyed copy boots from its rekeyed key volume.
+# copy, every header (the OS volume's detached one on /boot too, and its copy
+# in the initramfs) and the key volume get a new passphrase; the old one
+# opens nothing, the new one all, and the rekeyed copy boots from its
+# rekeyed key volume.
 if [ "$LAYOUT" = xfs-root ]; then
   t=$(date +%s)
   cp -r "$OUT/enc" "$OUT/rk"
@@ -218,7 +237,8 @@ if [ "$LAYOUT" = xfs-root ]; then
   "$BIN" rekey "$OUT/rk/$LAYOUT.vhd" "$OUT/rk/data.vhd" "$OUT/rk/bek.vhd" --key-file "$OUT/enc/passphrase" \
     --new-key-file "$OUT/newkey" --pbkdf pbkdf2 --iter-time 20 > "$OUT/rekey.txt" 2>&1 ||
     fail "rekey: $(cat "$OUT/rekey.txt")"
-  grep -q "^rekeyed /dev/sda1:/luks/osluksheader (detached header)$" "$OUT/rekey.txt" || fail "$(cat "$OUT/rekey.txt")"
+  grep -q "^rekeyed /dev/sda1:/luks/osluksheader (detached header; also in 1 initramfs image(s))$" "$OUT/rekey.txt" ||
+    fail "$(cat "$OUT/rekey.txt")"
   [ "$(grep -c "^rekeyed /dev/sdb[0-9]$" "$OUT/rekey.txt")" = 2 ] || fail "data volumes: $(cat "$OUT/rekey.txt")"
   grep -q "^rekeyed /dev/sdc (key volume)$" "$OUT/rekey.txt" || fail "key volume: $(cat "$OUT/rekey.txt")"
   "$BIN" verify "$OUT/rk" --key-file "$OUT/newkey" > "$OUT/rk-verify.txt" || fail "verify (new): $(cat "$OUT/rk-verify.txt")"

@@ -1,5 +1,12 @@
 # Sourced by the integration tests.
 #
+# ok MESSAGE: numbers and prints a passed check; fail MESSAGE: prints it and
+# stops the test; elapsed START: seconds since START (date +%s), as "12s".
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { echo "FAIL: $*"; exit 1; }
+elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
+#
 # cached_fixture CACHE KIND FILE... -- BUILD-COMMAND...
 #   Echoes CACHE/KIND-HASH, where HASH covers the FILEs (recipe and builder),
 #   running BUILD-COMMAND with "@DIR@" replaced by that directory first when it

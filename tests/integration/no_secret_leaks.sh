@@ -14,9 +14,6 @@ D=$(data_disks_fixture "$SRC" "$CACHE")
 G=$(phony_guests_fixture "$SRC" "$CACHE")
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "FAIL: $*"; exit 1; }
 mkdir "$OUT/logs"
 # run NAME COMMAND...: stdout and stderr kept under logs/ for the scan.
 run() {

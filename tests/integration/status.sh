@@ -14,9 +14,6 @@ D=$(data_disks_fixture "$SRC" "$CACHE")
 G=$(phony_guests_fixture "$SRC" "$CACHE")
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-fail() { echo "FAIL: $*"; exit 1; }
 printf 'status test passphrase' > "$OUT/key"
 FAST=(--pbkdf pbkdf2 --iter-time 20)
 # expect NAME PYTHON-ASSERTIONS IMAGE [--data DISK]...: status --json, then the assertions on j.
