@@ -316,6 +316,24 @@ Status Handle::WriteBytes(const std::string& path, std::span<const uint8_t> cont
   return {};
 }
 
+Status Handle::AppendBytes(const std::string& path, std::span<const uint8_t> content) {
+  constexpr size_t kPiece = 1024 * 1024;
+  for (size_t done = 0; done < content.size();) {
+    const size_t n = std::min(kPiece, content.size() - done);
+    if (guestfs_write_append(g_, path.c_str(), reinterpret_cast<const char*>(content.data() + done), n) == -1) {
+      return Fail("write_append " + path);
+    }
+    done += n;
+  }
+  return {};
+}
+
+Result<uint64_t> Handle::FileSize(const std::string& path) {
+  const int64_t size = guestfs_filesize(g_, path.c_str());
+  if (size < 0) return Fail("filesize " + path);
+  return static_cast<uint64_t>(size);
+}
+
 Status Handle::Mkdir(const std::string& path) {
   if (guestfs_mkdir_p(g_, path.c_str()) == -1) return Fail("mkdir_p " + path);
   return {};

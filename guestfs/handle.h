@@ -82,6 +82,9 @@ class Handle {
   Result<std::vector<uint8_t>> PreadDevice(const std::string& dev, uint64_t size, uint64_t offset);
   Status PwriteDevice(const std::string& dev, std::span<const uint8_t> data, uint64_t offset);
   Status PwriteFile(const std::string& path, std::span<const uint8_t> data, uint64_t offset);
+  // Appends to an existing file, in pieces; its size in bytes.
+  Status AppendBytes(const std::string& path, std::span<const uint8_t> data);
+  Result<uint64_t> FileSize(const std::string& path);
   // A whole file's bytes (any size up to max_bytes), read in pieces under
   // libguestfs' message limit.
   Result<std::vector<uint8_t>> ReadBytes(const std::string& path, uint64_t max_bytes);

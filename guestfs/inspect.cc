@@ -291,6 +291,9 @@ Status CollectFromMountedGuest(Handle& h, Facts& f) {
 
 }  // namespace
 
+int ApplianceDiskIndex(const std::string& dev) { return DiskIndex(dev); }
+int AppliancePartitionNumber(const std::string& dev) { return PartitionNumber(dev); }
+
 const char* GuestfsFormat(ContainerKind kind) { return kind == ContainerKind::kRaw ? "raw" : "vpc"; }
 
 std::string ApplianceDevice(size_t index, uint32_t partition) {

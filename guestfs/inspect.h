@@ -23,6 +23,9 @@ const char* GuestfsFormat(ContainerKind kind);
 // The appliance's name for the index-th drive added (0: /dev/sda; 26: /dev/sdaa)
 // and for its partition `partition` (0: the whole disk).
 std::string ApplianceDevice(size_t index, uint32_t partition = 0);
+// The inverse: /dev/sdb3 -> disk 1, partition 3 (0 for a whole disk).
+int ApplianceDiskIndex(const std::string& dev);
+int AppliancePartitionNumber(const std::string& dev);
 
 // Validates every container with formats/ first (so a malformed image is
 // kInvalidInput, exit 3, not a libguestfs failure), then inspects.
