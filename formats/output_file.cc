@@ -106,6 +106,7 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
     ::fchmod(fd, 0666 & ~mask);
   }
   auto file = std::make_unique<PosixFile>(fd, path);
+  file->EnableWriteBehind();
   return std::unique_ptr<OutputFile>(new OutputFile(path, temp, std::move(file), slot, overwrite));
 }
 

@@ -166,6 +166,8 @@ bool IsUuid(const std::string& s) {
   return true;
 }
 
+}  // namespace
+
 // The PBKDF fields of LuksOptions: the target and caps libcryptsetup
 // benchmarks against, or the explicit costs.
 Status CheckPbkdfOptions(const LuksOptions& options) {
@@ -204,6 +206,8 @@ Status CheckPbkdfOptions(const LuksOptions& options) {
   }
   return Status();
 }
+
+namespace {
 
 Status CheckOptions(const SecretBytes& passphrase, const SecretBytes& volume_key, const LuksOptions& options) {
   if (options.sector_size != 512 && options.sector_size != 4096) {
