@@ -464,6 +464,13 @@ Status Handle::CryptsetupClose(const std::string& mapname) {
   return {};
 }
 
+Status Handle::Modprobe(const std::string& module) {
+  if (guestfs_modprobe(g_, module.c_str()) == -1) return Fail("modprobe " + module);
+  return {};
+}
+
+Result<std::string> Handle::KernelLog() { STRING_OR_FAIL(guestfs_dmesg(g_), "dmesg"); }
+
 Result<std::string> Handle::ChecksumDevice(const std::string& type, const std::string& dev) {
   STRING_OR_FAIL(guestfs_checksum_device(g_, type.c_str(), dev.c_str()), "checksum_device " + dev);
 }

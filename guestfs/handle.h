@@ -119,6 +119,11 @@ class Handle {
   // it to cryptsetup through a file in the appliance, never argv.
   Status CryptsetupOpen(const std::string& dev, const char* key, const std::string& mapname, bool readonly);
   Status CryptsetupClose(const std::string& mapname);
+  // Loads a kernel module in the appliance (modprobe).
+  Status Modprobe(const std::string& module);
+  // The appliance kernel's message buffer (dmesg): what dm-crypt says when a
+  // table is refused.
+  Result<std::string> KernelLog();
   // The same for a volume whose LUKS header is a file (header_file, an
   // absolute path inside the filesystem on header_dev, mounted read-only for
   // the moment): ADE's detached OS header. cryptsetup_open has no --header,
