@@ -77,6 +77,8 @@ class Handle {
   Result<std::vector<std::string>> Ls(const std::string& dir);
   Result<std::vector<std::string>> Glob(const std::string& pattern);
   Result<std::vector<std::string>> ReadLines(const std::string& path);
+  // A file's lines, or none when it does not exist.
+  Result<std::vector<std::string>> ReadLinesIfExists(const std::string& path);
   // Raw bytes of a device, and writes to a device or an existing file, in
   // pieces under libguestfs' message limit.
   Result<std::vector<uint8_t>> PreadDevice(const std::string& dev, uint64_t size, uint64_t offset);
