@@ -467,6 +467,15 @@ Status Handle::CryptsetupClose(const std::string& mapname) {
   return {};
 }
 
+Status Handle::SettleDevices() {
+  std::string cmd = "udevadm settle --timeout=60 2>&1";
+  std::vector<char*> argv = {cmd.data(), nullptr};
+  char* out = guestfs_debug(g_, "sh", argv.data());
+  if (out == nullptr) return Fail("udevadm settle");
+  free(out);
+  return {};
+}
+
 Status Handle::Modprobe(const std::string& module) {
   if (guestfs_modprobe(g_, module.c_str()) == -1) return Fail("modprobe " + module);
   return {};

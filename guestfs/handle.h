@@ -121,6 +121,9 @@ class Handle {
   // it to cryptsetup through a file in the appliance, never argv.
   Status CryptsetupOpen(const std::string& dev, const char* key, const std::string& mapname, bool readonly);
   Status CryptsetupClose(const std::string& mapname);
+  // Waits until the appliance's udev has handled every queued event, so
+  // partition device nodes a partition-table re-read removed are back.
+  Status SettleDevices();
   // Loads a kernel module in the appliance (modprobe).
   Status Modprobe(const std::string& module);
   // The appliance kernel's message buffer (dmesg): what dm-crypt says when a
