@@ -29,6 +29,11 @@ std::string FormatOffset(uint64_t value) {
   return buf;
 }
 
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 std::string Hex32(uint32_t value) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08x", value);

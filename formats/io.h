@@ -100,6 +100,8 @@ std::string FormatOffset(uint64_t value);
 std::string Hex32(uint32_t value);
 // A fixed-size on-disk string as a quoted literal: "cxSparse", "EFI\x00PART".
 std::string QuotedBytes(const char* bytes, size_t n);
+// The last component of a path: "out/disk.vhd" -> "disk.vhd".
+std::string BaseName(const std::string& path);
 constexpr bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 }  // namespace vhdcrypt

@@ -57,7 +57,18 @@ Error ErrnoError(const std::string& path, const std::string& what) {
   return IoError(path + ": " + what + ": " + std::strerror(errno));
 }
 
+// ".NAME" + kTempTag + six characters from mkostemp.
+constexpr char kTempTag[] = ".vhdcrypt-";
+constexpr size_t kTempRandomChars = 6;
+
 }  // namespace
+
+bool IsOutputTempName(const std::string& path) {
+  const std::string base = BaseName(path);
+  const size_t tag = base.rfind(kTempTag);
+  return base.size() > 1 && base[0] == '.' && tag != std::string::npos &&
+         base.size() - tag == sizeof kTempTag - 1 + kTempRandomChars;
+}
 
 void InstallCleanupSignalHandlers() {
   struct sigaction sa {};
@@ -82,7 +93,7 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
   } else if (errno != ENOENT) {
     return ErrnoError(path, "cannot stat");
   }
-  std::string temp = dir + "/." + base + ".vhdcrypt-XXXXXX";
+  std::string temp = dir + "/." + base + kTempTag + std::string(kTempRandomChars, 'X');
   std::vector<char> buf(temp.begin(), temp.end());
   buf.push_back('\0');
   // Block the cleanup signals until the temporary is registered, so a signal

@@ -48,6 +48,10 @@ class OutputFile {
   bool committed_ = false;
 };
 
+// True for a temporary name OutputFile writes under (".NAME.vhdcrypt-XXXXXX"):
+// what an interrupted run leaves behind.
+bool IsOutputTempName(const std::string& path);
+
 // Removes pending temporaries, then dies of the signal as if unhandled.
 void InstallCleanupSignalHandlers();
 

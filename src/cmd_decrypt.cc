@@ -25,10 +25,6 @@
 namespace vhdcrypt {
 namespace {
 
-// A LUKS2 header is 16 MiB by default; cryptsetup allows larger, but no
-// header of ours or ADE's comes near this.
-constexpr uint64_t kMaxHeaderBytes = 64u << 20;
-
 // One volume to decrypt: its area [start, data_offset + size) of the
 // encrypted disk (header and data when attached; data only when detached),
 // its plaintext going to `start`.
@@ -47,11 +43,6 @@ struct Plan {
   std::vector<std::string> names;  // output base names (no extension)
   std::vector<PlannedVolume> volumes;
 };
-
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 std::string Stem(const std::string& name) {
   const size_t dot = name.rfind('.');
@@ -96,7 +87,7 @@ Result<Plan> PlanFromManifest(const std::string& dir) {
       }
       spdlog::info("reading the detached header {}:{}", v.header_device, v.header_file);
       RETURN_IF_ERROR(g->MountRo(v.header_device, "/"));
-      ASSIGN_OR_RETURN(p.header, g->ReadBytes(v.header_file, kMaxHeaderBytes));
+      ASSIGN_OR_RETURN(p.header, g->ReadBytes(v.header_file, kMaxDetachedHeaderBytes));
       RETURN_IF_ERROR(g->UmountAll());
       if (v.data_offset != v.header_offset) {
         return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) +
@@ -104,7 +95,7 @@ Result<Plan> PlanFromManifest(const std::string& dir) {
       }
     } else {
       const uint64_t n = v.data_offset - v.header_offset;
-      if (v.data_offset <= v.header_offset || n > kMaxHeaderBytes) {
+      if (v.data_offset <= v.header_offset || n > kMaxDetachedHeaderBytes) {
         return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + ": header_offset " +
                             std::to_string(v.header_offset) + " and data_offset " + std::to_string(v.data_offset) +
                             " do not frame a LUKS2 header");

@@ -97,11 +97,6 @@ Result<std::string> PartUuid(const std::string& disk, const PartitionTable& tabl
   return id;
 }
 
-std::string BaseName(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // disk.vhd -> disk.vhd / disk.raw; the container decides the extension.
 std::string OutputName(const std::string& input, ContainerKind kind) {
   std::string stem = BaseName(input);

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "formats/image.h"
+#include "formats/output_file.h"
 #include "formats/partition_table.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
@@ -47,28 +48,16 @@ struct Volume {
   std::string filesystem;       // of a plaintext volume
 };
 
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 std::string DirName(const std::string& path) {
   const size_t slash = path.rfind('/');
   return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-}
-
-// ".NAME.vhdcrypt-XXXXXX": where encrypt writes NAME until it is complete.
-bool IsUnfinishedOutputName(const std::string& path) {
-  const std::string base = BaseName(path);
-  const size_t tag = base.rfind(".vhdcrypt-");
-  return base.size() > 1 && base[0] == '.' && tag != std::string::npos && base.size() - tag == 16;
 }
 
 // Opens an image as formats/ would for encrypt; an unfinished vhdcrypt output
 // is reported as such rather than as an error.
 Result<Disk> OpenDisk(const std::string& path) {
   Disk d{path};
-  const bool unfinished = IsUnfinishedOutputName(path);
+  const bool unfinished = IsOutputTempName(path);
   if (unfinished) {
     d.partial = true;
     d.note = "an unfinished vhdcrypt output (its temporary name): the run writing it was interrupted";

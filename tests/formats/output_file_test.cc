@@ -26,6 +26,10 @@ TEST(OutputFile, NothingUnderTheFinalNameUntilCommit) {
   EXPECT_NE(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(::stat((*out)->temp_path().c_str(), &st), 0);
   EXPECT_EQ((*out)->temp_path().rfind(dir.path() + "/.out.img.vhdcrypt-", 0), 0u);
+  // status recognises what an interrupted run leaves by this predicate.
+  EXPECT_TRUE(IsOutputTempName((*out)->temp_path()));
+  EXPECT_FALSE(IsOutputTempName(path));
+  EXPECT_FALSE(IsOutputTempName(dir / ".out.img.vhdcrypt-abc"));
   ASSERT_TRUE((*out)->Commit().ok());
   EXPECT_EQ(Slurp(path), "hello");
   EXPECT_EQ(dir.EntryCount(), 1u);
