@@ -467,12 +467,15 @@ Status Handle::CryptsetupClose(const std::string& mapname) {
   return {};
 }
 
-Status Handle::SettleDevices() {
-  std::string cmd = "udevadm settle --timeout=60 2>&1";
+Result<std::string> Handle::ApplianceShell(const std::string& command) {
+  std::string cmd = command;
   std::vector<char*> argv = {cmd.data(), nullptr};
-  char* out = guestfs_debug(g_, "sh", argv.data());
-  if (out == nullptr) return Fail("udevadm settle");
-  free(out);
+  STRING_OR_FAIL(guestfs_debug(g_, "sh", argv.data()), "debug sh");
+}
+
+Status Handle::SettleDevices() {
+  Result<std::string> out = ApplianceShell("udevadm settle --timeout=60 2>&1");
+  if (!out.ok()) return out.error();
   return {};
 }
 

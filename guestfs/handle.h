@@ -124,6 +124,9 @@ class Handle {
   // Waits until the appliance's udev has handled every queued event, so
   // partition device nodes a partition-table re-read removed are back.
   Status SettleDevices();
+  // Runs a shell command line in the appliance (not the guest) through
+  // libguestfs' debug interface; returns its output. For diagnostics.
+  Result<std::string> ApplianceShell(const std::string& command);
   // Loads a kernel module in the appliance (modprobe).
   Status Modprobe(const std::string& module);
   // The appliance kernel's message buffer (dmesg): what dm-crypt says when a

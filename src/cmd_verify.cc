@@ -131,7 +131,14 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
     std::string message = opened.error().message();
     while (!message.empty() && message.back() == '\n') message.pop_back();
     message += KernelHint(g, log_seen);
-    if (attempt == kAttempts || message.find("No key available") != std::string::npos) {
+    if (message.find("No key available") != std::string::npos) return "cannot be unlocked (" + message + ")";
+    if (attempt == kAttempts) {
+      // What the appliance saw, for the cause that is still not known.
+      Result<std::string> seen = g.ApplianceShell(
+          "ls -l /dev/sd* /dev/mapper; cat /proc/partitions; lsblk -o NAME,SIZE,TYPE,FSTYPE,MOUNTPOINT; "
+          "grep -H . /sys/block/sd*/sd*/size; dmesg | tail -n 40");
+      spdlog::warn("{}: the appliance's devices after {} failed unlocks:\n{}", dev, kAttempts,
+                   seen.ok() ? *seen : seen.error().message());
       return "cannot be unlocked (" + message + ")";
     }
     spdlog::warn("{}: unlocking failed (attempt {} of {}), retrying once udev settles: {}", dev, attempt, kAttempts,
