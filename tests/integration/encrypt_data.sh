@@ -4,15 +4,10 @@
 # (verify, and libguestfs' Python binding) and cryptsetup luksDump on the host.
 #   encrypt_data.sh VHDCRYPT SOURCE_DIR CACHE_DIR
 set -euo pipefail
-BIN=$1
-SRC=$2
-CACHE=$3
-export LIBGUESTFS_BACKEND=direct
-. "$SRC/tests/integration/lib.sh"
+. "$2/tests/integration/lib.sh"
+test_setup "$@"
 D=$(data_disks_fixture "$SRC" "$CACHE")
 G=$(phony_guests_fixture "$SRC" "$CACHE")
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 PASS='correct horse battery staple'
 printf '%s' "$PASS" > "$OUT/key"
 printf 'not the passphrase' > "$OUT/wrong-key"
