@@ -320,7 +320,7 @@ std::function<void(uint64_t, uint64_t)> Advancer(Progress& progress) {
 // Copies and encrypts the disk's segments; the LUKS headers and the
 // partition table are written separately.
 Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Volume>& volumes,
-                     const std::vector<SecretBytes>& keys, FileDigest* digest, Progress& progress) {
+                     const std::vector<SecretBytes>& keys, Progress& progress) {
   for (const Segment& s : disk.layout.segments) {
     // Copied as it is: what is not a volume, and the OS volume, which stays
     // plaintext until the guest edits are done (EncryptInPlace follows).
@@ -342,9 +342,6 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
     job.out_offset = s.out_offset;
     job.key = keys[index].span();
     job.sector_size = v->m.sector_size;
-    if (digest != nullptr) {
-      job.tap = [digest](uint64_t offset, std::span<const uint8_t> bytes) { return digest->Feed(offset, bytes); };
-    }
     RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, Advancer(progress)));
   }
   return {};
@@ -807,22 +804,17 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   }
   ASSIGN_OR_RETURN(auto manifest_out, OutputFile::Create(dir + "/manifest.json", o.force));
 
-  // The inputs' sha256, for the manifest. A raw or fixed VHD input holds its
-  // virtual disk at the same offsets, so the engine's reads feed its digest
-  // (one read of the volumes instead of two); the digest reads the rest
-  // itself once the disk is written, beside what follows. A dynamic VHD is
-  // hashed on a thread of its own from the start, reading it once more.
-  // Any early return stops them.
+  // Hash the inputs while the disks are written: it reads them once more,
+  // from the page cache when they fit. Any early return stops it.
   auto stop = std::make_shared<std::atomic<bool>>(false);
-  std::vector<std::future<Result<std::string>>> hashes(disks.size());
-  std::vector<std::shared_ptr<FileDigest>> digests(disks.size());
-  for (size_t i = 0; i < disks.size(); ++i) {
-    if (disks[i].image->kind() == ContainerKind::kVhdDynamic) {
-      hashes[i] = std::async(std::launch::async, [in = disks[i].input, stop] { return Sha256File(in, *stop); });
-    } else {
-      ASSIGN_OR_RETURN(digests[i], FileDigest::Open(disks[i].input));
+  auto hashes = std::async(std::launch::async, [inputs, stop]() -> Result<std::vector<std::string>> {
+    std::vector<std::string> out;
+    for (const auto& in : inputs) {
+      ASSIGN_OR_RETURN(std::string h, Sha256File(in, *stop));
+      out.push_back(std::move(h));
     }
-  }
+    return out;
+  });
   struct StopOnExit {
     std::atomic<bool>& flag;
     ~StopOnExit() { flag = true; }
@@ -867,12 +859,7 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
       std::atomic<bool>& flag;
       ~StopHeaders() { flag = true; }
     } stop_headers_on_exit{stop_headers};
-    for (size_t i = 0; i < disks.size(); ++i) {
-      RETURN_IF_ERROR(WriteDiskData(o, disks[i], volumes, keys, digests[i].get(), progress));
-      if (digests[i]) {
-        hashes[i] = std::async(std::launch::async, [d = digests[i], stop] { return d->Finish(*stop); });
-      }
-    }
+    for (Disk& d : disks) RETURN_IF_ERROR(WriteDiskData(o, d, volumes, keys, progress));
     progress.Phase("luks-headers", "");
     RETURN_IF_ERROR(headers.get());
     for (Disk& d : disks) {
@@ -900,10 +887,10 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   Manifest m;
   m.tool = "vhdcrypt 0.1.0";
   m.passphrase_file = pass_out ? "passphrase" : "";
+  ASSIGN_OR_RETURN(auto sums, hashes.get());
   for (size_t i = 0; i < disks.size(); ++i) {
     const Disk& d = disks[i];
-    ASSIGN_OR_RETURN(std::string sum, hashes[i].get());
-    m.disks.push_back({d.input, sum, ContainerKindName(d.image->kind()), d.image->virtual_size(), d.out_name,
+    m.disks.push_back({d.input, sums[i], ContainerKindName(d.image->kind()), d.image->virtual_size(), d.out_name,
                        ContainerKindName(d.out_kind), d.layout.out_size, TableKindName(d.table.kind),
                        i == 0 && !data_only});
   }

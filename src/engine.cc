@@ -74,22 +74,6 @@ class Pipeline {
       std::lock_guard lock(mu_);
       if (!s.ok()) return FailLocked(s.error());
       ++read_;
-      (job_.tap ? tap_cv_ : work_cv_).notify_one();
-    }
-  }
-
-  // Only with a tap: hands each read chunk to it, in order, then to the workers.
-  void Tap() {
-    for (uint64_t i = 0; i < chunks_; ++i) {
-      {
-        std::unique_lock lock(mu_);
-        tap_cv_.wait(lock, [&] { return stop_ || i < read_; });
-        if (stop_) return;
-      }
-      Status s = job_.tap(job_.source_offset + i * chunk_, Span(i));
-      std::lock_guard lock(mu_);
-      if (!s.ok()) return FailLocked(s.error());
-      ++tapped_;
       work_cv_.notify_one();
     }
   }
@@ -99,7 +83,7 @@ class Pipeline {
       uint64_t i;
       {
         std::unique_lock lock(mu_);
-        work_cv_.wait(lock, [&] { return stop_ || claimed_ < ReadyLocked() || claimed_ == chunks_; });
+        work_cv_.wait(lock, [&] { return stop_ || claimed_ < read_ || claimed_ == chunks_; });
         if (stop_ || claimed_ == chunks_) return;
         i = claimed_++;
         if (claimed_ == chunks_) work_cv_.notify_all();  // the idle workers may leave
@@ -145,9 +129,6 @@ class Pipeline {
  private:
   static constexpr uint64_t kNone = UINT64_MAX;
 
-  // Chunks [0, ReadyLocked()) may be transformed.
-  uint64_t ReadyLocked() const { return job_.tap ? tapped_ : read_; }
-
   std::span<uint8_t> Span(uint64_t i) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_, job_.length - i * chunk_));
     return {pool_.slot(i % pool_.count()), n};
@@ -162,7 +143,6 @@ class Pipeline {
   void StopLocked() {
     stop_ = true;
     reader_cv_.notify_all();
-    tap_cv_.notify_all();
     work_cv_.notify_all();
     writer_cv_.notify_all();
   }
@@ -174,11 +154,9 @@ class Pipeline {
 
   std::mutex mu_;
   std::condition_variable reader_cv_;  // a slot was freed
-  std::condition_variable tap_cv_;     // a chunk was read (with a tap)
-  std::condition_variable work_cv_;    // a chunk is ready to transform
+  std::condition_variable work_cv_;    // a chunk was read
   std::condition_variable writer_cv_;  // a chunk was transformed
   uint64_t read_ = 0;                  // chunks [0, read_) are read
-  uint64_t tapped_ = 0;                // chunks [0, tapped_) went through the tap
   uint64_t claimed_ = 0;               // chunks [0, claimed_) are taken by workers
   uint64_t written_ = 0;               // chunks [0, written_) are written
   std::vector<uint64_t> done_;         // per slot: the chunk transformed in it, or kNone
@@ -283,7 +261,6 @@ Status RunVolumeJob(const VolumeJob& job, const EngineOptions& options, const En
   {
     Crew crew(pipeline);
     status = crew.Start([&] { pipeline.Reader(); });
-    if (status.ok() && job.tap) status = crew.Start([&] { pipeline.Tap(); });
     for (unsigned t = 0; status.ok() && t < threads; ++t) {
       status = crew.Start([&pipeline, &cipher = ciphers[t]] { pipeline.Worker(cipher); });
     }

@@ -1,8 +1,7 @@
 // The bulk engine: moves one volume from a source image to an output image
 // through AES-XTS, in parallel, in bounded memory. One reader thread reads
-// chunks in order, the job's tap (if any) sees them in order, `threads`
-// workers each own an XtsCipher, and the calling thread writes finished
-// chunks in order (so writers see sequential writes).
+// chunks in order, `threads` workers each own an XtsCipher, and the calling
+// thread writes finished chunks in order (so writers see sequential writes).
 // At most 2 * threads + 2 chunks exist at once, whatever the volume size.
 // The output is the same for any number of threads.
 #pragma once
@@ -32,10 +31,6 @@ struct VolumeJob {
   std::span<const uint8_t> key;
   uint32_t sector_size = 512;
   Direction direction = Direction::kEncrypt;
-  // Optional: sees every chunk of source bytes, in order, after it is read
-  // and before it is transformed, on a thread of its own (encrypt hashes its
-  // input this way, reading it once). An error from it stops the job.
-  std::function<Status(uint64_t source_offset, std::span<const uint8_t> bytes)> tap;
 };
 
 // Called on the calling thread after each chunk is written: (bytes done, job.length).

@@ -324,64 +324,6 @@ TEST(Engine, ChunksInFlightAreBounded) {
   }
 }
 
-// The tap sees the plaintext of every chunk, in order, with its source
-// offset, and the output is what it is without a tap.
-TEST(Engine, TapSeesEveryChunkInOrderBeforeItIsTransformed) {
-  const Bytes key = TestKey();
-  const Layout& l = kLayouts[1];
-  const Bytes source = RandomBytes(l.source_size, 9);
-  const Bytes volume(source.begin() + l.source_offset, source.begin() + l.source_offset + l.length);
-  Bytes expected(l.out_size, 0);
-  const Bytes cipher = ReferenceXts(key, l.sector_size, volume, true);
-  std::copy(cipher.begin(), cipher.end(), expected.begin() + l.out_offset);
-  for (unsigned threads : {1u, 2u, 8u}) {
-    for (size_t chunk : {4 * kKiB, 64 * kKiB}) {
-      SCOPED_TRACE("threads " + std::to_string(threads) + ", chunk " + std::to_string(chunk));
-      auto image = MemImage("src.img", source);
-      MemDisk out(l.out_size);
-      VolumeJob job{image.get(), l.source_offset, l.length, out.writer.get(), l.out_offset, key, l.sector_size,
-                    Direction::kEncrypt};
-      Bytes seen;
-      std::vector<uint64_t> offsets;
-      job.tap = [&](uint64_t offset, std::span<const uint8_t> bytes) -> Status {
-        offsets.push_back(offset);
-        seen.insert(seen.end(), bytes.begin(), bytes.end());
-        return {};
-      };
-      Status s = RunVolumeJob(job, {threads, chunk});
-      ASSERT_TRUE(s.ok()) << s.error().message();
-      EXPECT_TRUE(seen == volume);
-      ASSERT_EQ(offsets.size(), (l.length + chunk - 1) / chunk);
-      for (size_t i = 0; i < offsets.size(); ++i) EXPECT_EQ(offsets[i], l.source_offset + i * chunk);
-      EXPECT_TRUE(out.Finish() == expected);
-    }
-  }
-}
-
-TEST(Engine, TapErrorStopsTheJobAndNothingPastItIsWritten) {
-  const Bytes key = TestKey();
-  const uint64_t chunk = 16 * kKiB;
-  for (unsigned threads : {1u, 2u, 8u}) {
-    for (int fail_at : {0, 1, 10}) {
-      SCOPED_TRACE("threads " + std::to_string(threads) + ", failing tap " + std::to_string(fail_at));
-      FailingImage image(1 * kMiB, UINT64_MAX);
-      FailingWriter out(1 * kMiB, -1);
-      VolumeJob job{&image, 0, 1 * kMiB, &out, 0, key, 4096, Direction::kEncrypt};
-      int calls = 0;
-      job.tap = [&](uint64_t offset, std::span<const uint8_t>) -> Status {
-        if (calls++ == fail_at) return IoError("in.img: hashing at " + FormatOffset(offset) + " failed");
-        return {};
-      };
-      Status s = RunVolumeJob(job, {threads, chunk});
-      ASSERT_FALSE(s.ok());
-      EXPECT_EQ(s.error().message(), "in.img: hashing at " + FormatOffset(fail_at * chunk) + " failed");
-      EXPECT_EQ(calls, fail_at + 1);
-      ASSERT_LE(out.offsets.size(), static_cast<size_t>(fail_at));
-      EXPECT_LE(image.reads.load(), fail_at + 1 + static_cast<int>(2 * threads + 2));
-    }
-  }
-}
-
 TEST(Engine, RefusesBadJobsBeforeTouchingAnything) {
   const Bytes key = TestKey();
   FailingImage image(1 * kMiB, UINT64_MAX);
