@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -64,9 +65,27 @@ class PosixFile : public File {
 
   int fd() const { return fd_; }
 
+  // For big outputs written front to back: the run of forward writes (gaps
+  // allowed) is handed to the kernel's writeback every kWriteBehindKick
+  // bytes, and the writer waits for what lies more than kWriteBehindWindow
+  // behind before going on, then drops those pages from the page cache (they
+  // are on disk). Dirty memory stays bounded, the disk works while the data
+  // is produced rather than all at the final fsync, and the output does not
+  // evict the page cache. A single write behind the run (a header, a table)
+  // is left to the final fsync; two in a row start a new run there.
+  void EnableWriteBehind() { write_behind_ = true; }
+
  private:
+  Status WriteBehind(uint64_t offset, size_t n);
+
   int fd_;
   std::string path_;
+  bool write_behind_ = false;
+  std::mutex wb_mu_;       // the run below; writes may come from several threads
+  uint64_t run_end_ = 0;   // end of the current run of forward writes
+  uint64_t last_end_ = 0;  // end of the last write
+  uint64_t kicked_ = 0;    // writeback started for [waited_, kicked_)
+  uint64_t waited_ = 0;    // run start, or where the last wait ended
 };
 
 // Opens an existing file read-only (O_RDONLY | O_CLOEXEC). Directories and

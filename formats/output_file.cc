@@ -66,7 +66,7 @@ constexpr size_t kTempRandomChars = 6;
 bool IsOutputTempName(const std::string& path) {
   const std::string base = BaseName(path);
   const size_t tag = base.rfind(kTempTag);
-  return base.size() > 1 && base[0] == '.' && tag != std::string::npos &&
+  return base.size() > 1 && base[0] == '.' && tag != std::string::npos && tag > 1 &&
          base.size() - tag == sizeof kTempTag - 1 + kTempRandomChars;
 }
 
@@ -117,6 +117,7 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
     ::fchmod(fd, 0666 & ~mask);
   }
   auto file = std::make_unique<PosixFile>(fd, path);
+  file->EnableWriteBehind();
   return std::unique_ptr<OutputFile>(new OutputFile(path, temp, std::move(file), slot, overwrite));
 }
 

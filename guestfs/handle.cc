@@ -210,23 +210,42 @@ Result<std::vector<std::string>> Handle::ReadLines(const std::string& p) {
   LIST_OR_FAIL(guestfs_read_lines(g_, p.c_str()), "read_lines " + p);
 }
 
+Result<std::vector<std::string>> Handle::ReadLinesIfExists(const std::string& p) {
+  ASSIGN_OR_RETURN(bool exists, Exists(p));
+  if (!exists) return std::vector<std::string>{};
+  return ReadLines(p);
+}
+
 namespace {
 constexpr uint64_t kPiece = 1 << 20;  // well under GUESTFS_MESSAGE_MAX
 }  // namespace
 
-Result<std::vector<uint8_t>> Handle::PreadDevice(const std::string& dev, uint64_t size, uint64_t offset) {
+namespace {
+// Reads size bytes from offset in pieces with a guestfs_pread-like call
+// (returns a malloc'd buffer and its length, or nullptr).
+template <typename Call, typename OnFail>
+Result<std::vector<uint8_t>> ReadInPieces(const std::string& what, uint64_t size, uint64_t offset, Call call,
+                                          OnFail fail) {
   std::vector<uint8_t> out;
   out.reserve(size);
   while (out.size() < size) {
     const int want = static_cast<int>(std::min<uint64_t>(kPiece, size - out.size()));
     size_t got = 0;
-    char* piece = guestfs_pread_device(g_, dev.c_str(), want, static_cast<int64_t>(offset + out.size()), &got);
-    if (piece == nullptr) return Fail("pread_device " + dev);
+    char* piece = call(want, static_cast<int64_t>(offset + out.size()), &got);
+    if (piece == nullptr) return fail();
     out.insert(out.end(), piece, piece + got);
     free(piece);
-    if (got == 0) return Error(ErrorKind::kGuest, dev + ": short read at byte " + std::to_string(offset + out.size()));
+    if (got == 0) return Error(ErrorKind::kGuest, what + ": short read at byte " + std::to_string(offset + out.size()));
   }
   return out;
+}
+}  // namespace
+
+Result<std::vector<uint8_t>> Handle::PreadDevice(const std::string& dev, uint64_t size, uint64_t offset) {
+  return ReadInPieces(
+      dev, size, offset,
+      [&](int want, int64_t at, size_t* got) { return guestfs_pread_device(g_, dev.c_str(), want, at, got); },
+      [&] { return Fail("pread_device " + dev); });
 }
 
 namespace {
@@ -261,24 +280,14 @@ Status Handle::PwriteFile(const std::string& path, std::span<const uint8_t> data
 }
 
 Result<std::vector<uint8_t>> Handle::ReadBytes(const std::string& p, uint64_t max_bytes) {
-  const int64_t size = guestfs_filesize(g_, p.c_str());
-  if (size < 0) return Fail("filesize " + p);
-  if (static_cast<uint64_t>(size) > max_bytes) {
+  ASSIGN_OR_RETURN(uint64_t size, FileSize(p));
+  if (size > max_bytes) {
     return Error(ErrorKind::kInvalidInput, p + " is " + std::to_string(size) + " bytes, more than the " +
                                                std::to_string(max_bytes) + " expected");
   }
-  std::vector<uint8_t> out;
-  out.reserve(static_cast<size_t>(size));
-  while (out.size() < static_cast<uint64_t>(size)) {
-    const int want = static_cast<int>(std::min<uint64_t>(kPiece, static_cast<uint64_t>(size) - out.size()));
-    size_t got = 0;
-    char* piece = guestfs_pread(g_, p.c_str(), want, static_cast<int64_t>(out.size()), &got);
-    if (piece == nullptr) return Fail("pread " + p);
-    out.insert(out.end(), piece, piece + got);
-    free(piece);
-    if (got == 0) return Error(ErrorKind::kGuest, p + ": short read at byte " + std::to_string(out.size()));
-  }
-  return out;
+  return ReadInPieces(
+      p, size, 0, [&](int want, int64_t at, size_t* got) { return guestfs_pread(g_, p.c_str(), want, at, got); },
+      [&] { return Fail("pread " + p); });
 }
 
 Result<StatVfs> Handle::Statvfs(const std::string& p) {
@@ -304,22 +313,16 @@ Status Handle::Write(const std::string& path, const std::string& content) {
 Status Handle::WriteBytes(const std::string& path, std::span<const uint8_t> content) {
   // One protocol message carries at most a few MiB: larger contents go in
   // pieces (write, then write_append).
-  constexpr size_t kPiece = 1024 * 1024;
-  size_t done = 0;
-  do {
-    const size_t n = std::min(kPiece, content.size() - done);
-    const char* data = reinterpret_cast<const char*>(content.data() + done);
-    const int r = done == 0 ? guestfs_write(g_, path.c_str(), data, n) : guestfs_write_append(g_, path.c_str(), data, n);
-    if (r == -1) return Fail("write " + path);
-    done += n;
-  } while (done < content.size());
-  return {};
+  const std::span<const uint8_t> first = content.first(std::min<size_t>(kPiece, content.size()));
+  if (guestfs_write(g_, path.c_str(), reinterpret_cast<const char*>(first.data()), first.size()) == -1) {
+    return Fail("write " + path);
+  }
+  return AppendBytes(path, content.subspan(first.size()));
 }
 
 Status Handle::AppendBytes(const std::string& path, std::span<const uint8_t> content) {
-  constexpr size_t kPiece = 1024 * 1024;
   for (size_t done = 0; done < content.size();) {
-    const size_t n = std::min(kPiece, content.size() - done);
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kPiece, content.size() - done));
     if (guestfs_write_append(g_, path.c_str(), reinterpret_cast<const char*>(content.data() + done), n) == -1) {
       return Fail("write_append " + path);
     }
@@ -463,6 +466,25 @@ Status Handle::CryptsetupClose(const std::string& mapname) {
   if (guestfs_cryptsetup_close(g_, ("/dev/mapper/" + mapname).c_str()) == -1) return Fail("cryptsetup_close " + mapname);
   return {};
 }
+
+Result<std::string> Handle::ApplianceShell(const std::string& command) {
+  std::string cmd = command;
+  std::vector<char*> argv = {cmd.data(), nullptr};
+  STRING_OR_FAIL(guestfs_debug(g_, "sh", argv.data()), "debug sh");
+}
+
+Status Handle::SettleDevices() {
+  Result<std::string> out = ApplianceShell("udevadm settle --timeout=60 2>&1");
+  if (!out.ok()) return out.error();
+  return {};
+}
+
+Status Handle::Modprobe(const std::string& module) {
+  if (guestfs_modprobe(g_, module.c_str()) == -1) return Fail("modprobe " + module);
+  return {};
+}
+
+Result<std::string> Handle::KernelLog() { STRING_OR_FAIL(guestfs_dmesg(g_), "dmesg"); }
 
 Result<std::string> Handle::ChecksumDevice(const std::string& type, const std::string& dev) {
   STRING_OR_FAIL(guestfs_checksum_device(g_, type.c_str(), dev.c_str()), "checksum_device " + dev);

@@ -77,6 +77,8 @@ class Handle {
   Result<std::vector<std::string>> Ls(const std::string& dir);
   Result<std::vector<std::string>> Glob(const std::string& pattern);
   Result<std::vector<std::string>> ReadLines(const std::string& path);
+  // A file's lines, or none when it does not exist.
+  Result<std::vector<std::string>> ReadLinesIfExists(const std::string& path);
   // Raw bytes of a device, and writes to a device or an existing file, in
   // pieces under libguestfs' message limit.
   Result<std::vector<uint8_t>> PreadDevice(const std::string& dev, uint64_t size, uint64_t offset);
@@ -119,6 +121,17 @@ class Handle {
   // it to cryptsetup through a file in the appliance, never argv.
   Status CryptsetupOpen(const std::string& dev, const char* key, const std::string& mapname, bool readonly);
   Status CryptsetupClose(const std::string& mapname);
+  // Waits until the appliance's udev has handled every queued event, so
+  // partition device nodes a partition-table re-read removed are back.
+  Status SettleDevices();
+  // Runs a shell command line in the appliance (not the guest) through
+  // libguestfs' debug interface; returns its output. For diagnostics.
+  Result<std::string> ApplianceShell(const std::string& command);
+  // Loads a kernel module in the appliance (modprobe).
+  Status Modprobe(const std::string& module);
+  // The appliance kernel's message buffer (dmesg): what dm-crypt says when a
+  // table is refused.
+  Result<std::string> KernelLog();
   // The same for a volume whose LUKS header is a file (header_file, an
   // absolute path inside the filesystem on header_dev, mounted read-only for
   // the moment): ADE's detached OS header. cryptsetup_open has no --header,

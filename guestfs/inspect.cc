@@ -52,9 +52,7 @@ int DiskIndex(const std::string& dev) {
 
 // Reads a file's lines if it exists; absent or unreadable files give {}.
 std::vector<std::string> LinesIfPresent(Handle& h, const std::string& path) {
-  auto exists = h.Exists(path);
-  if (!exists.ok() || !*exists) return {};
-  auto lines = h.ReadLines(path);
+  auto lines = h.ReadLinesIfExists(path);
   return lines.ok() ? *lines : std::vector<std::string>{};
 }
 

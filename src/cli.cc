@@ -154,6 +154,28 @@ Result<Pbkdf> ParsePbkdf(const std::string& name) {
   return UsageError("--pbkdf: '" + name + "' is not one of argon2id, pbkdf2");
 }
 
+// cryptsetup's options for fixed key slot costs (no benchmark): for
+// reproducible pipelines and for measuring the bulk work alone.
+void AddPbkdfCostOptions(CLI::App* cmd, LuksOptions& luks) {
+  cmd->add_option("--pbkdf-force-iterations", luks.iterations,
+                  "Fixed PBKDF cost, no benchmark (as cryptsetup's): pbkdf2 iterations (>= 1000) or argon2id time "
+                  "cost (>= 4); --iter-time is then ignored");
+  cmd->add_option("--pbkdf-memory", luks.memory_kb,
+                  "argon2id memory cost in KiB with --pbkdf-force-iterations (default: the 131072 KiB cap)");
+  cmd->add_option("--pbkdf-parallel", luks.parallel_threads,
+                  "argon2id threads with --pbkdf-force-iterations (default 4)");
+}
+
+// Fills the argon2id defaults of a forced cost, then refuses what does not
+// fit together, before any work starts.
+Status FinishPbkdfCosts(LuksOptions& luks) {
+  if (luks.iterations != 0 && luks.pbkdf == Pbkdf::kArgon2id) {
+    if (luks.memory_kb == 0) luks.memory_kb = luks.max_memory_kb;
+    if (luks.parallel_threads == 0) luks.parallel_threads = 4;
+  }
+  return CheckPbkdfOptions(luks);
+}
+
 struct EncryptArgs {
   std::string format = "auto", policy = "azure", volume_type = "data", to, pbkdf = "argon2id",
               sector_size = "auto", progress = "auto", kek_alg = "RSA-OAEP";
@@ -202,6 +224,7 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
   cmd->add_option("--pbkdf", a.pbkdf, "Key slot PBKDF: argon2id, pbkdf2")->capture_default_str();
   cmd->add_option("--iter-time", o.luks.iter_time_ms, "PBKDF unlock time in milliseconds, as cryptsetup's")
       ->capture_default_str();
+  AddPbkdfCostOptions(cmd, o.luks);
   cmd->add_option("--sector-size", a.sector_size,
                   "Encryption sector size: auto (4096 when the filesystem allows), 512, 4096")
       ->capture_default_str();
@@ -247,6 +270,8 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
             auto pbkdf = ParsePbkdf(a.pbkdf);
             if (!pbkdf.ok()) return ReportError(pbkdf.error());
             o.luks.pbkdf = *pbkdf;
+            if (o.luks.iter_time_ms == 0) return ReportError(UsageError("--iter-time: must be at least 1 ms"));
+            if (Status s = FinishPbkdfCosts(o.luks); !s.ok()) return ReportError(s.error());
             if (a.sector_size == "auto") {
               o.sector_size = 0;
             } else if (a.sector_size == "512" || a.sector_size == "4096") {
@@ -257,7 +282,6 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
             auto progress = ParseProgressMode(a.progress);
             if (!progress.ok()) return ReportError(progress.error());
             o.progress = *progress;
-            if (o.luks.iter_time_ms == 0) return ReportError(UsageError("--iter-time: must be at least 1 ms"));
             auto kek_alg = ParseKekAlg(a.kek_alg);
             if (!kek_alg.ok()) return ReportError(kek_alg.error());
             o.kek_alg = *kek_alg;
@@ -354,6 +378,7 @@ Subcommand AddRekey(CLI::App& root, RekeyCommandOptions& o, std::string& pbkdf) 
   cmd->add_option("--iter-time", o.luks.iter_time_ms, "PBKDF unlock time in milliseconds, as cryptsetup's")
       ->capture_default_str()
       ->check(CLI::Range(1u, 60000u));
+  AddPbkdfCostOptions(cmd, o.luks);
   cmd->footer(Footer(
       "  Opens the images writable in a libguestfs appliance and finds every LUKS2 volume: headers\n"
       "  attached to their partition (or disk), and detached OS headers stored as\n"
@@ -370,6 +395,7 @@ Subcommand AddRekey(CLI::App& root, RekeyCommandOptions& o, std::string& pbkdf) 
             auto parsed = ParsePbkdf(pbkdf);
             if (!parsed.ok()) return ReportError(parsed.error());
             o.luks.pbkdf = *parsed;
+            if (Status s = FinishPbkdfCosts(o.luks); !s.ok()) return ReportError(s.error());
             return RunRekey(o);
           }};
 }

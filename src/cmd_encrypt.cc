@@ -392,13 +392,6 @@ struct GuestEdit {
   std::string new_boot_device;  // an empty partition that becomes /boot (/ holds /boot now)
 };
 
-// A guest file's lines, or none when it does not exist.
-Result<std::vector<std::string>> ReadLinesIfExists(guest::Handle& g, const std::string& path) {
-  ASSIGN_OR_RETURN(bool exists, g.Exists(path));
-  if (!exists) return std::vector<std::string>{};
-  return g.ReadLines(path);
-}
-
 // In the guest's chroot: fails with the command's own output.
 Status RunInGuest(guest::Handle& g, const std::vector<std::string>& argv) {
   spdlog::info("guest: running {}", argv[0] == "sh" ? argv.back() : argv[0]);
@@ -418,7 +411,7 @@ Status ConfigureInitramfsTools(guest::Handle& g) {
   RETURN_IF_ERROR(g.Mkdir("/etc/initramfs-tools/hooks"));
   RETURN_IF_ERROR(g.Write(kInitramfsHookPath, InitramfsHookText()));
   RETURN_IF_ERROR(g.Chmod(0755, kInitramfsHookPath));
-  ASSIGN_OR_RETURN(auto modules, ReadLinesIfExists(g, kInitramfsModulesPath));
+  ASSIGN_OR_RETURN(auto modules, g.ReadLinesIfExists(kInitramfsModulesPath));
   RETURN_IF_ERROR(g.Write(kInitramfsModulesPath, InitramfsModulesText(modules)));
   return RunInGuest(g, {"update-initramfs", "-u", "-k", "all"});
 }
@@ -541,7 +534,7 @@ Status UpdateKernelCmdline(guest::Handle& g, const CmdlineEdit& edit) {
     files.insert(files.end(), cfgs.begin(), cfgs.end());
   }
   for (const std::string& file : files) {
-    ASSIGN_OR_RETURN(auto lines, ReadLinesIfExists(g, file));
+    ASSIGN_OR_RETURN(auto lines, g.ReadLinesIfExists(file));
     std::vector<std::string> changes;
     auto edited = EditGrubDefaults(lines, edit, &changes);
     if (changes.empty()) continue;
@@ -629,7 +622,7 @@ Status EditGuest(const guest::Facts& facts, const Disk& os_disk, const std::vect
     fstab = AddBootToFstab(fstab, root == facts.fstab.end() ? 0 : root->line, new_boot_uuid);
   }
   RETURN_IF_ERROR(g->Write("/etc/fstab", JoinLines(fstab)));
-  ASSIGN_OR_RETURN(auto crypttab, ReadLinesIfExists(*g, "/etc/crypttab"));
+  ASSIGN_OR_RETURN(auto crypttab, g->ReadLinesIfExists("/etc/crypttab"));
   RETURN_IF_ERROR(g->Write("/etc/crypttab", ComposeCrypttab(crypttab, crypt)));
   if (edit.os_header != nullptr) {
     RETURN_IF_ERROR(ConfigureOsUnlock(*g, facts, *edit.os_header));

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "formats/image.h"
 #include "guestfs/handle.h"
@@ -79,6 +81,26 @@ Result<std::string> CheckPhysicalVolume(guest::Handle& g, const std::string& dev
   return problem;
 }
 
+// The lines the appliance kernel logged after its first 'skip' bytes of
+// messages that mention device-mapper or dm-crypt, as "; kernel: ...":
+// why a table was refused (empty when it said nothing).
+std::string KernelHint(guest::Handle& g, size_t skip) {
+  Result<std::string> log = g.KernelLog();
+  if (!log.ok() || log->size() <= skip) return "";
+  std::string hint;
+  size_t start = skip;
+  while (start < log->size()) {
+    size_t end = log->find('\n', start);
+    if (end == std::string::npos) end = log->size();
+    const std::string line = log->substr(start, end - start);
+    if (line.find("device-mapper") != std::string::npos || line.find("crypt") != std::string::npos) {
+      hint += "; kernel: " + line;
+    }
+    start = end + 1;
+  }
+  return hint;
+}
+
 // One volume: unlock, compare or check, lock again. Returns "" when good,
 // else what is wrong.
 Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size_t index, const char* key,
@@ -93,10 +115,34 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
   const bool detached = v.header == "detached";
   if (detached) against = nullptr;
   const bool writable = against == nullptr;
-  Status opened = detached ? g.CryptsetupOpenDetached(dev, v.header_device, v.header_file, key, map, !writable)
-                           : g.CryptsetupOpen(dev, key, map, !writable);
-  if (!opened.ok()) {
-    return "dm-crypt cannot unlock it with this passphrase (" + opened.error().message() + ")";
+  // Seen twice in the suite, on the first volume after the appliance came
+  // up, each time on an output that verified cleanly on a rerun: cryptsetup
+  // found no /dev/sda3, or the kernel refused the dm table (EINVAL). The
+  // cause is inside the appliance and not known; such failures are retried
+  // once udev has settled (and said on stderr). A wrong passphrase is not.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    RETURN_IF_ERROR(g.SettleDevices());
+    Result<std::string> log_before = g.KernelLog();
+    const size_t log_seen = log_before.ok() ? log_before->size() : 0;
+    Status opened = detached ? g.CryptsetupOpenDetached(dev, v.header_device, v.header_file, key, map, !writable)
+                             : g.CryptsetupOpen(dev, key, map, !writable);
+    if (opened.ok()) break;
+    std::string message = opened.error().message();
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    message += KernelHint(g, log_seen);
+    if (message.find("No key available") != std::string::npos) return "cannot be unlocked (" + message + ")";
+    if (attempt == kAttempts) {
+      // What the appliance saw, for the cause that is still not known.
+      Result<std::string> seen = g.ApplianceShell(
+          "ls -l /dev/sd* /dev/mapper; cat /proc/partitions; lsblk -o NAME,SIZE,TYPE,FSTYPE,MOUNTPOINT; "
+          "grep -H . /sys/block/sd*/sd*/size; dmesg | tail -n 40");
+      spdlog::warn("{}: the appliance's devices after {} failed unlocks:\n{}", dev, kAttempts,
+                   seen.ok() ? *seen : seen.error().message());
+      return "cannot be unlocked (" + message + ")";
+    }
+    spdlog::warn("{}: unlocking failed (attempt {} of {}), retrying once udev settles: {}", dev, attempt, kAttempts,
+                 message);
   }
   const std::string mapped = "/dev/mapper/" + map;
   std::string problem;
@@ -146,6 +192,11 @@ Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const 
     drives.push_back({dir + "/" + d.output, guest::GuestfsFormat(kind), true});
   }
   ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives, /*sensitive=*/true));
+  // Loaded up front rather than on demand by the first table load, so a
+  // module that cannot load is reported as such.
+  if (Status loaded = g->Modprobe("dm_crypt"); !loaded.ok()) {
+    spdlog::warn("the appliance could not load dm_crypt: {}", loaded.error().message());
+  }
   int bad = 0;
   for (size_t i = 0; i < m.volumes.size(); ++i) {
     const ManifestVolume& v = m.volumes[i];

@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cstring>
 #include <mutex>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -166,6 +167,8 @@ bool IsUuid(const std::string& s) {
   return true;
 }
 
+}  // namespace
+
 // The PBKDF fields of LuksOptions: the target and caps libcryptsetup
 // benchmarks against, or the explicit costs.
 Status CheckPbkdfOptions(const LuksOptions& options) {
@@ -204,6 +207,8 @@ Status CheckPbkdfOptions(const LuksOptions& options) {
   }
   return Status();
 }
+
+namespace {
 
 Status CheckOptions(const SecretBytes& passphrase, const SecretBytes& volume_key, const LuksOptions& options) {
   if (options.sector_size != 512 && options.sector_size != 4096) {
@@ -402,36 +407,54 @@ void ReadParams(crypt_device* cd, std::string& cipher_out, uint32_t& sector_out,
   sector_out = sector > 0 ? static_cast<uint32_t>(sector) : 512;
   offset_out = crypt_get_data_offset(cd) * 512;
 }
-}  // namespace
 
-Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const SecretBytes& passphrase) {
+// A caller's LUKS2 header loaded by libcryptsetup from a memfd, with
+// kScratchDataRoom zero bytes after it. On the heap, so the sink the device
+// logs to stays put; members in this order, so the device is freed before
+// the memfd closes.
+struct LoadedHeader {
+  Memfd memfd;
+  uint64_t size;  // of the memfd
+  LogSink sink;
+  std::optional<CryptDevice> cd;
+};
+
+Result<std::unique_ptr<LoadedHeader>> LoadHeader(const std::vector<uint8_t>& header) {
   if (header.size() < kMinHeaderBytes) {
     return InvalidInput("LUKS2 header of " + std::to_string(header.size()) + " bytes is too short");
   }
-  ASSIGN_OR_RETURN(Memfd memfd, Memfd::Create(RoundUp4096(header.size()) + kScratchDataRoom));
+  const uint64_t size = RoundUp4096(header.size()) + kScratchDataRoom;
+  ASSIGN_OR_RETURN(Memfd memfd, Memfd::Create(size));
   RETURN_IF_ERROR(memfd.WriteAll(0, header.data(), header.size()));
-  LogSink sink;
-  ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(memfd.path().c_str(), &sink));
-
-  int r = crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
+  auto loaded = std::unique_ptr<LoadedHeader>(new LoadedHeader{std::move(memfd), size, {}, std::nullopt});
+  ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(loaded->memfd.path().c_str(), &loaded->sink));
+  loaded->cd.emplace(std::move(cd));
+  const int r = crypt_load(loaded->cd->get(), CRYPT_LUKS2, nullptr);
   if (r < 0) {
     // A missing signature is -EINVAL with nothing logged at error level.
-    std::string why = sink.last_error.empty() && r != -EINVAL ? std::strerror(-r) : sink.last_error;
+    const std::string& logged = loaded->sink.last_error;
+    const std::string why = logged.empty() && r != -EINVAL ? std::strerror(-r) : logged;
     return InvalidInput("not a valid LUKS2 header" + (why.empty() ? std::string() : ": " + why));
   }
+  return loaded;
+}
+}  // namespace
 
-  const int key_size = crypt_get_volume_key_size(cd.get());
+Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const SecretBytes& passphrase) {
+  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header));
+  crypt_device* cd = loaded->cd->get();
+  const int key_size = crypt_get_volume_key_size(cd);
   if (key_size <= 0) return InvalidInput("LUKS2 header has no volume key size");
   SecretBytes key(static_cast<size_t>(key_size));
   size_t got = key.size();
-  r = crypt_volume_key_get(cd.get(), CRYPT_ANY_SLOT, reinterpret_cast<char*>(key.data()), &got,
+  int r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, reinterpret_cast<char*>(key.data()), &got,
                            reinterpret_cast<const char*>(passphrase.data()), passphrase.size());
   if (r == -EPERM) return UsageError("no key slot opens with this passphrase");
   if (r == -ENOENT) return InvalidInput("LUKS2 header has no key slot");
-  if (r < 0) return IoError("unlocking the LUKS2 key slot: " + CryptDevice::Describe(r, sink));
+  if (r < 0) return IoError("unlocking the LUKS2 key slot: " + CryptDevice::Describe(r, loaded->sink));
   key.Truncate(got);
   UnlockedLuks u{std::move(key)};
-  ReadParams(cd.get(), u.cipher, u.sector_size, u.data_offset);
+  ReadParams(cd, u.cipher, u.sector_size, u.data_offset);
   return u;
 }
 
@@ -443,32 +466,23 @@ Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const S
 
 Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& header, const SecretBytes& old_passphrase,
                                                   const SecretBytes& new_passphrase, const LuksOptions& options) {
-  if (header.size() < kMinHeaderBytes) {
-    return InvalidInput("LUKS2 header of " + std::to_string(header.size()) + " bytes is too short");
-  }
   RETURN_IF_ERROR(CheckPbkdfOptions(options));
-  const uint64_t size = RoundUp4096(header.size()) + kScratchDataRoom;
-  ASSIGN_OR_RETURN(Memfd memfd, Memfd::Create(size));
-  RETURN_IF_ERROR(memfd.WriteAll(0, header.data(), header.size()));
-  LogSink sink;
+  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header));
+  crypt_device* cd = loaded->cd->get();
+  const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
+  int r = crypt_set_pbkdf_type(cd, &pbkdf);
+  if (r < 0) return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, loaded->sink));
+  r = crypt_keyslot_change_by_passphrase(cd, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
+                                         reinterpret_cast<const char*>(old_passphrase.data()), old_passphrase.size(),
+                                         reinterpret_cast<const char*>(new_passphrase.data()), new_passphrase.size());
+  if (r == -EPERM) return UsageError("no key slot opens with the old passphrase");
+  if (r < 0) return IoError("changing the LUKS2 key slot: " + CryptDevice::Describe(r, loaded->sink));
+  loaded->cd.reset();  // libcryptsetup's writes are all done
   std::vector<uint8_t> changed(header.size());
-  {
-    ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(memfd.path().c_str(), &sink));
-    int r = crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
-    if (r < 0) return InvalidInput("not a valid LUKS2 header" + (sink.last_error.empty() ? "" : ": " + sink.last_error));
-    const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
-    r = crypt_set_pbkdf_type(cd.get(), &pbkdf);
-    if (r < 0) return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, sink));
-    r = crypt_keyslot_change_by_passphrase(cd.get(), CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
-                                           reinterpret_cast<const char*>(old_passphrase.data()), old_passphrase.size(),
-                                           reinterpret_cast<const char*>(new_passphrase.data()), new_passphrase.size());
-    if (r == -EPERM) return UsageError("no key slot opens with the old passphrase");
-    if (r < 0) return IoError("changing the LUKS2 key slot: " + CryptDevice::Describe(r, sink));
-  }
-  RETURN_IF_ERROR(memfd.ReadAll(0, changed.data(), changed.size()));
+  RETURN_IF_ERROR(loaded->memfd.ReadAll(0, changed.data(), changed.size()));
   // Nothing may have been written past the header the caller gave.
-  std::vector<uint8_t> tail(size - header.size());
-  RETURN_IF_ERROR(memfd.ReadAll(header.size(), tail.data(), tail.size()));
+  std::vector<uint8_t> tail(loaded->size - header.size());
+  RETURN_IF_ERROR(loaded->memfd.ReadAll(header.size(), tail.data(), tail.size()));
   if (std::any_of(tail.begin(), tail.end(), [](uint8_t b) { return b != 0; })) {
     return IoError("libcryptsetup wrote past the " + std::to_string(header.size()) + " header bytes given");
   }
@@ -514,22 +528,15 @@ Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uin
 }
 
 Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
-  if (header.size() < kMinHeaderBytes) {
-    return InvalidInput("LUKS2 header of " + std::to_string(header.size()) + " bytes is too short");
-  }
-  ASSIGN_OR_RETURN(Memfd memfd, Memfd::Create(RoundUp4096(header.size()) + kScratchDataRoom));
-  RETURN_IF_ERROR(memfd.WriteAll(0, header.data(), header.size()));
-  LogSink sink;
-  ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(memfd.path().c_str(), &sink));
-  const int r = crypt_load(cd.get(), CRYPT_LUKS2, nullptr);
-  if (r < 0) return InvalidInput("not a valid LUKS2 header" + (sink.last_error.empty() ? "" : ": " + sink.last_error));
+  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header));
+  crypt_device* cd = loaded->cd->get();
   LuksInfo info;
-  const char* uuid = crypt_get_uuid(cd.get());
+  const char* uuid = crypt_get_uuid(cd);
   info.uuid = uuid == nullptr ? "" : uuid;
-  ReadParams(cd.get(), info.cipher, info.sector_size, info.data_offset);
-  const int key_bytes = crypt_get_volume_key_size(cd.get());
+  ReadParams(cd, info.cipher, info.sector_size, info.data_offset);
+  const int key_bytes = crypt_get_volume_key_size(cd);
   info.key_bits = key_bytes > 0 ? static_cast<uint32_t>(key_bytes) * 8 : 0;
-  info.reencrypting = crypt_reencrypt_status(cd.get(), nullptr) != CRYPT_REENCRYPT_NONE;
+  info.reencrypting = crypt_reencrypt_status(cd, nullptr) != CRYPT_REENCRYPT_NONE;
   return info;
 }
 

@@ -80,6 +80,10 @@ Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretB
 // kIo if libcryptsetup fails.
 Result<LuksOptions> CalibrateLuksOptions(const LuksOptions& options);
 
+// The PBKDF fields of options on their own (kUsage naming what is wrong), so
+// a command line can be refused before any work starts.
+Status CheckPbkdfOptions(const LuksOptions& options);
+
 // Loads header bytes (attached or detached) with libcryptsetup (crypt_load) and unlocks the volume
 // key with the passphrase. For tests and for rekey/decrypt. A wrong
 // passphrase is kUsage ("no key slot opens with this passphrase").

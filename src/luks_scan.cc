@@ -19,12 +19,6 @@ Result<std::vector<uint8_t>> ReadAttachedHeader(guest::Handle& g, const std::str
   return g.PreadDevice(dev, total, 0);
 }
 
-Result<std::vector<std::string>> LinesIfExists(guest::Handle& g, const std::string& path) {
-  ASSIGN_OR_RETURN(bool exists, g.Exists(path));
-  if (!exists) return std::vector<std::string>{};
-  return g.ReadLines(path);
-}
-
 // A mounted plaintext filesystem: its role and any detached header on it.
 Status LookInto(guest::Handle& g, ScannedFilesystem& fs, LuksScan& scan) {
   for (const char* path : {"/luks/osluksheader", "/boot/luks/osluksheader"}) {
@@ -37,7 +31,7 @@ Status LookInto(guest::Handle& g, ScannedFilesystem& fs, LuksScan& scan) {
   ASSIGN_OR_RETURN(fs.root, g.Exists("/etc/fstab"));
   if (fs.root) {
     ASSIGN_OR_RETURN(fs.fstab, g.ReadLines("/etc/fstab"));
-    ASSIGN_OR_RETURN(fs.crypttab, LinesIfExists(g, "/etc/crypttab"));
+    ASSIGN_OR_RETURN(fs.crypttab, g.ReadLinesIfExists("/etc/crypttab"));
   }
   for (const char* marker : {"/grub", "/grub2", "/loader"}) {
     ASSIGN_OR_RETURN(bool here, g.IsDir(marker));

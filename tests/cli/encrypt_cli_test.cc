@@ -103,6 +103,13 @@ TEST(EncryptCli, UsageErrorsComeBeforeAnyWork) {
       {{"--progress", "fancy"}, "--progress"},
       {{"--to", "vmdk"}, "vmdk"},
       {{"--iter-time", "0"}, "--iter-time"},
+      {{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "999"}, "pbkdf2 iterations 999 are below the minimum of 1000"},
+      {{"--pbkdf-force-iterations", "3"}, "argon2id time cost 3 is below the minimum of 4"},
+      {{"--pbkdf-force-iterations", "4", "--pbkdf-memory", "16"}, "memory cost of 16 KiB is outside"},
+      {{"--pbkdf-force-iterations", "4", "--pbkdf-parallel", "5"}, "parallel threads 5 is not between 1 and 4"},
+      {{"--pbkdf-memory", "1024"}, "PBKDF memory or thread cost given without iterations"},
+      {{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--pbkdf-parallel", "2"},
+       "pbkdf2 has no memory or thread cost"},
       {{"--key-file", dir / "missing.key"}, "missing.key: does not exist"},
       {{"--kek", dir / "missing.pem"}, "missing.pem: does not exist"},
       {{"--kek", dir / "k.pem", "--kek-alg", "RSA1_5"}, "--kek-alg: 'RSA1_5' is not one of RSA-OAEP, RSA-OAEP-256"},
@@ -177,6 +184,40 @@ TEST(EncryptCli, DataOnlyRunWritesImageManifestAndPassphrase) {
   EXPECT_EQ(nlohmann::json::parse(info.out)["container"], "vhd-fixed");
   EXPECT_EQ(testing::ReadText(dir / "out/data.vhd").substr(0, 6), std::string("LUKS\xba\xbe", 6));
   EXPECT_EQ(testing::ReadText(img), before);
+}
+
+// --pbkdf-force-iterations: the key slot gets exactly the costs asked for,
+// as cryptsetup luksDump reads them, and no benchmark runs.
+TEST(EncryptCli, ForcedPbkdfCostsReachTheKeySlot) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "data.raw");
+  WriteText(dir / "key", "forced cost passphrase");
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> dump;  // lines luksDump must show
+  };
+  const Case cases[] = {
+      {{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1234"}, {"PBKDF:      pbkdf2", "Iterations: 1234"}},
+      {{"--pbkdf-force-iterations", "5", "--pbkdf-memory", "65536", "--pbkdf-parallel", "1"},
+       {"PBKDF:      argon2id", "Time cost:  5", "Memory:     65536", "Threads:    1"}},
+      {{"--pbkdf-force-iterations", "4"}, {"PBKDF:      argon2id", "Time cost:  4", "Memory:     131072"}},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    const std::string out = dir / ("out" + std::to_string(n++));
+    ASSERT_EQ(::mkdir(out.c_str(), 0700), 0);
+    std::vector<std::string> args = {"-vv", "encrypt", "--data-only", img, "--output-dir", out, "--key-file",
+                                     dir / "key", "--progress", "none"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto r = RunVhdcrypt(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.find("benchmark"), std::string::npos) << r.err;
+    const std::string dump_file = dir / "dump.txt";
+    const std::string cmd = "cryptsetup luksDump " + out + "/data.raw > " + dump_file;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    const std::string dump = testing::ReadText(dump_file);
+    for (const auto& line : c.dump) EXPECT_NE(dump.find(line), std::string::npos) << line << " in\n" << dump;
+  }
 }
 
 TEST(EncryptCli, NoPlaintextInTheOutputAndFreshKeysEachRun) {
@@ -451,6 +492,10 @@ TEST(RekeyCli, RefusesBeforeTouchingTheImages) {
   r = RunVhdcrypt({"rekey", img, "--key-file", dir / "old", "--new-key-file", dir / "new", "--pbkdf", "scrypt"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--pbkdf: 'scrypt'"), std::string::npos) << r.err;
+  r = RunVhdcrypt({"rekey", img, "--key-file", dir / "old", "--new-key-file", dir / "new", "--pbkdf", "pbkdf2",
+                   "--pbkdf-force-iterations", "10"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("pbkdf2 iterations 10 are below the minimum of 1000"), std::string::npos) << r.err;
   r = RunVhdcrypt({"rekey", dir / "nope.raw", "--key-file", dir / "old", "--new-key-file", dir / "new"});
   EXPECT_EQ(r.exit_code, 4);
   EXPECT_NE(r.err.find("nope.raw"), std::string::npos) << r.err;

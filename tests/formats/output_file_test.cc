@@ -1,9 +1,13 @@
 #include "formats/output_file.h"
 
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include <fstream>
+#include <vector>
 
 #include "tests/formats/temp_dir.h"
 
@@ -29,10 +33,57 @@ TEST(OutputFile, NothingUnderTheFinalNameUntilCommit) {
   // status recognises what an interrupted run leaves by this predicate.
   EXPECT_TRUE(IsOutputTempName((*out)->temp_path()));
   EXPECT_FALSE(IsOutputTempName(path));
+  EXPECT_FALSE(IsOutputTempName(dir / ".vhdcrypt-abcdef"));
   EXPECT_FALSE(IsOutputTempName(dir / ".out.img.vhdcrypt-abc"));
   ASSERT_TRUE((*out)->Commit().ok());
   EXPECT_EQ(Slurp(path), "hello");
   EXPECT_EQ(dir.EntryCount(), 1u);
+}
+
+// Write-behind (PosixFile::EnableWriteBehind, on for every OutputFile): a big
+// output written front to back, with writes elsewhere between (headers,
+// tables), reads back exactly, and what lies well behind the write front is
+// no longer in the page cache (it was written out and dropped).
+TEST(OutputFile, WriteBehindKeepsEveryByteAndLeavesNoTrailInThePageCache) {
+  testing::TempDir dir;
+  const std::string path = dir / "big.img";
+  auto out = OutputFile::Create(path, false);
+  ASSERT_TRUE(out.ok()) << out.error().message();
+  constexpr size_t kMiB = 1 << 20, kTotal = 160 * kMiB;
+  std::vector<uint8_t> expect(kTotal);
+  for (size_t i = 0; i < kTotal; ++i) expect[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  std::vector<uint8_t> header(4096, 0xa5);
+  for (size_t off = kMiB; off < kTotal; off += kMiB) {
+    ASSERT_TRUE(WriteFull((*out)->file(), off, std::span(expect).subspan(off, kMiB)).ok());
+    if (off % (32 * kMiB) == 0) {  // a header write at the start breaks the run
+      ASSERT_TRUE(WriteFull((*out)->file(), 0, header).ok());
+    }
+  }
+  std::copy(header.begin(), header.end(), expect.begin());
+  ASSERT_TRUE(WriteFull((*out)->file(), header.size(), std::span(expect).subspan(header.size(), kMiB - header.size()))
+                  .ok());
+  struct statfs fs;
+  ASSERT_EQ(::statfs(dir.path().c_str(), &fs), 0);
+  if (fs.f_type != TMPFS_MAGIC) {  // tmpfs pages cannot be dropped
+    auto* fd_file = dynamic_cast<PosixFile*>(&(*out)->file());
+    ASSERT_NE(fd_file, nullptr);
+    void* map = ::mmap(nullptr, kTotal, PROT_READ, MAP_SHARED, fd_file->fd(), 0);
+    ASSERT_NE(map, MAP_FAILED);
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    // [16 MiB, 80 MiB): more than the 64 MiB window behind the last write.
+    std::vector<unsigned char> resident(64 * kMiB / page);
+    ASSERT_EQ(::mincore(static_cast<uint8_t*>(map) + 16 * kMiB, 64 * kMiB, resident.data()), 0);
+    size_t in_cache = 0;
+    for (unsigned char r : resident) in_cache += r & 1;
+    ::munmap(map, kTotal);
+    EXPECT_LT(in_cache, resident.size() / 4) << in_cache << " of " << resident.size() << " pages still cached";
+  }
+  ASSERT_TRUE((*out)->Commit().ok());
+  const std::string text = Slurp(path);
+  const std::vector<uint8_t> got(text.begin(), text.end());
+  ASSERT_EQ(got.size(), kTotal);
+  const auto diff = std::mismatch(got.begin(), got.end(), expect.begin());
+  EXPECT_TRUE(diff.first == got.end()) << "first difference at byte " << (diff.first - got.begin());
 }
 
 TEST(OutputFile, SecretFilesAre0600FromTheStart) {

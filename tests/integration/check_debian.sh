@@ -3,20 +3,15 @@
 # under CACHE, keyed by its recipe), as raw and as a dynamic VHD.
 #   check_debian.sh VHDCRYPT SOURCE_DIR CACHE_DIR
 set -euo pipefail
-BIN=$1
-SRC=$2
-CACHE=$3
-export LIBGUESTFS_BACKEND=direct
+. "$2/tests/integration/lib.sh"
+test_setup "$@"
 # The debootstrap tarball, shared with the other tests' guests (encrypt_os.sh).
 export DEBIAN_GUEST_BASE_CACHE=$CACHE/guest-base
 F="python3 $SRC/tests/integration/findings.py"
-. "$SRC/tests/integration/lib.sh"
 # Layout gpt-boot, without the data disk's fstab lines (no --data here).
 IMG=$(cached_fixture "$CACHE" debian12 "$SRC/fixtures/debian-guest-gpt-boot.guestfish" \
       "$SRC/fixtures/debian-guest-common.guestfish" "$SRC"/fixtures/guest-* "$SRC/scripts/build-debian-guest" \
       -- "$SRC/scripts/build-debian-guest" --no-data-fstab @DIR@/debian12.raw gpt-boot)/debian12.raw
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 before=$(sha256sum < "$IMG")
 
 start=$(date +%s)

@@ -5,15 +5,10 @@
 # their recipe, so only a changed recipe rebuilds them.
 #   check_guests.sh VHDCRYPT SOURCE_DIR CACHE_DIR
 set -euo pipefail
-BIN=$1
-SRC=$2
-CACHE=$3
-export LIBGUESTFS_BACKEND=direct
+. "$2/tests/integration/lib.sh"
+test_setup "$@"
 F="python3 $SRC/tests/integration/findings.py"
-. "$SRC/tests/integration/lib.sh"
 G=$(phony_guests_fixture "$SRC" "$CACHE")
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 sha256sum "$G"/*.raw > "$OUT/inputs.sha256"
 n=0
 check() {  # name expected_rc vhdcrypt-args...

@@ -14,13 +14,10 @@
 # more without bek.vhd: the guest must stop in its initramfs.
 #   encrypt_os.sh VHDCRYPT SOURCE_DIR CACHE_DIR LAYOUT
 set -euo pipefail
-BIN=$1
-SRC=$2
-CACHE=$3
+. "$2/tests/integration/lib.sh"
+test_setup "$1" "$2" "$3"
 LAYOUT=$4
-export LIBGUESTFS_BACKEND=direct
 export DEBIAN_GUEST_BASE_CACHE=$CACHE/guest-base
-. "$SRC/tests/integration/lib.sh"
 BOOT="/usr/bin/python3 $SRC/tests/integration/boot_guest.py"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass=0
@@ -35,8 +32,6 @@ GUEST=$(cached_fixture "$CACHE" "guest-$LAYOUT" "$SRC/fixtures/debian-guest-$LAY
 DATA=$(cached_fixture "$CACHE" guest-data "$SRC/fixtures/guest-data-disk.guestfish" \
        "$SRC/scripts/build-guest-data-disk" -- "$SRC/scripts/build-guest-data-disk" @DIR@/data.raw)/data.raw
 echo "# fixtures ready in $(elapsed $t)"
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 sha256sum "$GUEST" "$DATA" > "$OUT/inputs.sha256"
 
 # 1. Encrypt everything into Azure's container (fixed VHD), passphrase

@@ -1,5 +1,17 @@
 # Sourced by the integration tests.
 #
+# test_setup VHDCRYPT SOURCE_DIR CACHE_DIR: the arguments every appliance
+# test takes, as BIN, SRC and CACHE; libguestfs' direct backend; OUT, a
+# scratch directory removed when the test exits.
+test_setup() {
+  BIN=$1
+  SRC=$2
+  CACHE=$3
+  export LIBGUESTFS_BACKEND=direct
+  OUT=$(mktemp -d)
+  trap 'rm -rf "$OUT"' EXIT
+}
+#
 # ok MESSAGE: numbers and prints a passed check; fail MESSAGE: prints it and
 # stops the test; elapsed START: seconds since START (date +%s), as "12s".
 n=0

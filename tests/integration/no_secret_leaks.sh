@@ -5,15 +5,10 @@
 # libguestfs' own debug output on), the progress lines, the manifest.
 #   no_secret_leaks.sh VHDCRYPT SOURCE_DIR CACHE_DIR
 set -euo pipefail
-BIN=$1
-SRC=$2
-CACHE=$3
-export LIBGUESTFS_BACKEND=direct
-. "$SRC/tests/integration/lib.sh"
+. "$2/tests/integration/lib.sh"
+test_setup "$@"
 D=$(data_disks_fixture "$SRC" "$CACHE")
 G=$(phony_guests_fixture "$SRC" "$CACHE")
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 mkdir "$OUT/logs"
 # run NAME COMMAND...: stdout and stderr kept under logs/ for the scan.
 run() {

@@ -5,15 +5,10 @@
 # reencryption under way; a vhdcrypt output left by SIGKILL).
 #   status.sh VHDCRYPT SOURCE_DIR CACHE_DIR
 set -euo pipefail
-BIN=$1
-SRC=$2
-CACHE=$3
-export LIBGUESTFS_BACKEND=direct
-. "$SRC/tests/integration/lib.sh"
+. "$2/tests/integration/lib.sh"
+test_setup "$@"
 D=$(data_disks_fixture "$SRC" "$CACHE")
 G=$(phony_guests_fixture "$SRC" "$CACHE")
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
 printf 'status test passphrase' > "$OUT/key"
 FAST=(--pbkdf pbkdf2 --iter-time 20)
 # expect NAME PYTHON-ASSERTIONS IMAGE [--data DISK]...: status --json, then the assertions on j.
