@@ -19,10 +19,8 @@ test_setup "$1" "$2" "$3"
 LAYOUT=$4
 export DEBIAN_GUEST_BASE_CACHE=$CACHE/guest-base
 BOOT="/usr/bin/python3 $SRC/tests/integration/boot_guest.py"
+# ok and elapsed come from lib.sh; failures go to stderr here.
 fail() { echo "FAIL: $*" >&2; exit 1; }
-pass=0
-ok() { pass=$((pass + 1)); echo "ok $pass - $*"; }
-elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
 suite_start=$(date +%s)
 
 t=$(date +%s)
