@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 
+#include "guestfs/inspect.h"
+
 namespace vhdcrypt::guest {
 namespace {
 
@@ -424,6 +426,8 @@ Status Handle::CryptsetupOpenDetached(const std::string& dev, const std::string&
                                       const std::string& header_file, const char* key, const std::string& mapname,
                                       bool readonly) {
   constexpr char kKeyVar[] = "VHDCRYPT_KEY";
+  // The command line below bypasses libguestfs' name translation.
+  ASSIGN_OR_RETURN(const std::string kernel_dev, KernelDevice(dev));
   if (guestfs_mount_ro(g_, header_dev.c_str(), "/") == -1) return Fail("mount_ro " + header_dev);
   auto debug = [&](const char* sub, std::vector<std::string> args) -> Status {
     std::vector<char*> argv;
@@ -441,7 +445,7 @@ Status Handle::CryptsetupOpenDetached(const std::string& dev, const std::string&
     // report the exit status.
     const std::string cmd = std::string("printf %s \"$") + kKeyVar + "\" | cryptsetup open --type luks2 " +
                             (readonly ? "--readonly " : "") + "--header " + ShellQuote("/sysroot" + header_file) +
-                            " --key-file=- " + ShellQuote(dev) + " " + ShellQuote(mapname) +
+                            " --key-file=- " + ShellQuote(kernel_dev) + " " + ShellQuote(mapname) +
                             " 2>&1 || echo vhdcrypt-open-failed";
     std::vector<char*> argv = {const_cast<char*>(cmd.c_str()), nullptr};
     char* out = guestfs_debug(g_, "sh", argv.data());
@@ -451,7 +455,8 @@ Status Handle::CryptsetupOpenDetached(const std::string& dev, const std::string&
       const std::string text(out);
       free(out);
       if (text.find("vhdcrypt-open-failed") != std::string::npos) {
-        st = Error(ErrorKind::kGuest, "cryptsetup open --header " + header_file + " " + dev + ": " +
+        st = Error(ErrorKind::kGuest, "cryptsetup open --header " + header_file + " " + dev +
+                                          (kernel_dev != dev ? " (the kernel's " + kernel_dev + ")" : "") + ": " +
                                           text.substr(0, text.find("vhdcrypt-open-failed")));
       }
     }
@@ -473,10 +478,13 @@ Result<std::string> Handle::ApplianceShell(const std::string& command) {
   STRING_OR_FAIL(guestfs_debug(g_, "sh", argv.data()), "debug sh");
 }
 
-Status Handle::SettleDevices() {
-  Result<std::string> out = ApplianceShell("udevadm settle --timeout=60 2>&1");
-  if (!out.ok()) return out.error();
-  return {};
+Result<std::string> Handle::KernelDevice(const std::string& dev) {
+  if (!kernel_disks_) {
+    ASSIGN_OR_RETURN(std::string listing, ApplianceShell(kKernelDiskListing));
+    ASSIGN_OR_RETURN(std::vector<std::string> disks, ParseKernelDisks(listing));
+    kernel_disks_ = std::move(disks);
+  }
+  return KernelDeviceName(dev, *kernel_disks_);
 }
 
 Status Handle::Modprobe(const std::string& module) {

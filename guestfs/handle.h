@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -121,12 +122,14 @@ class Handle {
   // it to cryptsetup through a file in the appliance, never argv.
   Status CryptsetupOpen(const std::string& dev, const char* key, const std::string& mapname, bool readonly);
   Status CryptsetupClose(const std::string& mapname);
-  // Waits until the appliance's udev has handled every queued event, so
-  // partition device nodes a partition-table re-read removed are back.
-  Status SettleDevices();
   // Runs a shell command line in the appliance (not the guest) through
-  // libguestfs' debug interface; returns its output. For diagnostics.
+  // libguestfs' debug interface; returns its output. Device names in it are
+  // the kernel's: see KernelDevice.
   Result<std::string> ApplianceShell(const std::string& command);
+  // The appliance kernel's name for a libguestfs device name: /dev/sdb3 may
+  // be the kernel's /dev/sdc3 (see KernelDeviceName in inspect.h). Listed
+  // once per launch.
+  Result<std::string> KernelDevice(const std::string& dev);
   // Loads a kernel module in the appliance (modprobe).
   Status Modprobe(const std::string& module);
   // The appliance kernel's message buffer (dmesg): what dm-crypt says when a
@@ -152,6 +155,7 @@ class Handle {
   Error Fail(const std::string& op) const;
 
   guestfs_h* g_;
+  std::optional<std::vector<std::string>> kernel_disks_;  // KernelDevice's listing, once read
 };
 
 }  // namespace vhdcrypt::guest

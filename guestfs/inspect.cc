@@ -1,6 +1,10 @@
 #include "guestfs/inspect.h"
 
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -43,11 +47,24 @@ std::string Canonical(std::string module) {
   return module;
 }
 
+// "/dev/sdab12" -> drive 27 and partition "12" (the letters count as
+// ApplianceDevice writes them); nothing for names that are not /dev/sdX[N]
+// or /dev/vdX[N].
+std::optional<std::pair<size_t, std::string>> SplitDiskName(const std::string& dev) {
+  if (dev.rfind("/dev/sd", 0) != 0 && dev.rfind("/dev/vd", 0) != 0) return std::nullopt;
+  size_t i = 7;
+  size_t number = 0;  // bijective base 26: a = 1, z = 26, aa = 27
+  for (; i < dev.size() && dev[i] >= 'a' && dev[i] <= 'z' && i < 7 + 4; ++i) number = number * 26 + (dev[i] - 'a' + 1);
+  if (number == 0) return std::nullopt;
+  const std::string rest = dev.substr(i);
+  if (!std::all_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  return std::make_pair(number - 1, rest);
+}
+
 // Disk index of an appliance device: /dev/sda1 -> 0, /dev/sdb -> 1.
 int DiskIndex(const std::string& dev) {
-  if (dev.rfind("/dev/sd", 0) == 0 && dev.size() > 7) return dev[7] - 'a';
-  if (dev.rfind("/dev/vd", 0) == 0 && dev.size() > 7) return dev[7] - 'a';
-  return 0;
+  const auto split = SplitDiskName(dev);
+  return split ? static_cast<int>(split->first) : 0;
 }
 
 // Reads a file's lines if it exists; absent or unreadable files give {}.
@@ -293,6 +310,63 @@ int ApplianceDiskIndex(const std::string& dev) { return DiskIndex(dev); }
 int AppliancePartitionNumber(const std::string& dev) { return PartitionNumber(dev); }
 
 const char* GuestfsFormat(ContainerKind kind) { return kind == ContainerKind::kRaw ? "raw" : "vpc"; }
+
+const char kKernelDiskListing[] =
+    "stat -c 'root %d' / && cd /dev/disk/by-path && for p in $(ls -1v); do case $p in *-part[0-9]*) continue;; esac; "
+    "printf 'disk %s %s\\n' \"$(stat -L -c %t:%T \"$p\")\" \"$(readlink -f \"$p\")\"; done";
+
+Result<std::vector<std::string>> ParseKernelDisks(const std::string& listing) {
+  auto bad = [](const std::string& line, const char* why) {
+    return Error(ErrorKind::kGuest, std::string("the appliance's disk listing: ") + why + ": \"" + line + "\"");
+  };
+  std::optional<dev_t> root;
+  std::vector<std::pair<dev_t, std::string>> disks;
+  std::istringstream in(listing);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string kind;
+    words >> kind;
+    if (kind == "root") {
+      unsigned long long number = 0;
+      if (!(words >> number)) return bad(line, "no device number");
+      root = static_cast<dev_t>(number);
+    } else if (kind == "disk") {
+      std::string numbers, path;
+      unsigned int major = 0, minor = 0;
+      char colon = 0;
+      if (!(words >> numbers >> path)) return bad(line, "want \"disk MAJOR:MINOR PATH\"");
+      std::istringstream hex(numbers);
+      if (!(hex >> std::hex >> major >> colon >> minor) || colon != ':' || path.rfind("/dev/", 0) != 0) {
+        return bad(line, "want \"disk MAJOR:MINOR PATH\" (numbers in hex)");
+      }
+      disks.emplace_back(makedev(major, minor), path);
+    } else if (!kind.empty()) {
+      return bad(line, "unexpected line");
+    }
+  }
+  if (!root) return Error(ErrorKind::kGuest, "the appliance's disk listing has no root device: \"" + listing + "\"");
+  std::vector<std::string> out;
+  for (const auto& [number, path] : disks) {
+    if (number != *root) out.push_back(path);
+  }
+  // libguestfs' daemon translates by the same links, so they are there.
+  if (out.empty()) return Error(ErrorKind::kGuest, "the appliance lists no disk under /dev/disk/by-path");
+  return out;
+}
+
+Result<std::string> KernelDeviceName(const std::string& dev, const std::vector<std::string>& kernel_disks) {
+  const auto split = SplitDiskName(dev);
+  if (!split) return dev;
+  const auto& [index, partition] = *split;
+  if (index >= kernel_disks.size()) {
+    return Error(ErrorKind::kGuest, dev + ": no such drive; the appliance has " +
+                                        std::to_string(kernel_disks.size()) + " disk(s) besides its own");
+  }
+  const std::string& disk = kernel_disks[index];
+  // Partitions of a disk whose name ends in a digit (nvme0n1) take a "p".
+  const bool digit = !disk.empty() && disk.back() >= '0' && disk.back() <= '9';
+  return partition.empty() ? disk : disk + (digit ? "p" : "") + partition;
+}
 
 std::string ApplianceDevice(size_t index, uint32_t partition) {
   std::string letters;

@@ -27,6 +27,20 @@ std::string ApplianceDevice(size_t index, uint32_t partition = 0);
 int ApplianceDiskIndex(const std::string& dev);
 int AppliancePartitionNumber(const std::string& dev);
 
+// The appliance kernel probes its SCSI disks in parallel, so the kernel's
+// /dev/sdb need not be the second drive added; libguestfs translates the
+// names it is given (by the order of /dev/disk/by-path), but a command line
+// run inside the appliance gets the kernel's names. KernelDiskListing is the
+// shell command that lists what the translation needs; ParseKernelDisks reads
+// its output into the kernel's disk names in the order the drives were added,
+// the appliance's own root disk left out (as libguestfs' daemon does); an
+// error when the listing is malformed or lists no disk.
+extern const char kKernelDiskListing[];
+Result<std::vector<std::string>> ParseKernelDisks(const std::string& listing);
+// A libguestfs name (/dev/sdb3) as the kernel's, given ParseKernelDisks'
+// result; names that are not /dev/sdX[N] (LVs, /dev/mapper/...) are kept.
+Result<std::string> KernelDeviceName(const std::string& dev, const std::vector<std::string>& kernel_disks);
+
 // Validates every container with formats/ first (so a malformed image is
 // kInvalidInput, exit 3, not a libguestfs failure), then inspects.
 Result<Facts> CollectFacts(const InspectOptions& options);

@@ -115,34 +115,14 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
   const bool detached = v.header == "detached";
   if (detached) against = nullptr;
   const bool writable = against == nullptr;
-  // Seen twice in the suite, on the first volume after the appliance came
-  // up, each time on an output that verified cleanly on a rerun: cryptsetup
-  // found no /dev/sda3, or the kernel refused the dm table (EINVAL). The
-  // cause is inside the appliance and not known; such failures are retried
-  // once udev has settled (and said on stderr). A wrong passphrase is not.
-  constexpr int kAttempts = 3;
-  for (int attempt = 1;; ++attempt) {
-    RETURN_IF_ERROR(g.SettleDevices());
-    Result<std::string> log_before = g.KernelLog();
-    const size_t log_seen = log_before.ok() ? log_before->size() : 0;
-    Status opened = detached ? g.CryptsetupOpenDetached(dev, v.header_device, v.header_file, key, map, !writable)
-                             : g.CryptsetupOpen(dev, key, map, !writable);
-    if (opened.ok()) break;
+  Result<std::string> log_before = g.KernelLog();
+  const size_t log_seen = log_before.ok() ? log_before->size() : 0;
+  Status opened = detached ? g.CryptsetupOpenDetached(dev, v.header_device, v.header_file, key, map, !writable)
+                           : g.CryptsetupOpen(dev, key, map, !writable);
+  if (!opened.ok()) {
     std::string message = opened.error().message();
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    message += KernelHint(g, log_seen);
-    if (message.find("No key available") != std::string::npos) return "cannot be unlocked (" + message + ")";
-    if (attempt == kAttempts) {
-      // What the appliance saw, for the cause that is still not known.
-      Result<std::string> seen = g.ApplianceShell(
-          "ls -l /dev/sd* /dev/mapper; cat /proc/partitions; lsblk -o NAME,SIZE,TYPE,FSTYPE,MOUNTPOINT; "
-          "grep -H . /sys/block/sd*/sd*/size; dmesg | tail -n 40");
-      spdlog::warn("{}: the appliance's devices after {} failed unlocks:\n{}", dev, kAttempts,
-                   seen.ok() ? *seen : seen.error().message());
-      return "cannot be unlocked (" + message + ")";
-    }
-    spdlog::warn("{}: unlocking failed (attempt {} of {}), retrying once udev settles: {}", dev, attempt, kAttempts,
-                 message);
+    return "cannot be unlocked (" + message + KernelHint(g, log_seen) + ")";
   }
   const std::string mapped = "/dev/mapper/" + map;
   std::string problem;

@@ -90,5 +90,72 @@ TEST(Version, ParsesLeadingDottedNumbersAndCompares) {
   EXPECT_EQ(CompareVersions(ParseVersion("2.2"), ParseVersion("2.2.0")), 0);
 }
 
+// What the appliance listed in a CI run whose kernel probed the drives out of
+// order: the OS disk (drive 0) came up as sdc, the data disk (drive 1) as
+// sda, the appliance's own root (8:16, added last) as sdb.
+constexpr char kOutOfOrder[] =
+    "root 2064\n"
+    "disk 8:20 /dev/sdc\n"
+    "disk 8:0 /dev/sda\n"
+    "disk 8:10 /dev/sdb\n";
+
+TEST(KernelDisks, FollowTheDrivesOrderNotTheKernelsLetters) {
+  auto disks = ParseKernelDisks(kOutOfOrder);
+  ASSERT_TRUE(disks.ok()) << disks.error().message();
+  EXPECT_EQ(*disks, (std::vector<std::string>{"/dev/sdc", "/dev/sda"}));
+  EXPECT_EQ(*KernelDeviceName("/dev/sda3", *disks), "/dev/sdc3");
+  EXPECT_EQ(*KernelDeviceName("/dev/sda", *disks), "/dev/sdc");
+  EXPECT_EQ(*KernelDeviceName("/dev/sdb2", *disks), "/dev/sda2");
+  EXPECT_EQ(*KernelDeviceName("/dev/sdb12", *disks), "/dev/sda12");
+}
+
+TEST(KernelDisks, LeaveOtherNamesAlone) {
+  const std::vector<std::string> disks = {"/dev/sdb", "/dev/sda"};
+  for (const char* name : {"/dev/mapper/vhdcrypt-verify-0", "/dev/vg0/root", "/dev/md0", "/dev/sd", "/dev/sda1x"}) {
+    auto got = KernelDeviceName(name, disks);
+    ASSERT_TRUE(got.ok()) << name;
+    EXPECT_EQ(*got, name);
+  }
+}
+
+TEST(KernelDisks, AppendPForDisksEndingInADigit) {
+  EXPECT_EQ(*KernelDeviceName("/dev/sda2", {"/dev/nvme0n1"}), "/dev/nvme0n1p2");
+}
+
+TEST(KernelDisks, CountDrivesPastZAsApplianceDeviceNamesThem) {
+  std::vector<std::string> disks;
+  for (int i = 0; i < 30; ++i) disks.push_back("/dev/k" + std::to_string(i) + "x");
+  EXPECT_EQ(ApplianceDevice(27, 1), "/dev/sdab1");
+  EXPECT_EQ(*KernelDeviceName("/dev/sdab1", disks), "/dev/k27x1");
+  EXPECT_EQ(*KernelDeviceName("/dev/sdz", disks), "/dev/k25x");
+  EXPECT_EQ(ApplianceDiskIndex("/dev/sdab1"), 27);
+}
+
+TEST(KernelDisks, ADriveBeyondTheListIsAnErrorNamingIt) {
+  auto got = KernelDeviceName("/dev/sdc1", {"/dev/sdb", "/dev/sda"});
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.error().message().find("/dev/sdc1: no such drive; the appliance has 2 disk(s)"), std::string::npos)
+      << got.error().message();
+}
+
+TEST(KernelDisks, MalformedListingsAreErrorsQuotingTheLine) {
+  struct Case {
+    const char* listing;
+    const char* says;
+  };
+  for (const Case& c : {Case{"disk 8:0 /dev/sda\n", "no root device"},
+                        Case{"root x\ndisk 8:0 /dev/sda\n", "no device number: \"root x\""},
+                        Case{"root 2064\ndisk 8 /dev/sda\n", "(numbers in hex): \"disk 8 /dev/sda\""},
+                        Case{"root 2064\ndisk 8:0\n", "want \"disk MAJOR:MINOR PATH\": \"disk 8:0\""},
+                        Case{"root 2064\ndisk 8:0 sda\n", "(numbers in hex): \"disk 8:0 sda\""},
+                        Case{"root 2064\nls: cannot access\n", "unexpected line: \"ls: cannot access\""},
+                        Case{"root 2064\n", "lists no disk under /dev/disk/by-path"},
+                        Case{"root 2064\ndisk 8:10 /dev/sdb\n", "lists no disk under /dev/disk/by-path"}}) {
+    auto got = ParseKernelDisks(c.listing);
+    ASSERT_FALSE(got.ok()) << c.listing;
+    EXPECT_NE(got.error().message().find(c.says), std::string::npos) << got.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace vhdcrypt::guest
