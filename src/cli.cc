@@ -230,6 +230,9 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
       ->capture_default_str();
   cmd->add_option("--policy", a.policy, "check policy: azure, generic")->capture_default_str();
   cmd->add_flag("--force", o.force, "Encrypt despite check errors, and replace existing outputs");
+  cmd->add_flag("--no-input-hash", o.no_input_hash,
+                "Do not hash the inputs: manifest.json gets input_sha256 null (saves one SHA-256 pass, ~1.6 GB/s "
+                "per core, over every input)");
   cmd->add_flag("--verify", o.verify, "Afterwards, unlock every volume in the appliance and compare with the input");
   cmd->add_flag("--data-only", o.data_only,
                 "The disks hold no OS: find ext2/3/4 and XFS filesystems by their superblocks and skip the "

@@ -13,7 +13,7 @@ std::string ManifestToJson(const Manifest& m) {
   json disks = json::array();
   for (const auto& d : m.disks) {
     disks.push_back({{"input", d.input},
-                     {"input_sha256", d.input_sha256},
+                     {"input_sha256", d.input_sha256.empty() ? json(nullptr) : json(d.input_sha256)},
                      {"input_format", d.input_format},
                      {"input_virtual_size", d.input_virtual_size},
                      {"output", d.output},
@@ -112,7 +112,10 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
     Reader r(path, dj, "disks[" + std::to_string(i) + "]");
     ManifestDisk d;
     RETURN_IF_ERROR(r.Get("input", &d.input));
-    RETURN_IF_ERROR(r.Get("input_sha256", &d.input_sha256));
+    // null: encrypt ran with --no-input-hash.
+    if (!dj.contains("input_sha256") || !dj["input_sha256"].is_null()) {
+      RETURN_IF_ERROR(r.Get("input_sha256", &d.input_sha256));
+    }
     RETURN_IF_ERROR(r.Get("input_format", &d.input_format));
     RETURN_IF_ERROR(r.Get("input_virtual_size", &d.input_virtual_size));
     RETURN_IF_ERROR(r.Get("output", &d.output));

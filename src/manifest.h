@@ -12,7 +12,7 @@ namespace vhdcrypt {
 
 struct ManifestDisk {
   std::string input;          // path as given
-  std::string input_sha256;   // of the input file's bytes
+  std::string input_sha256;   // of the input file's bytes; empty (null in JSON): not hashed
   std::string input_format;   // "raw", "vhd-fixed", "vhd-dynamic"
   uint64_t input_virtual_size = 0;
   std::string output;         // file name inside DIR

@@ -73,6 +73,14 @@ std::string OpensslUnwrap(const testing::TempDir& dir, const std::string& priv, 
   return text;
 }
 
+// The sha256sum command's digest of PATH (an independent implementation).
+std::string Sha256sum(const std::string& path) {
+  const std::string out = path + ".sha256";
+  const std::string cmd = "sha256sum " + path + " > " + out;
+  if (std::system(cmd.c_str()) != 0) return "(sha256sum failed)";
+  return testing::ReadText(out).substr(0, 64);
+}
+
 // A 64 MiB disk holding ext4 (4 KiB blocks) with one file, made on the host
 // by mke2fs -d: no mount, no appliance.
 std::string MakeExt4Disk(const testing::TempDir& dir, const std::string& name) {
@@ -162,6 +170,8 @@ TEST(EncryptCli, DataOnlyRunWritesImageManifestAndPassphrase) {
   EXPECT_EQ(m["volumes"][0]["sector_size"], 4096);
   EXPECT_EQ(m["volumes"][0]["header_offset"], 0);
   EXPECT_EQ(m["disks"][0]["output_virtual_size"], (64 + 16) << 20);
+  // The input's digest is the one sha256sum computes.
+  EXPECT_EQ(m["disks"][0]["input_sha256"], Sha256sum(img));
   EXPECT_EQ(testing::ReadText(dir / "out/manifest.json").find(pass), std::string::npos);
   // Every progress line is JSON; the one before the last says all bytes are
   // done, the last is the run's result.
@@ -400,6 +410,31 @@ TEST(VerifyCli, MalformedManifestIsInvalidInput) {
   auto r = RunVhdcrypt({"verify", dir.path(), "--key-file", dir / "key"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("manifest.json: manifest.tool is missing"), std::string::npos) << r.err;
+}
+
+// --no-input-hash: the manifest's input digest is null, and the manifest
+// still serves decrypt; the output is as without the flag.
+TEST(EncryptCli, NoInputHashLeavesTheDigestNull) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "d.raw");
+  const std::string before = testing::ReadText(img);
+  WriteText(dir / "key", "unhashed");
+  for (const char* sub : {"enc", "plain"}) ASSERT_EQ(::mkdir((dir / sub).c_str(), 0700), 0);
+  auto e = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "enc", "--key-file", dir / "key",
+                        "--no-input-hash", "--to", "raw", "--pbkdf", "pbkdf2", "--iter-time", "20", "--progress",
+                        "none"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  auto m = nlohmann::json::parse(testing::ReadText(dir / "enc/manifest.json"));
+  ASSERT_EQ(m["disks"].size(), 1u);
+  EXPECT_TRUE(m["disks"][0]["input_sha256"].is_null()) << m.dump();
+  EXPECT_EQ(m["volumes"].size(), 1u);
+  auto d = RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain",
+                        "--progress", "none"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  const std::string plain = testing::ReadText(dir / "plain/d.raw");
+  ASSERT_EQ(plain.size(), before.size() + (16u << 20));
+  EXPECT_TRUE(plain.compare(0, before.size(), before) == 0) << "the decrypted volume differs from the source";
+  EXPECT_EQ(testing::ReadText(img), before);
 }
 
 // decrypt is encrypt's inverse: the whole-disk ext4 comes back byte for byte

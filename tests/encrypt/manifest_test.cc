@@ -42,6 +42,18 @@ TEST(Manifest, RoundTrips) {
   EXPECT_EQ(back->disks[0].output, "os.vhd");
 }
 
+// encrypt --no-input-hash: the digest is JSON null, read back as empty.
+TEST(Manifest, UnhashedInputIsNull) {
+  Manifest m = Sample();
+  m.disks[0].input_sha256.clear();
+  const std::string text = ManifestToJson(m);
+  EXPECT_TRUE(nlohmann::json::parse(text)["disks"][0]["input_sha256"].is_null()) << text;
+  auto back = ManifestFromJson("m.json", text);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->disks[0].input_sha256, "");
+  EXPECT_EQ(ManifestToJson(*back), text);
+}
+
 TEST(Manifest, MalformedManifestsNameTheFileAndField) {
   struct Case {
     const char* name;
@@ -59,6 +71,8 @@ TEST(Manifest, MalformedManifestsNameTheFileAndField) {
       {"sector", [](auto& j) { j["volumes"][0]["sector_size"] = 1024; }, "sector_size is 1024"},
       {"past end", [](auto& j) { j["volumes"][0]["data_offset"] = 1ull << 40; }, "do not fit in os.vhd"},
       {"not array", [](auto& j) { j["volumes"] = 5; }, "manifest.volumes is not an array"},
+      {"digest type", [](auto& j) { j["disks"][0]["input_sha256"] = 7; }, "disks[0].input_sha256 is not a string"},
+      {"digest missing", [](auto& j) { j["disks"][0].erase("input_sha256"); }, "disks[0].input_sha256 is missing"},
       {"header kind", [](auto& j) { j["volumes"][0]["header"] = "inline"; }, "volumes[0].header is \"inline\""},
       {"detached without file", [](auto& j) { j["volumes"][0]["header"] = "detached"; },
        "volumes[0].header_file and header_device must name"},
