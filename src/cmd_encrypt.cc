@@ -904,6 +904,11 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
     progress.Finish();
   }
 
+  // Flush the images while the hash may still be running: their fsync then
+  // overlaps it instead of following it (Commit's own fsync finds nothing
+  // left to write).
+  for (Disk& d : disks) RETURN_IF_ERROR(d.out->file().Sync());
+
   Manifest m;
   m.tool = "vhdcrypt 0.1.0";
   m.passphrase_file = pass_out ? "passphrase" : "";
