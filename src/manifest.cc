@@ -78,6 +78,13 @@ class Reader {
     return {};
   }
 
+  // As Get for a string that may also be null (left as it is then).
+  Status GetStringOrNull(const char* key, std::string* out) const {
+    auto it = j_.find(key);
+    if (it != j_.end() && it->is_null()) return {};
+    return Get(key, out);
+  }
+
   Error Fail(const std::string& key, const std::string& what) const {
     return InvalidInput(file_ + ": " + where_ + "." + key + " " + what);
   }
@@ -113,9 +120,7 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
     ManifestDisk d;
     RETURN_IF_ERROR(r.Get("input", &d.input));
     // null: encrypt ran with --no-input-hash.
-    if (!dj.contains("input_sha256") || !dj["input_sha256"].is_null()) {
-      RETURN_IF_ERROR(r.Get("input_sha256", &d.input_sha256));
-    }
+    RETURN_IF_ERROR(r.GetStringOrNull("input_sha256", &d.input_sha256));
     RETURN_IF_ERROR(r.Get("input_format", &d.input_format));
     RETURN_IF_ERROR(r.Get("input_virtual_size", &d.input_virtual_size));
     RETURN_IF_ERROR(r.Get("output", &d.output));
