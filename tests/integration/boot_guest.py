@@ -4,7 +4,8 @@
   boot_guest.py --disk FILE:FORMAT [--disk FILE:FORMAT ...]
                 (--expect-report | --expect-no-root)
                 [--uefi] [--timeout SECONDS] [--log FILE] [--bus virtio|scsi|ahci]
-                [--memory MIB] [--smp N] [--no-root-pattern REGEX ...]
+                [--memory MIB] [--smp N] [--cpu MODEL] [--wait-poweroff]
+                [--no-root-pattern REGEX ...]
 
 The first --disk is the boot disk; FORMAT is raw or vpc, always given. Every
 disk is opened with snapshot=on (and qemu runs with -snapshot): the guest's
@@ -22,8 +23,10 @@ temporary directory; otherwise SeaBIOS.
 --expect-report: success (exit 0) when the report block is complete within
   --timeout seconds of starting qemu. Prints on stdout
   {"report": {key: value}, "boot_seconds": N, "powered_off": bool, ...};
-  boot_seconds is wall time from starting qemu to the end of the report. Then
-  waits up to 60 s for the guest's poweroff (and kills qemu after that).
+  boot_seconds is wall time from starting qemu to the end of the report. qemu
+  is killed then (the disks are snapshots: nothing is lost), unless
+  --wait-poweroff: then it waits up to 60 s for the guest's own poweroff and
+  says whether it came ("powered_off").
 --expect-no-root: success when the guest never prints the report and the
   serial log shows that it stopped in its initramfs, before the real root:
   one of NO_ROOT_PATTERNS below (or a --no-root-pattern) matches, and nothing
@@ -96,6 +99,8 @@ def qemu_command(args, tmp):
     cmd = ["qemu-system-x86_64", "-machine", "q35,accel=tcg", "-m", str(args.memory),
            "-smp", str(args.smp), "-nodefaults", "-display", "none", "-monitor", "none",
            "-serial", "stdio", "-no-reboot", "-snapshot"]
+    if args.cpu:
+        cmd += ["-cpu", args.cpu]
     if args.uefi:
         for code, vars_ in OVMF:
             if os.path.exists(code) and os.path.exists(vars_):
@@ -142,6 +147,8 @@ def main():
     p.add_argument("--bus", choices=("virtio", "scsi", "ahci"), default="virtio")
     p.add_argument("--memory", type=int, default=1024)
     p.add_argument("--smp", type=int, default=1)
+    p.add_argument("--cpu", help="qemu -cpu MODEL (default: qemu's own for q35 under TCG)")
+    p.add_argument("--wait-poweroff", action="store_true")
     p.add_argument("--no-root-pattern", action="append", default=[], metavar="REGEX")
     args = p.parse_args()
     if args.bus == "ahci" and len(args.disk) > 6:
@@ -172,7 +179,7 @@ def main():
             while True:
                 now = time.monotonic()
                 if report_at is not None:
-                    if proc.poll() is not None or now > report_at + start + 60:
+                    if not args.wait_poweroff or proc.poll() is not None or now > report_at + start + 60:
                         break
                 elif now > deadline or matched or (eof and proc.poll() is not None):
                     break
@@ -220,7 +227,8 @@ def main():
         if report is not None:
             ok = True
             result["boot_seconds"] = round(report_at, 1)
-            result["powered_off"] = powered_off
+            if args.wait_poweroff:
+                result["powered_off"] = powered_off
         else:
             result["error"] = (f"no report within {args.timeout:.0f}s" if elapsed >= args.timeout
                                else f"qemu exited after {elapsed:.0f}s without a report")

@@ -1,12 +1,10 @@
 #!/bin/bash
 # `vhdcrypt check` on a real Debian 12 guest built with debootstrap (cached
 # under CACHE, keyed by its recipe), as raw and as a dynamic VHD.
-#   check_debian.sh VHDCRYPT SOURCE_DIR CACHE_DIR
+#   check_debian.sh VHDCRYPT SOURCE_DIR
 set -euo pipefail
 . "$2/tests/integration/lib.sh"
 test_setup "$@"
-# The debootstrap tarball, shared with the other tests' guests (encrypt_os.sh).
-export DEBIAN_GUEST_BASE_CACHE=$CACHE/guest-base
 F="python3 $SRC/tests/integration/findings.py"
 # Layout gpt-boot, without the data disk's fstab lines (no --data here).
 IMG=$(cached_fixture "$CACHE" debian12 "$SRC/fixtures/debian-guest-gpt-boot.guestfish" \

@@ -3,7 +3,7 @@
 # every rule id is triggered by at least one guest, and ubuntu-good (with its
 # data disk) triggers none. Guests are cached under CACHE, keyed by a hash of
 # their recipe, so only a changed recipe rebuilds them.
-#   check_guests.sh VHDCRYPT SOURCE_DIR CACHE_DIR
+#   check_guests.sh VHDCRYPT SOURCE_DIR
 set -euo pipefail
 . "$2/tests/integration/lib.sh"
 test_setup "$@"

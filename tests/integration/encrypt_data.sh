@@ -2,7 +2,7 @@
 # `vhdcrypt encrypt` and `vhdcrypt verify` on real filesystems, checked by
 # independent tools: the kernel's dm-crypt in the libguestfs appliance
 # (verify, and libguestfs' Python binding) and cryptsetup luksDump on the host.
-#   encrypt_data.sh VHDCRYPT SOURCE_DIR CACHE_DIR
+#   encrypt_data.sh VHDCRYPT SOURCE_DIR
 set -euo pipefail
 . "$2/tests/integration/lib.sh"
 test_setup "$@"

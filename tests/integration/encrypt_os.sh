@@ -12,12 +12,11 @@
 # qemu (TCG) with bek.vhd attached: / must come from a dm-crypt device, the
 # data volumes too, and the files written before must read back. Booted once
 # more without bek.vhd: the guest must stop in its initramfs.
-#   encrypt_os.sh VHDCRYPT SOURCE_DIR CACHE_DIR LAYOUT
+#   encrypt_os.sh VHDCRYPT SOURCE_DIR LAYOUT
 set -euo pipefail
 . "$2/tests/integration/lib.sh"
-test_setup "$1" "$2" "$3"
-LAYOUT=$4
-export DEBIAN_GUEST_BASE_CACHE=$CACHE/guest-base
+test_setup "$1" "$2"
+LAYOUT=$3
 BOOT="/usr/bin/python3 $SRC/tests/integration/boot_guest.py"
 # ok and elapsed come from lib.sh; failures go to stderr here.
 fail() { echo "FAIL: $*" >&2; exit 1; }

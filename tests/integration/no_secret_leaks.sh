@@ -3,7 +3,7 @@
 # base64) appears in anything vhdcrypt prints or writes besides the key files
 # meant to hold it: every stdout and stderr (at the highest verbosity, with
 # libguestfs' own debug output on), the progress lines, the manifest.
-#   no_secret_leaks.sh VHDCRYPT SOURCE_DIR CACHE_DIR
+#   no_secret_leaks.sh VHDCRYPT SOURCE_DIR
 set -euo pipefail
 . "$2/tests/integration/lib.sh"
 test_setup "$@"

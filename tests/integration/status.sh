@@ -3,7 +3,7 @@
 # vhdcrypt, encrypted as ADE does inside a VM (built here with cryptsetup:
 # detached OS header on /boot, attached data header), interrupted (an ADE-like
 # reencryption under way; a vhdcrypt output left by SIGKILL).
-#   status.sh VHDCRYPT SOURCE_DIR CACHE_DIR
+#   status.sh VHDCRYPT SOURCE_DIR
 set -euo pipefail
 . "$2/tests/integration/lib.sh"
 test_setup "$@"
