@@ -392,7 +392,7 @@ Subcommand AddRekey(CLI::App& root, RekeyCommandOptions& o, std::string& pbkdf) 
       "  All headers are changed in memory and checked before anything is written: a wrong old\n"
       "  passphrase (exit 2), or a key volume holding another passphrase, changes nothing. What\n"
       "  was written is read back and compared. The images are changed in place: rekey a copy of a\n"
-      "  golden image per deployment. Update the Key Vault secret yourself (README).\n",
+      "  golden image per deployment. Update the Key Vault secret yourself (docs/azure.md).\n",
       "  vhdcrypt rekey copy/os.vhd copy/data.vhd copy/bek.vhd --key-file golden.pass --new-key-file vm1.pass\n"));
   return {cmd, [&o, &pbkdf]() {
             auto parsed = ParsePbkdf(pbkdf);

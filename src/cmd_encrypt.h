@@ -1,6 +1,6 @@
 // `vhdcrypt encrypt IMAGE [--data DISK]... --output-dir DIR`: data volumes
 // become LUKS2 (attached header) in new images under DIR; the inputs are only
-// read. See README.md for the whole contract.
+// read. See docs/encrypt.md and docs/output-directory.md for the whole contract.
 #pragma once
 
 #include <string>

@@ -58,7 +58,7 @@ std::string MakeRsaKey(const testing::TempDir& dir, const std::string& name, int
   return pub;
 }
 
-// What the KEK's owner runs (README): openssl pkeyutl -decrypt with OAEP,
+// What the KEK's owner runs (docs/azure.md): openssl pkeyutl -decrypt with OAEP,
 // SHA-256 for OAEP and MGF1 with RSA-OAEP-256.
 std::string OpensslUnwrap(const testing::TempDir& dir, const std::string& priv, const std::string& wrapped,
                           bool sha256) {

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The Packer example of README.md, run for real with Debian's packer: the
+# The Packer example of docs/packer.md, run for real with Debian's packer: the
 # template in fixtures/packer copies a test VHD (the file builder stands in
 # for a real builder), its shell-local post-processor runs vhdcrypt on it and
 # artifice hands the encrypted VHD and its manifest on as the artifact.
