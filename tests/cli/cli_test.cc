@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 #include <thread>
 
 #include "tests/cli/run.h"
@@ -34,20 +36,83 @@ TEST(Cli, HelpListsSubcommandsAndExitCodes) {
 
 // Every subcommand the top-level help lists has a man-page-like help: what
 // it does, examples of itself, the exit codes.
-TEST(Cli, EverySubcommandHelpDescribesItselfWithExamples) {
+// The subcommands the top-level help lists.
+std::vector<std::string> SubcommandNames() {
   auto top = RunVhdcrypt({"--help"});
-  ASSERT_EQ(top.exit_code, 0);
-  std::istringstream lines(top.out.substr(top.out.find("Subcommands:")));
+  std::vector<std::string> names;
+  auto at = top.out.find("Subcommands:");
+  if (top.exit_code != 0 || at == std::string::npos) return names;
+  std::istringstream lines(top.out.substr(at));
   std::string line;
   std::getline(lines, line);
-  std::vector<std::string> names;
   while (std::getline(lines, line) && !line.empty()) {
     std::istringstream words(line);
     std::string name;
     words >> name;
     names.push_back(name);
   }
-  EXPECT_GE(names.size(), 5u) << top.out;
+  return names;
+}
+
+// The long options of a --help text's "Options:" section, --help left out.
+std::set<std::string> HelpOptions(const std::string& help) {
+  std::set<std::string> options;
+  auto at = help.find("\nOptions:\n");
+  if (at == std::string::npos) return options;
+  std::istringstream lines(help.substr(at + 10));
+  std::string line;
+  static const std::regex kOption(R"(^  (?:-[a-zA-Z],)?(--[a-z0-9-]+))");
+  while (std::getline(lines, line) && !line.empty()) {
+    std::smatch m;
+    if (std::regex_search(line, m, kOption) && m[1] != "--help") options.insert(m[1]);
+  }
+  return options;
+}
+
+// The options a docs page's "## Options" section has a table row for
+// ("| `--name ..." ), up to the next "## " heading.
+std::set<std::string> DocsOptions(const std::string& page) {
+  std::set<std::string> options;
+  auto at = page.find("\n## Options\n");
+  if (at == std::string::npos) return options;
+  auto end = page.find("\n## ", at + 1);
+  std::istringstream lines(page.substr(at, end == std::string::npos ? std::string::npos : end - at));
+  std::string line;
+  static const std::regex kRow(R"(^\| `(--[a-z0-9-]+))");
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, kRow)) options.insert(m[1]);
+  }
+  return options;
+}
+
+// Each subcommand has its page in docs/, whose options table lists exactly
+// the options its --help has: an option added, renamed or dropped on one side
+// only fails here.
+TEST(Cli, EverySubcommandsDocsPageListsExactlyItsOptions) {
+  auto names = SubcommandNames();
+  ASSERT_GE(names.size(), 5u);
+  for (const auto& name : names) {
+    auto help = RunVhdcrypt({name, "--help"});
+    ASSERT_EQ(help.exit_code, 0) << name;
+    auto from_help = HelpOptions(help.out);
+    EXPECT_FALSE(from_help.empty()) << name << " --help lists no option:\n" << help.out;
+    std::string path = std::string(VHDCRYPT_SOURCE_DIR) + "/docs/" + name + ".md";
+    ASSERT_TRUE(std::filesystem::exists(path)) << "no docs page " << path;
+    auto from_docs = DocsOptions(testing::ReadText(path));
+    for (const auto& o : from_help) {
+      EXPECT_TRUE(from_docs.count(o)) << path << ": its Options table lacks " << o << " (in " << name << " --help)";
+    }
+    for (const auto& o : from_docs) {
+      EXPECT_TRUE(from_help.count(o)) << path << ": its Options table names " << o << ", which " << name
+                                      << " --help does not have";
+    }
+  }
+}
+
+TEST(Cli, EverySubcommandHelpDescribesItselfWithExamples) {
+  auto names = SubcommandNames();
+  EXPECT_GE(names.size(), 5u);
   for (const auto& name : names) {
     auto r = RunVhdcrypt({name, "--help"});
     EXPECT_EQ(r.exit_code, 0) << name;
