@@ -3,12 +3,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <thread>
 
@@ -34,8 +34,6 @@ TEST(Cli, HelpListsSubcommandsAndExitCodes) {
   }
 }
 
-// Every subcommand the top-level help lists has a man-page-like help: what
-// it does, examples of itself, the exit codes.
 // The subcommands the top-level help lists.
 std::vector<std::string> SubcommandNames() {
   auto top = RunVhdcrypt({"--help"});
@@ -54,6 +52,30 @@ std::vector<std::string> SubcommandNames() {
   return names;
 }
 
+// Each subcommand's name and its --help output, which must exit 0.
+std::vector<std::pair<std::string, std::string>> SubcommandHelps() {
+  std::vector<std::pair<std::string, std::string>> helps;
+  for (const auto& name : SubcommandNames()) {
+    auto r = RunVhdcrypt({name, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << name << " --help";
+    helps.emplace_back(name, r.out);
+  }
+  EXPECT_GE(helps.size(), 5u);
+  return helps;
+}
+
+// "--name" when `text` holds a long option at `at` (lower case, digits, '-'),
+// else "".
+std::string LongOptionAt(const std::string& text, size_t at) {
+  if (text.compare(at, 2, "--") != 0) return "";
+  size_t end = at + 2;
+  while (end < text.size() && (std::islower(static_cast<unsigned char>(text[end])) ||
+                               std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '-')) {
+    ++end;
+  }
+  return end > at + 2 ? text.substr(at, end - at) : "";
+}
+
 // The long options of a --help text's "Options:" section, --help left out.
 std::set<std::string> HelpOptions(const std::string& help) {
   std::set<std::string> options;
@@ -61,10 +83,13 @@ std::set<std::string> HelpOptions(const std::string& help) {
   if (at == std::string::npos) return options;
   std::istringstream lines(help.substr(at + 10));
   std::string line;
-  static const std::regex kOption(R"(^  (?:-[a-zA-Z],)?(--[a-z0-9-]+))");
   while (std::getline(lines, line) && !line.empty()) {
-    std::smatch m;
-    if (std::regex_search(line, m, kOption) && m[1] != "--help") options.insert(m[1]);
+    // "  --name ..." or "  -x,--name ..."; continuation lines start deeper.
+    if (line.compare(0, 2, "  ") != 0) continue;
+    size_t col = 2;
+    if (line.size() > 5 && line[2] == '-' && line[3] != '-' && line[4] == ',') col = 5;
+    auto option = LongOptionAt(line, col);
+    if (!option.empty() && option != "--help") options.insert(option);
   }
   return options;
 }
@@ -78,10 +103,10 @@ std::set<std::string> DocsOptions(const std::string& page) {
   auto end = page.find("\n## ", at + 1);
   std::istringstream lines(page.substr(at, end == std::string::npos ? std::string::npos : end - at));
   std::string line;
-  static const std::regex kRow(R"(^\| `(--[a-z0-9-]+))");
   while (std::getline(lines, line)) {
-    std::smatch m;
-    if (std::regex_search(line, m, kRow)) options.insert(m[1]);
+    if (line.compare(0, 3, "| `") != 0) continue;
+    auto option = LongOptionAt(line, 3);
+    if (!option.empty()) options.insert(option);
   }
   return options;
 }
@@ -90,13 +115,9 @@ std::set<std::string> DocsOptions(const std::string& page) {
 // the options its --help has: an option added, renamed or dropped on one side
 // only fails here.
 TEST(Cli, EverySubcommandsDocsPageListsExactlyItsOptions) {
-  auto names = SubcommandNames();
-  ASSERT_GE(names.size(), 5u);
-  for (const auto& name : names) {
-    auto help = RunVhdcrypt({name, "--help"});
-    ASSERT_EQ(help.exit_code, 0) << name;
-    auto from_help = HelpOptions(help.out);
-    EXPECT_FALSE(from_help.empty()) << name << " --help lists no option:\n" << help.out;
+  for (const auto& [name, help] : SubcommandHelps()) {
+    auto from_help = HelpOptions(help);
+    EXPECT_FALSE(from_help.empty()) << name << " --help lists no option:\n" << help;
     std::string path = std::string(VHDCRYPT_SOURCE_DIR) + "/docs/" + name + ".md";
     ASSERT_TRUE(std::filesystem::exists(path)) << "no docs page " << path;
     auto from_docs = DocsOptions(testing::ReadText(path));
@@ -110,15 +131,13 @@ TEST(Cli, EverySubcommandsDocsPageListsExactlyItsOptions) {
   }
 }
 
+// Every subcommand the top-level help lists has a man-page-like help: what
+// it does, examples of itself, the exit codes.
 TEST(Cli, EverySubcommandHelpDescribesItselfWithExamples) {
-  auto names = SubcommandNames();
-  EXPECT_GE(names.size(), 5u);
-  for (const auto& name : names) {
-    auto r = RunVhdcrypt({name, "--help"});
-    EXPECT_EQ(r.exit_code, 0) << name;
+  for (const auto& [name, help] : SubcommandHelps()) {
     for (const std::string& want : {std::string("Description:\n  "), "Examples:\n  vhdcrypt " + name + " ",
                                    std::string("Exit codes:"), std::string("Environment:")}) {
-      EXPECT_NE(r.out.find(want), std::string::npos) << name << " --help lacks '" << want << "':\n" << r.out;
+      EXPECT_NE(help.find(want), std::string::npos) << name << " --help lacks '" << want << "':\n" << help;
     }
   }
 }
