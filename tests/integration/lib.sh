@@ -19,7 +19,8 @@ test_setup() {
 # clone and build directory on this machine reuses them: $VHDCRYPT_TEST_CACHE,
 # else ${XDG_CACHE_HOME:-$HOME/.cache}/vhdcrypt-tests.
 test_cache_dir() {
-  echo "${VHDCRYPT_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vhdcrypt-tests}"
+  local home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+  echo "${VHDCRYPT_TEST_CACHE:-${XDG_CACHE_HOME:-$home/.cache}/vhdcrypt-tests}"
 }
 #
 # ok MESSAGE: numbers and prints a passed check; fail MESSAGE: prints it and
