@@ -27,7 +27,7 @@
 #include "formats/image.h"
 #include "formats/mbr.h"
 #include "formats/partition_table.h"
-#include "formats/result.h"
+#include "base/result.h"
 
 namespace vhdcrypt {
 

@@ -13,6 +13,20 @@ const char* ContainerKindName(ContainerKind kind) {
   return "unknown";
 }
 
+std::optional<ContainerKind> ContainerKindFromName(std::string_view name) {
+  for (ContainerKind k : {ContainerKind::kRaw, ContainerKind::kVhdFixed, ContainerKind::kVhdDynamic}) {
+    if (name == ContainerKindName(k)) return k;
+  }
+  return std::nullopt;
+}
+
+std::optional<FormatHint> FormatHintFromName(std::string_view name) {
+  if (name == "auto") return FormatHint::kAuto;
+  if (name == "vhd") return FormatHint::kVhd;
+  if (name == "raw") return FormatHint::kRaw;
+  return std::nullopt;
+}
+
 Status CheckVirtualRange(const std::string& path, uint64_t size, uint64_t offset, uint64_t len) {
   if (offset > size || len > size - offset) {
     return InvalidInput(path + ": read of " + std::to_string(len) + " bytes at virtual offset " +

@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "formats/io.h"
-#include "formats/result.h"
+#include "base/result.h"
 
 namespace vhdcrypt {
 
@@ -17,6 +19,10 @@ enum class ContainerKind { kRaw, kVhdFixed, kVhdDynamic };
 enum class FormatHint { kAuto, kVhd, kRaw };
 
 const char* ContainerKindName(ContainerKind kind);  // "raw", "vhd-fixed", "vhd-dynamic"
+// The kind ContainerKindName spells `name`; nullopt for any other text.
+std::optional<ContainerKind> ContainerKindFromName(std::string_view name);
+// "auto", "vhd", "raw"; nullopt for any other text.
+std::optional<FormatHint> FormatHintFromName(std::string_view name);
 
 class Image {
  public:

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/result.h"
+#include "base/result.h"
 
 namespace vhdcrypt {
 

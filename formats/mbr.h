@@ -22,7 +22,7 @@
 
 #include "formats/image.h"
 #include "formats/partition_table.h"
-#include "formats/result.h"
+#include "base/result.h"
 
 namespace vhdcrypt {
 

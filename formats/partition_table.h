@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "formats/image.h"
-#include "formats/result.h"
+#include "base/result.h"
 
 namespace vhdcrypt {
 

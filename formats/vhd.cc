@@ -313,12 +313,25 @@ Status VhdImage::OpenFixed(uint64_t file_size) {
 }
 
 Status VhdImage::OpenDynamic(uint64_t file_size) {
-  const std::string& p = path();
   const uint64_t min_size = kFooterSize + kDynamicHeaderSize + 512 + kFooterSize;
   if (file_size < min_size) {
-    return InvalidInput(p + ": file is " + std::to_string(file_size) +
+    return InvalidInput(path() + ": file is " + std::to_string(file_size) +
                         " bytes, too small for a dynamic VHD (at least " + std::to_string(min_size) + ")");
   }
+  const uint64_t eof_at = file_size - kFooterSize;
+  RETURN_IF_ERROR(ReadDynamicFooters(eof_at));
+  const uint64_t hdr_at = footer_.data_offset;
+  RETURN_IF_ERROR(ReadDynamicHeader(hdr_at, eof_at));
+  const uint64_t bat_bytes = RoundUp(uint64_t{header_.max_table_entries} * 4, 512);
+  RETURN_IF_ERROR(ReadBat(hdr_at, eof_at, bat_bytes));
+  RETURN_IF_ERROR(CheckBlocks(hdr_at, eof_at, bat_bytes));
+  AddSizeWarnings(footer_, warnings_);
+  bitmap_.resize(BitmapBytes(header_.block_size));
+  return {};
+}
+
+Status VhdImage::ReadDynamicFooters(uint64_t eof_at) {
+  const std::string& p = path();
   std::array<uint8_t, kFooterSize> copy_bytes;
   RETURN_IF_ERROR(ReadFull(*file_, 0, copy_bytes));
   auto copy = DecodeFooter(copy_bytes);
@@ -328,7 +341,6 @@ Status VhdImage::OpenDynamic(uint64_t file_size) {
     return InvalidInput(p + ": footer copy at offset 0x0 (0): disk_type 2 (fixed), but a fixed VHD "
                         "has no footer copy at offset 0");
   }
-  const uint64_t eof_at = file_size - kFooterSize;
   const std::string eof_where = p + ": footer at offset " + FormatOffset(eof_at);
   std::array<uint8_t, kFooterSize> eof_bytes;
   RETURN_IF_ERROR(ReadFull(*file_, eof_at, eof_bytes));
@@ -342,9 +354,11 @@ Status VhdImage::OpenDynamic(uint64_t file_size) {
                         "(current_size " + std::to_string(eof->current_size) + " vs " +
                         std::to_string(footer_.current_size) + ")");
   }
+  return {};
+}
 
-  // Dynamic header.
-  const uint64_t hdr_at = footer_.data_offset;
+Status VhdImage::ReadDynamicHeader(uint64_t hdr_at, uint64_t eof_at) {
+  const std::string& p = path();
   const std::string hdr_where = p + ": dynamic header at offset " + FormatOffset(hdr_at);
   if (hdr_at < kFooterSize || hdr_at > eof_at || eof_at - hdr_at < kDynamicHeaderSize) {
     return InvalidInput(p + ": footer: data_offset " + FormatOffset(hdr_at) +
@@ -356,7 +370,6 @@ Status VhdImage::OpenDynamic(uint64_t file_size) {
   auto hdr = DecodeDynamicHeader(hdr_bytes);
   if (!hdr.ok()) return hdr.error().Context(hdr_where);
   header_ = *hdr;
-
   const uint64_t bs = header_.block_size;
   const uint64_t needed = (footer_.current_size + bs - 1) / bs;
   if (header_.max_table_entries < needed) {
@@ -364,9 +377,12 @@ Status VhdImage::OpenDynamic(uint64_t file_size) {
                         " is too small for current_size " + std::to_string(footer_.current_size) +
                         " (needs " + std::to_string(needed) + " blocks of " + std::to_string(bs) + ")");
   }
-  // BAT placement.
+  return {};
+}
+
+Status VhdImage::ReadBat(uint64_t hdr_at, uint64_t eof_at, uint64_t bat_bytes) {
+  const std::string hdr_where = path() + ": dynamic header at offset " + FormatOffset(hdr_at);
   const uint64_t bat_at = header_.table_offset;
-  const uint64_t bat_bytes = RoundUp(uint64_t{header_.max_table_entries} * 4, 512);
   if (bat_at % 512 != 0) {
     return InvalidInput(hdr_where + ": table_offset " + FormatOffset(bat_at) + " is not a multiple of 512");
   }
@@ -387,9 +403,13 @@ Status VhdImage::OpenDynamic(uint64_t file_size) {
     std::memcpy(&v, raw_bat.data() + 4 * i, 4);
     bat_[i] = v;
   }
+  return {};
+}
 
-  // Every allocated block must lie in the file, clear of metadata and of each other.
-  const uint64_t block_bytes = BitmapBytes(header_.block_size) + bs;
+Status VhdImage::CheckBlocks(uint64_t hdr_at, uint64_t eof_at, uint64_t bat_bytes) const {
+  const std::string& p = path();
+  const uint64_t bat_at = header_.table_offset;
+  const uint64_t block_bytes = BitmapBytes(header_.block_size) + header_.block_size;
   std::vector<std::pair<uint64_t, uint32_t>> blocks;  // (file offset, BAT index)
   for (uint32_t i = 0; i < bat_.size(); ++i) {
     if (bat_[i] == kUnallocated) continue;
@@ -415,8 +435,6 @@ Status VhdImage::OpenDynamic(uint64_t file_size) {
                           FormatOffset(blocks[k - 1].first) + ")");
     }
   }
-  AddSizeWarnings(footer_, warnings_);
-  bitmap_.resize(BitmapBytes(header_.block_size));
   return {};
 }
 

@@ -29,7 +29,7 @@
 
 #include "formats/image.h"
 #include "formats/io.h"
-#include "formats/result.h"
+#include "base/result.h"
 
 namespace vhdcrypt::vhd {
 
@@ -124,6 +124,13 @@ class VhdImage : public Image {
   explicit VhdImage(std::unique_ptr<File> file) : file_(std::move(file)) {}
   Status OpenFixed(uint64_t file_size);
   Status OpenDynamic(uint64_t file_size);
+  // The steps of OpenDynamic, each validating what it reads; offsets are of
+  // the file. The footer copy and the footer at the end must agree.
+  Status ReadDynamicFooters(uint64_t eof_at);
+  Status ReadDynamicHeader(uint64_t hdr_at, uint64_t eof_at);
+  Status ReadBat(uint64_t hdr_at, uint64_t eof_at, uint64_t bat_bytes);
+  // Every allocated block lies in the file, clear of the metadata and of each other.
+  Status CheckBlocks(uint64_t hdr_at, uint64_t eof_at, uint64_t bat_bytes) const;
   Status ReadBlock(uint64_t block, uint64_t in_block, std::span<uint8_t> buf);
 
   std::unique_ptr<File> file_;

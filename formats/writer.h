@@ -10,7 +10,7 @@
 
 #include "formats/image.h"
 #include "formats/io.h"
-#include "formats/result.h"
+#include "base/result.h"
 
 namespace vhdcrypt {
 

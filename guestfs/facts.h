@@ -1,5 +1,5 @@
 // What `check` knows about a guest: plain data gathered by guestfs/inspect.cc
-// in one appliance launch, judged by the pure rules in src/check_rules.cc.
+// in one appliance launch, judged by the pure rules in src/check/rules.cc.
 // Kept free of libguestfs types so rules and their tests need no appliance.
 #pragma once
 

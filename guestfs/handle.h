@@ -16,7 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "formats/result.h"
+#include "base/result.h"
+#include "guestfs/ops.h"
 
 struct guestfs_h;
 
@@ -33,13 +34,13 @@ struct StatVfs {
   uint64_t free_bytes = 0;  // available to unprivileged users
 };
 
-class Handle {
+class Handle : public Ops {
  public:
   // Creates the handle, adds the drives and launches the appliance. A
   // `sensitive` handle will carry keys: libguestfs call tracing is forced off
   // whatever LIBGUESTFS_TRACE says.
   static Result<std::unique_ptr<Handle>> Launch(const std::vector<Drive>& drives, bool sensitive = false);
-  ~Handle();
+  ~Handle() override;
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
 
@@ -56,7 +57,7 @@ class Handle {
   // (device, vfs type) pairs.
   Result<std::vector<std::pair<std::string, std::string>>> ListFilesystems();
   // blkid's tags for a device in one round trip: TYPE, UUID, LABEL, ...
-  Result<std::map<std::string, std::string>> Blkid(const std::string& dev);
+  Result<std::map<std::string, std::string>> Blkid(const std::string& dev) override;
   Result<std::string> VfsType(const std::string& dev);
   Result<uint64_t> DeviceSize(const std::string& dev);
   Result<std::vector<std::string>> Vgs();
@@ -71,15 +72,15 @@ class Handle {
   Status ActivateVolumeGroups(bool activate);
 
   Status MountRo(const std::string& dev, const std::string& mountpoint);
-  Status UmountAll();
+  Status UmountAll() override;
 
-  Result<bool> Exists(const std::string& path);
-  Result<bool> IsDir(const std::string& path);
-  Result<std::vector<std::string>> Ls(const std::string& dir);
-  Result<std::vector<std::string>> Glob(const std::string& pattern);
-  Result<std::vector<std::string>> ReadLines(const std::string& path);
+  Result<bool> Exists(const std::string& path) override;
+  Result<bool> IsDir(const std::string& path) override;
+  Result<std::vector<std::string>> Ls(const std::string& dir) override;
+  Result<std::vector<std::string>> Glob(const std::string& pattern) override;
+  Result<std::vector<std::string>> ReadLines(const std::string& path) override;
   // A file's lines, or none when it does not exist.
-  Result<std::vector<std::string>> ReadLinesIfExists(const std::string& path);
+  Result<std::vector<std::string>> ReadLinesIfExists(const std::string& path) override;
   // Raw bytes of a device, and writes to a device or an existing file, in
   // pieces under libguestfs' message limit.
   Result<std::vector<uint8_t>> PreadDevice(const std::string& dev, uint64_t size, uint64_t offset);
@@ -94,25 +95,25 @@ class Handle {
   Result<StatVfs> Statvfs(const std::string& path);
 
   // Writing (drives added with readonly = false).
-  Status Mount(const std::string& dev, const std::string& mountpoint);
-  Status Write(const std::string& path, const std::string& content);
+  Status Mount(const std::string& dev, const std::string& mountpoint) override;
+  Status Write(const std::string& path, const std::string& content) override;
   // Writes bytes that may be secret (a passphrase): straight from the
   // caller's buffer, no copy kept.
-  Status WriteBytes(const std::string& path, std::span<const uint8_t> content);
-  Status Mkdir(const std::string& path);  // with parents; an existing directory is fine
-  Status Chmod(int mode, const std::string& path);
+  Status WriteBytes(const std::string& path, std::span<const uint8_t> content) override;
+  Status Mkdir(const std::string& path) override;  // with parents; an existing directory is fine
+  Status Chmod(int mode, const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to);
   // `cp -a from to` inside the appliance (owners, modes, links, times kept).
-  Status CopyTree(const std::string& from, const std::string& to);
-  Status RemoveTree(const std::string& path);  // rm -rf
-  Status Rmdir(const std::string& path);
-  Status Umount(const std::string& mountpoint);
+  Status CopyTree(const std::string& from, const std::string& to) override;
+  Status RemoveTree(const std::string& path) override;  // rm -rf
+  Status Rmdir(const std::string& path) override;
+  Status Umount(const std::string& mountpoint) override;
   // mkfs with a filesystem label, on a device or partition.
-  Status Mkfs(const std::string& fstype, const std::string& dev, const std::string& label);
+  Status Mkfs(const std::string& fstype, const std::string& dev, const std::string& label) override;
   // Runs a program of the guest in its chroot (the root filesystem mounted
   // on /, with /dev, /proc and /sys bound by libguestfs); returns its stdout.
   // A non-zero exit is an error carrying the program's stderr.
-  Result<std::string> Command(const std::vector<std::string>& argv);
+  Result<std::string> Command(const std::vector<std::string>& argv) override;
   // Flushes and stops the appliance, reporting errors a destructor would
   // swallow. Call it before trusting anything written.
   Status Shutdown();

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/strings.h"
 #include "formats/gpt.h"
 #include "formats/partition_table.h"
 #include "guestfs/handle.h"
@@ -26,13 +27,6 @@ const char* const kLegacyAdeGlobs[] = {
     "/var/lib/waagent/Microsoft.Azure.Security.AzureDiskEncryptionForLinux*",
     "/var/log/azure/Microsoft.Azure.Security.AzureDiskEncryptionForLinux*",
 };
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 std::vector<std::string> Fields(const std::string& line) {
   std::istringstream in(line);
@@ -84,11 +78,6 @@ bool AnyExists(Handle& h, std::initializer_list<const char*> paths) {
 std::vector<std::string> GlobOrEmpty(Handle& h, const std::string& pattern) {
   auto r = h.Glob(pattern);
   return r.ok() ? *r : std::vector<std::string>{};
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 // "/dev/sdb3" -> 3; 0 for whole disks and anything else.

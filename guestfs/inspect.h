@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "formats/image.h"
-#include "formats/result.h"
+#include "base/result.h"
 #include "guestfs/facts.h"
 
 namespace vhdcrypt::guest {

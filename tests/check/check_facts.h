@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "guestfs/facts.h"
-#include "src/check_rules.h"
+#include "src/check/rules.h"
 
 namespace vhdcrypt::check_test {
 

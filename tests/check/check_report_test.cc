@@ -1,11 +1,11 @@
-#include "src/check_report.h"
+#include "src/check/report.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "src/check_rules.h"
+#include "src/check/rules.h"
 #include "tests/check/check_facts.h"
 
 namespace vhdcrypt::check_test {

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "src/check_rules.h"
+#include "src/check/rules.h"
 #include "tests/check/check_facts.h"
 
 namespace vhdcrypt::check_test {

@@ -1,4 +1,4 @@
-#include "src/check_rules.h"
+#include "src/check/rules.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "src/check_report.h"
+#include "src/check/report.h"
 #include "tests/check/check_facts.h"
 
 namespace vhdcrypt::check_test {

@@ -1,4 +1,4 @@
-#include "src/engine.h"
+#include "src/crypto/engine.h"
 
 #include <gtest/gtest.h>
 #include <libcryptsetup.h>

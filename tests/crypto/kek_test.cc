@@ -1,4 +1,4 @@
-#include "src/kek.h"
+#include "src/crypto/kek.h"
 
 #include <gtest/gtest.h>
 #include <openssl/bio.h>

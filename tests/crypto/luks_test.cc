@@ -1,4 +1,4 @@
-#include "src/luks.h"
+#include "src/crypto/luks.h"
 
 #include <dirent.h>
 #include <grp.h>
@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "src/secret.h"
+#include "src/crypto/secret.h"
 #include "tests/formats/temp_dir.h"
 #include "tests/tools.h"
 

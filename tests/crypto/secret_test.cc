@@ -1,4 +1,4 @@
-#include "src/secret.h"
+#include "src/crypto/secret.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

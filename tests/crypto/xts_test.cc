@@ -1,4 +1,4 @@
-#include "src/xts.h"
+#include "src/crypto/xts.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>

@@ -1,4 +1,4 @@
-#include "src/cpio.h"
+#include "src/guest/cpio.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "src/fs_probe.h"
+#include "src/plan/fs_probe.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "src/guest_config.h"
+#include "src/guest/guest_config.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "src/layout.h"
+#include "src/plan/layout.h"
 
 #include <gtest/gtest.h>
 

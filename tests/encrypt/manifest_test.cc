@@ -1,4 +1,4 @@
-#include "src/manifest.h"
+#include "src/outdir/manifest.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@ Manifest Sample() {
   Manifest m;
   m.tool = "vhdcrypt 0.1.0";
   m.passphrase_file = "passphrase";
-  m.disks.push_back({"/in/os.vhd", std::string(64, 'a'), "vhd-fixed", 1 << 30, "os.vhd", "vhd-fixed",
+  m.disks.push_back({"/in/os.vhd", std::string(64, 'a'), ContainerKind::kVhdFixed, 1 << 30, "os.vhd", ContainerKind::kVhdFixed,
                      (1 << 30) + (16 << 20), "gpt", true});
   ManifestVolume v;
   v.disk = 0;
@@ -74,6 +74,8 @@ TEST(Manifest, MalformedManifestsNameTheFileAndField) {
       {"digest type", [](auto& j) { j["disks"][0]["input_sha256"] = 7; }, "disks[0].input_sha256 is not a string"},
       {"digest missing", [](auto& j) { j["disks"][0].erase("input_sha256"); }, "disks[0].input_sha256 is missing"},
       {"header kind", [](auto& j) { j["volumes"][0]["header"] = "inline"; }, "volumes[0].header is \"inline\""},
+      {"container", [](auto& j) { j["disks"][0]["output_format"] = "qcow2"; },
+       "disks[0].output_format is \"qcow2\", expected \"raw\", \"vhd-fixed\" or \"vhd-dynamic\""},
       {"detached without file", [](auto& j) { j["volumes"][0]["header"] = "detached"; },
        "volumes[0].header_file and header_device must name"},
   };

@@ -1,8 +1,8 @@
-#include "src/volumes.h"
+#include "src/plan/volumes.h"
 
 #include <gtest/gtest.h>
 
-#include "src/check_rules.h"
+#include "src/check/rules.h"
 #include "tests/check/check_facts.h"
 
 namespace vhdcrypt {

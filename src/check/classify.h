@@ -1,0 +1,45 @@
+// How check and encrypt see each fstab entry of a guest: resolved to which
+// filesystem, skipped or not, OS or data. Public: the volume selection
+// (src/plan) and encrypt use it; the rest of the rules stay private.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "guestfs/facts.h"
+#include "src/check/rules.h"
+
+namespace vhdcrypt::rules {
+
+inline bool IncludesOs(VolumeType t) { return t != VolumeType::kData; }
+inline bool IncludesData(VolumeType t) { return t != VolumeType::kOs; }
+
+// An fstab entry resolved against the filesystems the appliance found.
+// kUnresolved: the spec names a filesystem by something we can match (UUID,
+// label, partition id or kernel name) and nothing matches. kUnknown: the spec
+// is of a kind we cannot match (by-id, by-path, a crypt mapping, a file).
+enum class Resolution { kResolved, kUnresolved, kUnknown };
+struct Resolved {
+  Resolution how = Resolution::kUnknown;
+  const guest::Filesystem* fs = nullptr;
+};
+
+struct Entry {
+  const guest::FstabEntry* e = nullptr;
+  Resolved r;
+  std::string mount;  // decoded, no trailing '/'
+  bool skip = false;  // pseudo, network, bind, removable, a file, the resource disk
+  bool swap = false;
+  // A data volume: anything mounted but /, /boot, /boot/efi and swap, on a
+  // data disk or a partition of the OS disk (LVs of the OS disk stay with the
+  // OS; an entry that resolves to no disk: anything but the usual OS mount
+  // points).
+  bool data = false;
+  bool checked = false;  // its side (OS or data) is included in the volume type
+};
+
+// Resolves and classifies every fstab entry, in fstab order. Shared by the
+// rules and by encrypt, so check judges exactly the volumes encrypt touches.
+std::vector<Entry> Classify(const guest::Facts& facts, VolumeType volume_type);
+
+}  // namespace vhdcrypt::rules

@@ -1,0 +1,276 @@
+#include "src/commands/decrypt.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "base/strings.h"
+#include "formats/copy.h"
+#include "formats/output_file.h"
+#include "formats/partition_table.h"
+#include "formats/writer.h"
+#include "guestfs/handle.h"
+#include "guestfs/inspect.h"
+#include "src/crypto/engine.h"
+#include "base/exit_codes.h"
+#include "src/crypto/luks.h"
+#include "src/guest/luks_scan.h"
+#include "src/outdir/manifest.h"
+#include "src/commands/report.h"
+#include "src/crypto/secret.h"
+
+namespace vhdcrypt {
+namespace {
+
+// One volume to decrypt: its area [start, data_offset + size) of the
+// encrypted disk (header and data when attached; data only when detached),
+// its plaintext going to `start`.
+struct PlannedVolume {
+  size_t disk = 0;
+  uint64_t start = 0;
+  uint64_t data_offset = 0;  // absolute, in the encrypted disk
+  uint64_t size = 0;         // 0: up to the end of the area (`end`), in whole sectors
+  uint64_t end = 0;          // the partition's end, when size is 0
+  std::vector<uint8_t> header;
+  std::string what;          // for messages: "data.vhd partition 1 (/data)"
+};
+
+struct Plan {
+  std::vector<std::unique_ptr<Image>> images;
+  std::vector<std::string> names;  // output base names (no extension)
+  std::vector<PlannedVolume> volumes;
+};
+
+std::string Stem(const std::string& name) {
+  const size_t dot = name.rfind('.');
+  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
+Result<std::unique_ptr<Image>> OpenAny(const std::string& path) {
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
+  return OpenImage(std::move(file), FormatHint::kAuto);
+}
+
+// An encrypt output directory: the manifest says where everything is; the
+// detached headers are read from their plaintext filesystem in the appliance.
+Result<Plan> PlanFromManifest(const std::string& dir) {
+  ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir));
+  Plan plan;
+  for (const auto& d : m.disks) {
+    ASSIGN_OR_RETURN(auto img, OpenAny(dir + "/" + d.output));
+    plan.images.push_back(std::move(img));
+    plan.names.push_back(Stem(d.output));
+  }
+  std::unique_ptr<guest::Handle> g;
+  for (size_t i = 0; i < m.volumes.size(); ++i) {
+    const ManifestVolume& v = m.volumes[i];
+    if (v.disk < 0 || static_cast<size_t>(v.disk) >= m.disks.size()) {
+      return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + " names disk " +
+                          std::to_string(v.disk));
+    }
+    PlannedVolume p;
+    p.disk = static_cast<size_t>(v.disk);
+    p.start = v.header_offset;
+    p.data_offset = v.data_offset;
+    p.size = v.size;
+    p.what = m.disks[p.disk].output +
+             (v.partition == 0 ? std::string(" (whole disk)") : " partition " + std::to_string(v.partition)) +
+             (v.mountpoint.empty() ? "" : " (" + v.mountpoint + ")");
+    if (v.header == HeaderPlacement::kDetached) {
+      if (!g) {
+        std::vector<guest::Drive> drives;
+        for (const auto& img : plan.images) drives.push_back({img->path(), guest::GuestfsFormat(img->kind()), true});
+        ASSIGN_OR_RETURN(g, guest::Handle::Launch(drives));
+      }
+      spdlog::info("reading the detached header {}:{}", v.header_device, v.header_file);
+      RETURN_IF_ERROR(g->MountRo(v.header_device, "/"));
+      ASSIGN_OR_RETURN(p.header, g->ReadBytes(v.header_file, kMaxDetachedHeaderBytes));
+      RETURN_IF_ERROR(g->UmountAll());
+      if (v.data_offset != v.header_offset) {
+        return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) +
+                            ": a detached header's data_offset must equal header_offset");
+      }
+    } else {
+      const uint64_t n = v.data_offset - v.header_offset;
+      if (v.data_offset <= v.header_offset || n > kMaxDetachedHeaderBytes) {
+        return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + ": header_offset " +
+                            std::to_string(v.header_offset) + " and data_offset " + std::to_string(v.data_offset) +
+                            " do not frame a LUKS2 header");
+      }
+      p.header.resize(n);
+      RETURN_IF_ERROR(plan.images[p.disk]->ReadAt(v.header_offset, p.header));
+    }
+    plan.volumes.push_back(std::move(p));
+  }
+  if (g) RETURN_IF_ERROR(g->Shutdown());
+  return plan;
+}
+
+// Images without a manifest (ADE's, encrypted inside a VM): the appliance
+// finds the headers as status does; each volume runs to the end of its
+// partition (or disk).
+Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
+  Plan plan;
+  std::vector<PartitionTable> tables;
+  std::vector<guest::Drive> drives;
+  for (const std::string& path : paths) {
+    ASSIGN_OR_RETURN(auto img, OpenAny(path));
+    ASSIGN_OR_RETURN(PartitionTable table, ReadPartitionTable(*img));
+    drives.push_back({path, guest::GuestfsFormat(img->kind()), true});
+    tables.push_back(std::move(table));
+    plan.names.push_back(Stem(BaseName(path)));
+    plan.images.push_back(std::move(img));
+  }
+  ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives));
+  ASSIGN_OR_RETURN(LuksScan scan, ScanImages(*g));
+  for (const ScannedHeader& h : scan.headers) {
+    PlannedVolume p;
+    std::string dev = h.device;
+    if (!h.file.empty()) {
+      ASSIGN_OR_RETURN(dev, DetachedVolumeDevice(*g, scan, guest::ApplianceDiskIndex(h.device)));
+      if (dev.empty()) {
+        return InvalidInput(h.Describe() + ": a detached LUKS header, but no partition of that disk holds "
+                                           "ciphertext (every one has a signature)");
+      }
+    }
+    p.disk = static_cast<size_t>(guest::ApplianceDiskIndex(dev));
+    if (p.disk >= plan.images.size()) return InvalidInput(dev + ": not a disk vhdcrypt added");
+    const uint32_t number = static_cast<uint32_t>(guest::AppliancePartitionNumber(dev));
+    p.start = 0;
+    p.end = plan.images[p.disk]->virtual_size();
+    if (number != 0) {
+      auto part = std::find_if(tables[p.disk].partitions.begin(), tables[p.disk].partitions.end(),
+                               [&](const Partition& x) { return x.number == number; });
+      if (part == tables[p.disk].partitions.end()) return InvalidInput(dev + ": no such partition in the table");
+      p.start = part->start;
+      p.end = part->end();
+    }
+    p.header = h.bytes;
+    p.what = BaseName(paths[p.disk]) + " " + dev + (h.file.empty() ? "" : " (header " + h.Describe() + ")");
+    ASSIGN_OR_RETURN(LuksInfo info, InspectLuksHeader(p.header));
+    if (info.reencrypting) {
+      return UsageError(p.what + ": its encryption is still in progress (a LUKS2 reencryption was interrupted); "
+                        "finish it with cryptsetup first");
+    }
+    p.data_offset = p.start + info.data_offset;
+    if (p.data_offset >= p.end) return InvalidInput(p.what + ": the header's data offset lies past its partition");
+    p.size = (p.end - p.data_offset) / info.sector_size * info.sector_size;
+    plan.volumes.push_back(std::move(p));
+  }
+  RETURN_IF_ERROR(g->Shutdown());
+  if (plan.volumes.empty()) return InvalidInput("no LUKS2 volume found in the image(s)");
+  return plan;
+}
+
+Status DecryptDisk(const DecryptCommandOptions& o, const Plan& plan, size_t disk, ImageWriter& out,
+                   const std::vector<UnlockedLuks>& unlocked, Progress& progress) {
+  Image& image = *plan.images[disk];
+  std::vector<size_t> order;
+  for (size_t i = 0; i < plan.volumes.size(); ++i) {
+    if (plan.volumes[i].disk == disk) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return plan.volumes[a].start < plan.volumes[b].start; });
+  auto copy = [&](uint64_t from, uint64_t to) -> Status {
+    progress.Phase("copy", plan.names[disk]);
+    ASSIGN_OR_RETURN(auto stats, CopyRange(image, from, to - from, out, from, progress.JobAdvancer()));
+    (void)stats;
+    return {};
+  };
+  uint64_t at = 0;
+  for (size_t i : order) {
+    const PlannedVolume& v = plan.volumes[i];
+    const uint64_t end = v.data_offset + v.size;
+    if (v.start < at || end > image.virtual_size()) {
+      return InvalidInput(v.what + ": overlaps another volume or runs past the disk's end");
+    }
+    if (v.start > at) RETURN_IF_ERROR(copy(at, v.start));
+    progress.Phase("decrypt", v.what);
+    VolumeJob job;
+    job.source = &image;
+    job.source_offset = v.data_offset;
+    job.length = v.size;
+    job.out = &out;
+    job.out_offset = v.start;  // the plaintext takes the volume's place from its first byte
+    job.key = unlocked[i].key.span();
+    job.sector_size = unlocked[i].sector_size;
+    job.direction = Direction::kDecrypt;
+    RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer()));
+    at = std::max(end, v.end);  // a partition's tail past whole sectors stays zero
+  }
+  if (at < image.virtual_size()) RETURN_IF_ERROR(copy(at, image.virtual_size()));
+  return {};
+}
+
+Result<int> Decrypt(const DecryptCommandOptions& o) {
+  struct stat st;
+  if (::stat(o.source.c_str(), &st) != 0) return IoError(o.source + ": does not exist");
+  const bool dir = S_ISDIR(st.st_mode);
+  if (dir && !o.data_disks.empty()) {
+    return UsageError("--data: only with an IMAGE; an output directory's manifest lists its disks");
+  }
+  if (::stat(o.output_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return UsageError(o.output_dir + ": output directory does not exist");
+  }
+  ASSIGN_OR_RETURN(SecretBytes passphrase, ReadKeyFile(o.key_file));
+  std::vector<std::string> paths = {o.source};
+  paths.insert(paths.end(), o.data_disks.begin(), o.data_disks.end());
+  ASSIGN_OR_RETURN(Plan plan, dir ? PlanFromManifest(o.source) : PlanFromImages(paths));
+
+  std::vector<UnlockedLuks> unlocked;
+  for (const PlannedVolume& v : plan.volumes) {
+    auto u = UnlockLuksVolume(v.header, passphrase);
+    if (!u.ok()) return Error(u.error().kind(), v.what + ": " + u.error().message());
+    if (u->cipher != "aes-xts-plain64") {
+      return InvalidInput(v.what + ": cipher " + u->cipher + ", vhdcrypt decrypts aes-xts-plain64 only");
+    }
+    if (u->data_offset != v.data_offset - v.start) {
+      return InvalidInput(v.what + ": the header's data offset is " + std::to_string(u->data_offset) + ", expected " +
+                          std::to_string(v.data_offset - v.start));
+    }
+    if (v.size == 0 || v.size % u->sector_size != 0) {
+      return InvalidInput(v.what + ": size " + std::to_string(v.size) + " is not a multiple of its " +
+                          std::to_string(u->sector_size) + "-byte sectors");
+    }
+    unlocked.push_back(std::move(*u));
+  }
+  // What will be read: every byte but the attached headers.
+  uint64_t total = 0;
+  for (const auto& img : plan.images) total += img->virtual_size();
+  for (const auto& v : plan.volumes) total -= std::max(v.data_offset + v.size, v.end) - v.start - v.size;
+
+  ASSIGN_OR_RETURN(WriterOptions writer_options, DefaultWriterOptions());
+  Progress progress(o.progress, total);
+  std::vector<std::unique_ptr<OutputFile>> outputs;
+  for (size_t d = 0; d < plan.images.size(); ++d) {
+    Image& image = *plan.images[d];
+    const ContainerKind kind = o.has_to ? o.to : image.kind();
+    const std::string name = plan.names[d] + (kind == ContainerKind::kRaw ? ".raw" : ".vhd");
+    ASSIGN_OR_RETURN(auto out, OutputFile::Create(o.output_dir + "/" + name, o.force, image.path()));
+    ASSIGN_OR_RETURN(auto writer,
+                     MakeWriter(kind, out->file(), ContainerVirtualSize(kind, image.virtual_size()), writer_options));
+    RETURN_IF_ERROR(DecryptDisk(o, plan, d, *writer, unlocked, progress));
+    RETURN_IF_ERROR(writer->Finish());
+    outputs.push_back(std::move(out));
+  }
+  progress.Phase("commit", "");
+  for (auto& out : outputs) RETURN_IF_ERROR(out->Commit());
+  progress.Finish();
+  for (const auto& v : plan.volumes) spdlog::info("decrypted {} ({} bytes)", v.what, v.size);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunDecrypt(const DecryptCommandOptions& o) {
+  HardenProcess();
+  auto r = Decrypt(o);
+  const int code = r.ok() ? *r : ReportError(r.error());
+  if (o.progress == ProgressMode::kJson) PrintJsonResult("decrypt", code, r.ok() ? "" : r.error().message(), o.output_dir);
+  return code;
+}
+
+}  // namespace vhdcrypt

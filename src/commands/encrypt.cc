@@ -1,0 +1,142 @@
+// `vhdcrypt encrypt`: the run as its stages (encrypt_stages.h says what each
+// does and where it lives).
+#include "src/commands/encrypt.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "base/exit_codes.h"
+#include "src/commands/encrypt_stages.h"
+#include "src/commands/report.h"
+#include "src/commands/verify.h"
+#include "src/crypto/kek.h"
+
+namespace vhdcrypt {
+namespace {
+
+using namespace encrypt;
+
+Status CheckOutputDir(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return UsageError(dir + ": output directory does not exist");
+  if (!S_ISDIR(st.st_mode)) return UsageError(dir + ": is not a directory");
+  return {};
+}
+
+// Refused before anything is read: options that contradict each other, a
+// missing output directory, a key that cannot be read or wrapped.
+Status CheckOptionsAndKeys(const EncryptCommandOptions& o, SecretBytes* passphrase, std::vector<uint8_t>* wrapped) {
+  if (o.rules.volume_type != VolumeType::kData && o.data_only) {
+    return UsageError("--data-only cannot encrypt the OS volume; use --volume-type data");
+  }
+  RETURN_IF_ERROR(CheckOutputDir(o.output_dir));
+  if (!o.key_file.empty()) {
+    ASSIGN_OR_RETURN(*passphrase, ReadKeyFile(o.key_file));
+  } else {
+    ASSIGN_OR_RETURN(*passphrase, GeneratePassphrase());
+  }
+  if (!o.kek.empty()) {
+    ASSIGN_OR_RETURN(*wrapped, WrapPassphrase(o.kek, o.kek_alg, passphrase->span()));
+  }
+  return {};
+}
+
+// Every output name claimed (temporary names in DIR) before the long part,
+// so a clash fails now.
+Status CreateImageOutputs(const EncryptCommandOptions& o, Plan& plan) {
+  for (Disk& d : plan.disks) {
+    ASSIGN_OR_RETURN(d.out, OutputFile::Create(o.output_dir + "/" + d.out_name, o.force, d.input));
+    if (d.work_kind != d.out_kind) {
+      // Only its temporary name is ever used (it is never committed).
+      ASSIGN_OR_RETURN(d.work, OutputFile::Create(o.output_dir + "/" + d.out_name + ".raw", true, d.input));
+    }
+  }
+  return {};
+}
+
+// Writes every byte of every output under its temporary name.
+Status WriteOutputs(const EncryptCommandOptions& o, const Inputs& in, Plan& plan, const SecretBytes& passphrase,
+                    OutputFile* key_volume) {
+  std::mutex write_lock;
+  struct DropWriters {  // before the lock they hold, whatever happens
+    Plan& plan;
+    ~DropWriters() {
+      for (Disk& d : plan.disks) d.writer.reset();
+    }
+  } drop_writers{plan};
+  Progress progress(o.progress, ProgressTotal(plan));
+  ASSIGN_OR_RETURN(auto writer_options, DefaultWriterOptions());
+  RETURN_IF_ERROR(OpenWriters(plan, write_lock, writer_options));
+  ASSIGN_OR_RETURN(std::vector<SecretBytes> keys, MakeVolumeKeys(plan));
+  std::vector<uint8_t> os_header;
+  RETURN_IF_ERROR(WriteData(o, plan, keys, passphrase, progress, &os_header));
+  if (in.has_os) {
+    progress.Phase("guest-config", o.image);
+    const bool os_volume = o.rules.volume_type != VolumeType::kData;
+    RETURN_IF_ERROR(EditGuest(in, plan, os_volume ? &os_header : nullptr, key_volume, passphrase));
+  }
+  RETURN_IF_ERROR(EncryptOsVolume(o, plan, keys, progress));
+  RETURN_IF_ERROR(ConvertWorkFiles(plan, writer_options, progress));
+  progress.Finish();
+  return {};
+}
+
+void LogResult(const EncryptCommandOptions& o, const Plan& plan, const KeyOutputs& keys, double secs) {
+  for (const Volume& v : plan.volumes) {
+    spdlog::info("{}: {} -> LUKS2 {} ({}-byte sectors) in {}/{}", v.m.device,
+                 v.m.mountpoint.empty() ? v.m.filesystem : v.m.mountpoint, v.m.luks_uuid, v.m.sector_size,
+                 o.output_dir, plan.disks[v.m.disk].out_name);
+  }
+  spdlog::info("wrote {} disk(s), {} volume(s) in {:.1f}s{}", plan.disks.size(), plan.volumes.size(), secs,
+               keys.Describe(o));
+}
+
+Result<int> Encrypt(const EncryptCommandOptions& o) {
+  HardenProcess();
+  SecretBytes passphrase;
+  std::vector<uint8_t> wrapped;
+  RETURN_IF_ERROR(CheckOptionsAndKeys(o, &passphrase, &wrapped));
+
+  ASSIGN_OR_RETURN(Inputs in, ReadInputs(o));
+  RETURN_IF_ERROR(GateOnFindings(o, in));
+  ASSIGN_OR_RETURN(std::vector<Volume> volumes, PlanVolumes(o, in));
+  ASSIGN_OR_RETURN(Plan plan, PlanDisks(o, in, std::move(volumes)));
+
+  RETURN_IF_ERROR(CreateImageOutputs(o, plan));
+  ASSIGN_OR_RETURN(KeyOutputs keys, CreateKeyOutputs(o, passphrase, wrapped, in.has_os && !o.no_key_volume));
+  ASSIGN_OR_RETURN(auto manifest_out, OutputFile::Create(o.output_dir + "/manifest.json", o.force));
+
+  InputHasher hasher(in.paths, o.no_input_hash);  // reads the inputs again while they are encrypted
+  const auto start = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(WriteOutputs(o, in, plan, passphrase, keys.key_volume.get()));
+  // Flushed while the hash may still run: their fsync then overlaps it
+  // instead of following it (Commit's own fsync finds nothing left to write).
+  for (Disk& d : plan.disks) RETURN_IF_ERROR(d.out->file().Sync());
+
+  ASSIGN_OR_RETURN(auto sums, hasher.Get());
+  const std::string json = ManifestToJson(MakeManifest(in, plan, keys, sums));
+  RETURN_IF_ERROR(WriteFull(manifest_out->file(), 0, std::span(reinterpret_cast<const uint8_t*>(json.data()), json.size())));
+  // Images first, the manifest last: a manifest means a complete run.
+  for (Disk& d : plan.disks) RETURN_IF_ERROR(d.out->Commit());
+  RETURN_IF_ERROR(keys.Commit());
+  RETURN_IF_ERROR(manifest_out->Commit());
+  LogResult(o, plan, keys, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (o.verify) return VerifyDirectory(o.output_dir, passphrase, in.paths);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunEncrypt(const EncryptCommandOptions& options) {
+  auto r = Encrypt(options);
+  const int code = r.ok() ? *r : ReportError(r.error());
+  if (options.progress == ProgressMode::kJson) {
+    PrintJsonResult("encrypt", code,
+                    r.ok() ? (code == kExitOk ? "" : "verification failed") : r.error().message(), options.output_dir);
+  }
+  return code;
+}
+
+}  // namespace vhdcrypt

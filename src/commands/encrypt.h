@@ -1,0 +1,56 @@
+// `vhdcrypt encrypt IMAGE [--data DISK]... --output-dir DIR`: data volumes
+// become LUKS2 (attached header) in new images under DIR; the inputs are only
+// read. See docs/encrypt.md and docs/output-directory.md for the whole contract.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "formats/image.h"
+#include "src/check/rules.h"
+#include "src/crypto/kek.h"
+#include "src/crypto/luks.h"
+#include "src/commands/progress.h"
+
+namespace vhdcrypt {
+
+struct EncryptCommandOptions {
+  std::string image;
+  FormatHint format = FormatHint::kAuto;
+  std::vector<std::string> data_disks;
+  std::string output_dir;
+  CheckOptions rules{Policy::kAzure, VolumeType::kData};
+  std::string key_file;         // "" -> generate DIR/passphrase
+  // --kek: the passphrase is wrapped with this RSA public key (PEM) into
+  // DIR/passphrase.wrapped, and DIR/passphrase is written only with
+  // write_passphrase (never with --key-file: the user has it already).
+  std::string kek;
+  KekAlg kek_alg = KekAlg::kRsaOaep;
+  std::string kek_url;          // the KEK's Key Vault URL, for the secret's tags; optional
+  bool write_passphrase = false;
+  bool has_to = false;          // --to given; else each output keeps its input's container
+  ContainerKind to = ContainerKind::kVhdFixed;
+  unsigned threads = 0;
+  uint32_t sector_size = 0;     // 0: choose per filesystem
+  LuksOptions luks;             // pbkdf, iter_time_ms
+  bool force = false;           // encrypt despite error-level findings; replace outputs
+  bool verify = false;
+  // The disks hold no OS: find filesystems by their superblocks and skip the
+  // appliance (no check, no guest edits). Refused for disks that look
+  // bootable.
+  bool data_only = false;
+  // Do not write DIR/bek.vhd (the platform attaches its own key volume).
+  bool no_key_volume = false;
+  // Leave the inputs' sha256 out of manifest.json: the hash is one serial
+  // SHA-256 stream over every input (about 1.6 GB/s on a core with SHA
+  // instructions), which bounds the run when storage and the engine are faster.
+  bool no_input_hash = false;
+  // When / holds /boot, the OS volume needs a plaintext /boot: a new ext4
+  // partition of this many MiB is added at the end of the disk.
+  uint64_t boot_size_mib = 512;
+  ProgressMode progress = ProgressMode::kAuto;
+};
+
+int RunEncrypt(const EncryptCommandOptions& options);
+
+}  // namespace vhdcrypt

@@ -1,0 +1,285 @@
+// encrypt, stage 3: the data (encrypt_stages.h): volume keys, writers,
+// copied and encrypted segments, LUKS2 headers, the OS volume in place, the
+// conversion of work files, and the input hasher.
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "base/strings.h"
+#include "formats/copy.h"
+#include "formats/guid.h"
+#include "src/commands/encrypt_stages.h"
+#include "src/crypto/digest.h"
+#include "src/crypto/engine.h"
+#include "src/crypto/luks.h"
+#include "src/guest/guest_config.h"
+
+namespace vhdcrypt::encrypt {
+namespace {
+
+// Makes the calling thread `by` steps nicer than it is (at most 19). Best
+// effort: a refusal only costs speed.
+void LowerThreadPriority(int by) {
+  const id_t tid = static_cast<id_t>(gettid());
+  errno = 0;
+  const int now = getpriority(PRIO_PROCESS, tid);
+  if (now == -1 && errno != 0) return;
+  setpriority(PRIO_PROCESS, tid, std::min(now + by, 19));
+}
+
+// A version 4 UUID in the lowercase form LUKS headers and blkid use.
+std::string RandomLuksUuid() {
+  return Lower(RandomGuid().ToString());
+}
+
+Result<SecretBytes> VolumeKey() {
+  for (;;) {
+    ASSIGN_OR_RETURN(SecretBytes key, RandomSecret(kLuksKeyBytes));
+    // XTS refuses equal halves; with 256 random bits each this never repeats,
+    // but the check costs nothing.
+    if (CRYPTO_memcmp(key.data(), key.data() + kLuksKeyBytes / 2, kLuksKeyBytes / 2) != 0) return key;
+  }
+}
+
+// The engine (on the main thread) and the header task write to the same
+// outputs; writers are not thread-safe, so every write takes one lock.
+class LockedWriter : public ImageWriter {
+ public:
+  LockedWriter(std::unique_ptr<ImageWriter> inner, std::mutex& mu) : inner_(std::move(inner)), mu_(mu) {}
+  uint64_t virtual_size() const override { return inner_->virtual_size(); }
+  Status Write(uint64_t offset, std::span<const uint8_t> data) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_->Write(offset, data);
+  }
+  Status Finish() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_->Finish();
+  }
+
+ private:
+  std::unique_ptr<ImageWriter> inner_;
+  std::mutex& mu_;
+};
+
+// Copies and encrypts the disk's segments; the LUKS headers and the
+// partition table are written separately.
+Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Volume>& volumes,
+                     const std::vector<SecretBytes>& keys, Progress& progress) {
+  for (const Segment& s : disk.layout.segments) {
+    // Copied as it is: what is not a volume, and the OS volume, which stays
+    // plaintext until the guest edits are done (EncryptInPlace follows).
+    const Volume* v = s.volume < 0 ? nullptr : &volumes[disk.volumes[s.volume]];
+    if (v == nullptr || v->os) {
+      progress.Phase("copy", v == nullptr ? disk.input : v->m.device + " (/)");
+      ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset, s.length, *disk.writer, s.out_offset,
+                                             progress.JobAdvancer()));
+      (void)stats;
+      continue;
+    }
+    const size_t index = disk.volumes[s.volume];
+    progress.Phase("encrypt", v->m.device + (v->m.mountpoint.empty() ? "" : " (" + v->m.mountpoint + ")"));
+    VolumeJob job;
+    job.source = disk.image.get();
+    job.source_offset = s.source_offset;
+    job.length = s.length;
+    job.out = disk.writer.get();
+    job.out_offset = s.out_offset;
+    job.key = keys[index].span();
+    job.sector_size = v->m.sector_size;
+    RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer()));
+  }
+  return {};
+}
+
+// The key slots: one PBKDF benchmark for the run, then a header per volume
+// with the calibrated costs, each written in place as soon as it is made.
+// Runs beside the bulk encryption, which does not need the headers: the
+// engine works from the volume keys.
+// The OS volume's header is detached: it is returned in *os_header, for the
+// guest edits to put in /boot.
+Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, const std::vector<Volume>& volumes,
+                    const std::vector<SecretBytes>& keys, const SecretBytes& passphrase,
+                    const std::atomic<bool>& stop, std::vector<uint8_t>* os_header) {
+  ASSIGN_OR_RETURN(LuksOptions luks, CalibrateLuksOptions(o.luks));
+  for (size_t i = 0; i < volumes.size(); ++i) {
+    if (stop) return IoError("LUKS header creation cancelled");
+    const ManifestVolume& m = volumes[i].m;
+    LuksOptions lo = luks;
+    lo.sector_size = m.sector_size;
+    lo.uuid = m.luks_uuid;
+    lo.detached = volumes[i].os;
+    ASSIGN_OR_RETURN(LuksHeader header, FormatLuksHeader(passphrase, keys[i], lo));
+    if (volumes[i].os) {
+      if (header.data_offset != 0 || header.uuid != m.luks_uuid) {
+        return IoError("libcryptsetup made the detached header of " + m.device + " with its data segment at " +
+                       std::to_string(header.data_offset) + " bytes and UUID " + header.uuid);
+      }
+      *os_header = std::move(header.bytes);
+      continue;
+    }
+    if (header.data_offset != kHeaderBytes || header.uuid != m.luks_uuid) {
+      return IoError("libcryptsetup made the header of " + m.device + " with its data segment at " +
+                     std::to_string(header.data_offset) + " bytes and UUID " + header.uuid + "; expected " +
+                     std::to_string(kHeaderBytes) + " and " + m.luks_uuid);
+    }
+    RETURN_IF_ERROR(disks[m.disk].writer->Write(m.header_offset, header.bytes));
+    spdlog::debug("{}: LUKS2 header {} written", m.device, m.luks_uuid);
+  }
+  return {};
+}
+
+// Positional writes into a raw or fixed VHD output, whose virtual offsets
+// are file offsets.
+class InPlaceWriter : public ImageWriter {
+ public:
+  InPlaceWriter(File& file, uint64_t size) : file_(file), size_(size) {}
+  uint64_t virtual_size() const override { return size_; }
+  Status Write(uint64_t offset, std::span<const uint8_t> data) override { return WriteFull(file_, offset, data); }
+  Status Finish() override { return {}; }
+
+ private:
+  File& file_;
+  uint64_t size_;
+};
+
+// The OS volume, plaintext in the output until the guest edits are done,
+// is encrypted where it lies: the engine reads each chunk before it writes
+// it back, and never reads behind what it wrote.
+Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, const Volume& v, const SecretBytes& key,
+                      Progress& progress) {
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(disk.target().temp_path()));
+  ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file), disk.work_kind == ContainerKind::kRaw ? FormatHint::kRaw
+                                                                                                 : FormatHint::kVhd));
+  InPlaceWriter writer(disk.target().file(), image->virtual_size());
+  progress.Phase("encrypt", v.m.device + " (/)");
+  VolumeJob job;
+  job.source = image.get();
+  job.source_offset = v.m.data_offset;
+  job.length = v.m.size;
+  job.out = &writer;
+  job.out_offset = v.m.data_offset;
+  job.key = key.span();
+  job.sector_size = v.m.sector_size;
+  return RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer());
+}
+
+// The raw work file into the output's container (a dynamic VHD), zero runs
+// left unallocated; the work file is removed.
+Status ConvertWorkFile(Disk& disk, const WriterOptions& options, Progress& progress) {
+  progress.Phase("convert", disk.out_name);
+  ASSIGN_OR_RETURN(auto file, OpenReadOnly(disk.work->temp_path()));
+  ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file), FormatHint::kRaw));
+  ASSIGN_OR_RETURN(auto writer, MakeWriter(disk.out_kind, disk.out->file(), disk.layout.out_size, options));
+  ASSIGN_OR_RETURN(auto stats, CopyImage(*image, *writer, progress.JobAdvancer()));
+  (void)stats;
+  RETURN_IF_ERROR(writer->Finish());
+  disk.work.reset();
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<SecretBytes>> MakeVolumeKeys(Plan& plan) {
+  std::vector<SecretBytes> keys;
+  for (Volume& v : plan.volumes) {
+    ASSIGN_OR_RETURN(SecretBytes key, VolumeKey());
+    keys.push_back(std::move(key));
+    v.m.luks_uuid = RandomLuksUuid();
+    v.m.mapper_name = v.os ? kOsMapperName : MapperName(v.m.luks_uuid);
+    if (v.os) {
+      v.m.header = HeaderPlacement::kDetached;
+      v.m.header_file = "/luks/osluksheader";  // kOsHeaderPath inside the /boot filesystem
+      v.m.header_device = plan.boot_device;
+    }
+  }
+  return keys;
+}
+
+Status OpenWriters(Plan& plan, std::mutex& lock, const WriterOptions& options) {
+  for (Disk& d : plan.disks) {
+    ASSIGN_OR_RETURN(auto w, MakeWriter(d.work_kind, d.target().file(), d.layout.out_size, options));
+    d.writer = std::make_unique<LockedWriter>(std::move(w), lock);
+  }
+  return {};
+}
+
+uint64_t ProgressTotal(const Plan& plan) {
+  uint64_t total = 0;
+  for (const Disk& d : plan.disks) {
+    for (const Segment& s : d.layout.segments) total += s.length;
+    if (d.work) total += d.layout.out_size;  // converted at the end
+  }
+  for (const Volume& v : plan.volumes) {
+    if (v.os) total += v.m.size;  // copied, then encrypted in place
+  }
+  return total;
+}
+
+Status WriteData(const EncryptCommandOptions& o, Plan& plan, const std::vector<SecretBytes>& keys,
+                 const SecretBytes& passphrase, Progress& progress, std::vector<uint8_t>* os_header) {
+  std::atomic<bool> stop_headers{false};
+  auto headers = std::async(std::launch::async, [&]() {
+    return WriteHeaders(o, plan.disks, plan.volumes, keys, passphrase, stop_headers, os_header);
+  });
+  struct StopHeaders {
+    std::atomic<bool>& flag;
+    ~StopHeaders() { flag = true; }
+  } stop_headers_on_exit{stop_headers};
+  for (Disk& d : plan.disks) RETURN_IF_ERROR(WriteDiskData(o, d, plan.volumes, keys, progress));
+  progress.Phase("luks-headers", "");
+  RETURN_IF_ERROR(headers.get());
+  for (Disk& d : plan.disks) {
+    for (const DiskWrite& w : d.layout.table_writes) RETURN_IF_ERROR(d.writer->Write(w.offset, w.bytes));
+    RETURN_IF_ERROR(d.writer->Finish());
+  }
+  return {};
+}
+
+Status EncryptOsVolume(const EncryptCommandOptions& o, Plan& plan, const std::vector<SecretBytes>& keys,
+                       Progress& progress) {
+  for (size_t i = 0; i < plan.volumes.size(); ++i) {
+    const Volume& v = plan.volumes[i];
+    if (v.os) RETURN_IF_ERROR(EncryptInPlace(o, plan.disks[v.m.disk], v, keys[i], progress));
+  }
+  return {};
+}
+
+Status ConvertWorkFiles(Plan& plan, const WriterOptions& options, Progress& progress) {
+  for (Disk& d : plan.disks) {
+    if (d.work) RETURN_IF_ERROR(ConvertWorkFile(d, options, progress));
+  }
+  return {};
+}
+
+// The hash only has to be done when the manifest is written. Nicer than the
+// engine, it takes the CPU the pipeline leaves idle (waiting on reads and
+// writeback) instead of delaying it; it reads the inputs once more, from the
+// page cache when they fit. With --no-input-hash no thread is started and
+// every digest stays empty (null in the manifest).
+InputHasher::InputHasher(std::vector<std::string> paths, bool skip)
+    : stop_(std::make_shared<std::atomic<bool>>(false)) {
+  const auto policy = skip ? std::launch::deferred : std::launch::async;
+  result_ = std::async(policy, [paths = std::move(paths), stop = stop_, skip]() -> Result<std::vector<std::string>> {
+    if (skip) return std::vector<std::string>(paths.size());
+    LowerThreadPriority(5);
+    std::vector<std::string> out;
+    for (const auto& in : paths) {
+      ASSIGN_OR_RETURN(std::string h, Sha256File(in, *stop));
+      out.push_back(std::move(h));
+    }
+    return out;
+  });
+}
+
+InputHasher::~InputHasher() {
+  *stop_ = true;
+  if (result_.valid()) result_.wait();
+}
+
+Result<std::vector<std::string>> InputHasher::Get() { return result_.get(); }
+
+}  // namespace vhdcrypt::encrypt

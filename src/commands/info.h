@@ -1,0 +1,23 @@
+// `vhdcrypt info IMAGE`: what the container and its partition table hold.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "formats/image.h"
+#include "base/result.h"
+
+namespace vhdcrypt {
+
+struct InfoOptions {
+  std::string image;
+  FormatHint format = FormatHint::kAuto;
+  bool json = false;
+};
+
+// Everything `info` reports, as JSON (the text output is rendered from it).
+Result<nlohmann::ordered_json> CollectInfo(const InfoOptions& options);
+std::string RenderInfoText(const nlohmann::ordered_json& info);
+int RunInfo(const InfoOptions& options);
+
+}  // namespace vhdcrypt

@@ -1,0 +1,179 @@
+#include "src/commands/rekey.h"
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <ctime>
+#include <iostream>
+#include <memory>
+
+#include "formats/image.h"
+#include "guestfs/handle.h"
+#include "guestfs/inspect.h"
+#include "src/guest/cpio.h"
+#include "base/exit_codes.h"
+#include "src/guest/key_volume.h"
+#include "src/guest/luks_scan.h"
+#include "src/commands/report.h"
+#include "src/crypto/secret.h"
+
+namespace vhdcrypt {
+namespace {
+
+struct Found {
+  ScannedHeader h;
+  std::vector<uint8_t> changed;
+  size_t initramfs = 0;  // initramfs images given the new header
+  std::string Describe() const { return h.Describe(); }
+};
+
+// The guest's initramfs images hold a copy of the detached header (the
+// initramfs opens the OS volume before /boot is mounted): each image on the
+// filesystem of `header_path` gets a small cpio archive appended with the new
+// header at /boot/luks/osluksheader, which the kernel unpacks after the
+// original and so uses instead of the old copy. Returns how many images.
+Result<size_t> UpdateInitramfsCopies(guest::Handle& g, const std::string& header_path,
+                                     const std::vector<uint8_t>& header) {
+  const std::string dir = header_path.substr(0, header_path.size() - std::string("luks/osluksheader").size());
+  std::vector<std::string> images;
+  for (const char* pattern : {"initrd.img-*", "initramfs-*.img"}) {
+    ASSIGN_OR_RETURN(auto found, g.Glob(dir + pattern));
+    for (const auto& path : found) {
+      if (path.find("kdump") == std::string::npos) images.push_back(path);
+    }
+  }
+  std::vector<CpioEntry> entries = {{"boot", 040755, {}}, {"boot/luks", 040700, {}},
+                                    {"boot/luks/osluksheader", 0100600, header}};
+  const auto archive = NewcArchive(entries, static_cast<uint32_t>(std::time(nullptr)));
+  for (const std::string& image : images) {
+    ASSIGN_OR_RETURN(uint64_t size, g.FileSize(image));
+    std::vector<uint8_t> bytes((4 - size % 4) % 4, 0);  // the next archive starts 4-byte aligned
+    bytes.insert(bytes.end(), archive.begin(), archive.end());
+    spdlog::info("{}: appending the new header to the initramfs", image);
+    RETURN_IF_ERROR(g.AppendBytes(image, bytes));
+  }
+  return images.size();
+}
+
+// The images added writable to one appliance, each with its explicit format.
+Result<std::vector<guest::Drive>> WritableDrives(const std::vector<std::string>& images) {
+  std::vector<guest::Drive> drives;
+  for (const std::string& path : images) {
+    ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
+    ASSIGN_OR_RETURN(auto img, OpenImage(std::move(file), FormatHint::kAuto));
+    drives.push_back({path, guest::GuestfsFormat(img->kind()), /*readonly=*/false});
+  }
+  return drives;
+}
+
+// The key volumes found, each of which must hold the old passphrase.
+Result<std::vector<std::string>> KeyVolumesHolding(guest::Handle& g, const LuksScan& scan,
+                                                   const SecretBytes& old_pass) {
+  std::vector<std::string> key_volumes;
+  for (const ScannedFilesystem& fs : scan.filesystems) {
+    if (!fs.key_volume) continue;
+    RETURN_IF_ERROR(g.MountRo(fs.device, "/"));
+    ASSIGN_OR_RETURN(auto held, g.ReadBytes(std::string("/") + kKeyFileName, 4096));
+    RETURN_IF_ERROR(g.UmountAll());
+    const bool same = old_pass.Equals(held);
+    OPENSSL_cleanse(held.data(), held.size());
+    if (!same) {
+      return UsageError(fs.device + " (key volume): its " + kKeyFileName +
+                        " does not hold the old passphrase; nothing was changed");
+    }
+    key_volumes.push_back(fs.device);
+  }
+  return key_volumes;
+}
+
+// Every header changed in memory first: a wrong passphrase anywhere changes nothing.
+Status ChangeHeaders(std::vector<Found>& found, const SecretBytes& old_pass, const SecretBytes& new_pass,
+                     const LuksOptions& luks) {
+  for (Found& f : found) {
+    auto changed = ChangeLuksPassphrase(f.h.bytes, old_pass, new_pass, luks);
+    if (!changed.ok()) {
+      return Error(changed.error().kind(), f.Describe() + ": " + changed.error().message() + "; nothing was changed");
+    }
+    f.changed = std::move(*changed);
+  }
+  return {};
+}
+
+Status WriteHeadersAndKeyVolumes(guest::Handle& g, std::vector<Found>& found,
+                                 const std::vector<std::string>& key_volumes, const SecretBytes& new_pass) {
+  for (Found& f : found) {
+    spdlog::info("{}: writing the header with the new key slot", f.Describe());
+    if (f.h.file.empty()) {
+      RETURN_IF_ERROR(g.PwriteDevice(f.h.device, f.changed, 0));
+    } else {
+      RETURN_IF_ERROR(g.Mount(f.h.device, "/"));
+      RETURN_IF_ERROR(g.PwriteFile(f.h.file, f.changed, 0));
+      ASSIGN_OR_RETURN(f.initramfs, UpdateInitramfsCopies(g, f.h.file, f.changed));
+      RETURN_IF_ERROR(g.UmountAll());
+    }
+  }
+  for (const std::string& dev : key_volumes) {
+    spdlog::info("{}: the key volume gets the new passphrase", dev);
+    RETURN_IF_ERROR(g.Mount(dev, "/"));
+    RETURN_IF_ERROR(g.WriteBytes(std::string("/") + kKeyFileName, new_pass.span()));
+    RETURN_IF_ERROR(g.UmountAll());
+  }
+  return {};
+}
+
+// Reads back what landed: each header exactly as written.
+Status ReadBack(guest::Handle& g, const std::vector<Found>& found) {
+  for (const Found& f : found) {
+    std::vector<uint8_t> now;
+    if (f.h.file.empty()) {
+      ASSIGN_OR_RETURN(now, g.PreadDevice(f.h.device, f.changed.size(), 0));
+    } else {
+      RETURN_IF_ERROR(g.MountRo(f.h.device, "/"));
+      ASSIGN_OR_RETURN(now, g.ReadBytes(f.h.file, kMaxDetachedHeaderBytes));
+      RETURN_IF_ERROR(g.UmountAll());
+    }
+    if (now != f.changed) return IoError(f.Describe() + ": the header read back differs from what was written");
+  }
+  return {};
+}
+
+Result<int> Rekey(const RekeyCommandOptions& o) {
+  ASSIGN_OR_RETURN(SecretBytes old_pass, ReadKeyFile(o.key_file));
+  ASSIGN_OR_RETURN(SecretBytes new_pass, ReadKeyFile(o.new_key_file));
+  if (old_pass.Equals(new_pass.span())) {
+    return UsageError(o.new_key_file + ": holds the same passphrase as " + o.key_file);
+  }
+  ASSIGN_OR_RETURN(auto drives, WritableDrives(o.images));
+  ASSIGN_OR_RETURN(LuksOptions luks, CalibrateLuksOptions(o.luks));
+  ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives, /*sensitive=*/true));
+  // Find: LUKS devices, detached headers and key volumes.
+  ASSIGN_OR_RETURN(LuksScan scan, ScanImages(*g));
+  std::vector<Found> found;
+  for (auto& h : scan.headers) found.push_back({std::move(h), {}});
+  ASSIGN_OR_RETURN(auto key_volumes, KeyVolumesHolding(*g, scan, old_pass));
+  if (found.empty()) return InvalidInput("no LUKS2 volume found in the image(s); nothing was changed");
+  RETURN_IF_ERROR(ChangeHeaders(found, old_pass, new_pass, luks));
+  RETURN_IF_ERROR(WriteHeadersAndKeyVolumes(*g, found, key_volumes, new_pass));
+  RETURN_IF_ERROR(ReadBack(*g, found));
+  RETURN_IF_ERROR(g->Shutdown());
+  for (const Found& f : found) {
+    std::cout << "rekeyed " << f.Describe()
+              << (f.h.file.empty() ? ""
+                                   : " (detached header; also in " + std::to_string(f.initramfs) + " initramfs image(s))")
+              << "\n";
+  }
+  for (const std::string& dev : key_volumes) std::cout << "rekeyed " << dev << " (key volume)\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunRekey(const RekeyCommandOptions& o) {
+  HardenProcess();
+  auto r = Rekey(o);
+  if (!r.ok()) return ReportError(r.error());
+  return *r;
+}
+
+}  // namespace vhdcrypt

@@ -1,0 +1,20 @@
+// sha256 of files and of ranges of virtual disks (OpenSSL EVP), as lowercase hex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "formats/image.h"
+#include "base/result.h"
+
+namespace vhdcrypt {
+
+// The file's bytes as stored (the container, not the virtual disk). Stops
+// with an error when `stop` becomes true.
+Result<std::string> Sha256File(const std::string& path, const std::atomic<bool>& stop);
+
+// [offset, offset + size) of the virtual disk.
+Result<std::string> Sha256Range(Image& image, uint64_t offset, uint64_t size);
+
+}  // namespace vhdcrypt

@@ -1,0 +1,272 @@
+#include "src/crypto/engine.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace vhdcrypt {
+namespace {
+
+constexpr unsigned kMaxThreads = 256;
+constexpr size_t kMaxChunkBytes = 256 * 1024 * 1024;
+constexpr size_t kBufferAlign = 4096;  // whole pages, so O_DIRECT writers could take them as they are
+
+// The chunk buffers: one page-aligned block, wiped before it is freed
+// because it holds plaintext.
+class BufferPool {
+ public:
+  BufferPool() = default;
+  ~BufferPool() {
+    if (base_ != nullptr) {
+      OPENSSL_cleanse(base_, count_ * chunk_);
+      ::operator delete(base_, std::align_val_t{kBufferAlign});
+    }
+  }
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  Status Allocate(size_t count, size_t chunk) {
+    base_ = static_cast<uint8_t*>(::operator new(count * chunk, std::align_val_t{kBufferAlign}, std::nothrow));
+    if (base_ == nullptr) {
+      return IoError("cannot allocate " + std::to_string(count) + " chunk buffers of " + std::to_string(chunk) +
+                     " bytes");
+    }
+    count_ = count;
+    chunk_ = chunk;
+    return {};
+  }
+  size_t count() const { return count_; }
+  uint8_t* slot(size_t i) { return base_ + i * chunk_; }
+
+ private:
+  uint8_t* base_ = nullptr;
+  size_t count_ = 0;
+  size_t chunk_ = 0;
+};
+
+// State shared by the reader, the workers and the writer. Chunk i lives in
+// slot i % slots from its read until its write: the reader reads chunk i
+// only once chunk i - slots has been written, so at most `slots` chunks are
+// in flight and the reader can never starve the writer of the chunk it waits
+// for (that chunk was read before every other one in flight).
+class Pipeline {
+ public:
+  Pipeline(const VolumeJob& job, size_t chunk, uint64_t chunks, BufferPool& pool)
+      : job_(job), chunk_(chunk), chunks_(chunks), pool_(pool), done_(pool.count(), kNone) {}
+
+  void Reader() {
+    const uint64_t slots = pool_.count();
+    for (uint64_t i = 0; i < chunks_; ++i) {
+      {
+        std::unique_lock lock(mu_);
+        reader_cv_.wait(lock, [&] { return stop_ || i < written_ + slots; });
+        if (stop_) return;
+      }
+      Status s = job_.source->ReadAt(job_.source_offset + i * chunk_, Span(i));
+      std::lock_guard lock(mu_);
+      if (!s.ok()) return FailLocked(s.error());
+      ++read_;
+      work_cv_.notify_one();
+    }
+  }
+
+  void Worker(XtsCipher& cipher) {
+    for (;;) {
+      uint64_t i;
+      {
+        std::unique_lock lock(mu_);
+        work_cv_.wait(lock, [&] { return stop_ || claimed_ < read_ || claimed_ == chunks_; });
+        if (stop_ || claimed_ == chunks_) return;
+        i = claimed_++;
+        if (claimed_ == chunks_) work_cv_.notify_all();  // the idle workers may leave
+      }
+      Status s = cipher.Apply(i * chunk_ / 512, Span(i));
+      std::lock_guard lock(mu_);
+      if (!s.ok()) return FailLocked(s.error());
+      done_[i % pool_.count()] = i;
+      writer_cv_.notify_one();
+    }
+  }
+
+  // Runs on the calling thread.
+  Status Writer(const EngineProgress& progress) {
+    for (uint64_t i = 0; i < chunks_; ++i) {
+      {
+        std::unique_lock lock(mu_);
+        writer_cv_.wait(lock, [&] { return stop_ || done_[i % pool_.count()] == i; });
+        if (stop_) return FirstErrorLocked();
+      }
+      Status s = job_.out->Write(job_.out_offset + i * chunk_, Span(i));
+      if (!s.ok()) {
+        std::lock_guard lock(mu_);
+        FailLocked(s.error());
+        return FirstErrorLocked();
+      }
+      {
+        std::lock_guard lock(mu_);
+        ++written_;
+        reader_cv_.notify_one();
+      }
+      if (progress) progress(std::min<uint64_t>((i + 1) * chunk_, job_.length), job_.length);
+    }
+    return {};
+  }
+
+  // Makes every thread return as soon as it is done with its current chunk.
+  void Stop() {
+    std::lock_guard lock(mu_);
+    StopLocked();
+  }
+
+ private:
+  static constexpr uint64_t kNone = UINT64_MAX;
+
+  std::span<uint8_t> Span(uint64_t i) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_, job_.length - i * chunk_));
+    return {pool_.slot(i % pool_.count()), n};
+  }
+
+  // The first error is the one reported; it stops everyone.
+  void FailLocked(const Error& error) {
+    if (!error_) error_ = error;
+    StopLocked();
+  }
+  Error FirstErrorLocked() const { return error_ ? *error_ : IoError("volume job stopped"); }
+  void StopLocked() {
+    stop_ = true;
+    reader_cv_.notify_all();
+    work_cv_.notify_all();
+    writer_cv_.notify_all();
+  }
+
+  const VolumeJob& job_;
+  const size_t chunk_;
+  const uint64_t chunks_;
+  BufferPool& pool_;
+
+  std::mutex mu_;
+  std::condition_variable reader_cv_;  // a slot was freed
+  std::condition_variable work_cv_;    // a chunk was read
+  std::condition_variable writer_cv_;  // a chunk was transformed
+  uint64_t read_ = 0;                  // chunks [0, read_) are read
+  uint64_t claimed_ = 0;               // chunks [0, claimed_) are taken by workers
+  uint64_t written_ = 0;               // chunks [0, written_) are written
+  std::vector<uint64_t> done_;         // per slot: the chunk transformed in it, or kNone
+  bool stop_ = false;
+  std::optional<Error> error_;
+};
+
+// Joins every thread it started, after stopping the pipeline, on every way
+// out of RunVolumeJob.
+class Crew {
+ public:
+  explicit Crew(Pipeline& pipeline) : pipeline_(pipeline) {}
+  ~Crew() {
+    pipeline_.Stop();
+    for (auto& t : threads_) t.join();
+  }
+  Crew(const Crew&) = delete;
+  Crew& operator=(const Crew&) = delete;
+
+  template <typename F>
+  Status Start(F&& body) {
+    try {
+      threads_.emplace_back(std::forward<F>(body));
+    } catch (const std::system_error& e) {
+      return IoError(std::string("cannot start an engine thread: ") + e.what());
+    }
+    return {};
+  }
+
+ private:
+  Pipeline& pipeline_;
+  std::vector<std::thread> threads_;
+};
+
+bool RangeInside(uint64_t offset, uint64_t length, uint64_t size) { return offset <= size && length <= size - offset; }
+
+Status ValidateJob(const VolumeJob& job, const EngineOptions& options) {
+  if (job.source == nullptr) return UsageError("volume job has no source image");
+  if (job.out == nullptr) return UsageError("volume job has no output image");
+  if (job.sector_size != 512 && job.sector_size != 4096) {
+    return UsageError("encryption sector size " + std::to_string(job.sector_size) + " is not 512 or 4096");
+  }
+  if (options.chunk_bytes == 0 || options.chunk_bytes % 4096 != 0 || options.chunk_bytes % job.sector_size != 0 ||
+      options.chunk_bytes > kMaxChunkBytes) {
+    return UsageError("engine chunk size " + std::to_string(options.chunk_bytes) +
+                      " is not a multiple of 4096 between 4096 and " + std::to_string(kMaxChunkBytes));
+  }
+  if (options.threads > kMaxThreads) {
+    return UsageError("engine thread count " + std::to_string(options.threads) + " is above the limit of " +
+                      std::to_string(kMaxThreads));
+  }
+  if (job.length % job.sector_size != 0) {
+    return UsageError("volume length " + std::to_string(job.length) + " is not a whole number of " +
+                      std::to_string(job.sector_size) + "-byte sectors");
+  }
+  if (job.source_offset % 512 != 0) {
+    return UsageError("volume offset " + FormatOffset(job.source_offset) + " in " + job.source->path() +
+                      " is not a multiple of 512");
+  }
+  if (job.out_offset % 512 != 0) {
+    return UsageError("data segment offset " + FormatOffset(job.out_offset) + " is not a multiple of 512");
+  }
+  if (!RangeInside(job.source_offset, job.length, job.source->virtual_size())) {
+    return UsageError("volume of " + std::to_string(job.length) + " bytes at " + FormatOffset(job.source_offset) +
+                      " runs past the end of " + job.source->path() + " (" +
+                      std::to_string(job.source->virtual_size()) + " bytes)");
+  }
+  if (!RangeInside(job.out_offset, job.length, job.out->virtual_size())) {
+    return UsageError("data segment of " + std::to_string(job.length) + " bytes at " + FormatOffset(job.out_offset) +
+                      " runs past the end of the output disk (" + std::to_string(job.out->virtual_size()) +
+                      " bytes)");
+  }
+  return {};
+}
+
+}  // namespace
+
+Status RunVolumeJob(const VolumeJob& job, const EngineOptions& options, const EngineProgress& progress) {
+  RETURN_IF_ERROR(ValidateJob(job, options));
+  if (job.length == 0) {
+    if (progress) progress(0, 0);
+    return {};
+  }
+  const uint64_t chunks = (job.length + options.chunk_bytes - 1) / options.chunk_bytes;
+  unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
+  threads = static_cast<unsigned>(std::clamp<uint64_t>(threads, 1, std::min<uint64_t>(chunks, kMaxThreads)));
+
+  // Every worker's cipher is keyed here, so a bad key fails before any thread starts.
+  std::vector<XtsCipher> ciphers;
+  ciphers.reserve(threads);
+  for (unsigned t = 0; t < threads; ++t) {
+    ASSIGN_OR_RETURN(XtsCipher cipher, XtsCipher::Create(job.key, job.sector_size, job.direction));
+    ciphers.push_back(std::move(cipher));
+  }
+
+  // Declared before the crew: the buffers outlive every thread using them.
+  BufferPool pool;
+  const size_t chunk = static_cast<size_t>(std::min<uint64_t>(options.chunk_bytes, job.length));
+  RETURN_IF_ERROR(pool.Allocate(static_cast<size_t>(std::min<uint64_t>(2 * threads + 2, chunks)), chunk));
+  Pipeline pipeline(job, options.chunk_bytes, chunks, pool);
+  Status status;
+  {
+    Crew crew(pipeline);
+    status = crew.Start([&] { pipeline.Reader(); });
+    for (unsigned t = 0; status.ok() && t < threads; ++t) {
+      status = crew.Start([&pipeline, &cipher = ciphers[t]] { pipeline.Worker(cipher); });
+    }
+    if (status.ok()) status = pipeline.Writer(progress);
+  }  // joins
+  return status;
+}
+
+}  // namespace vhdcrypt

@@ -1,0 +1,131 @@
+// LUKS2 headers made by libcryptsetup itself: vhdcrypt never writes LUKS
+// metadata by hand. A header is formatted on an in-memory scratch file
+// (memfd), with a volume key vhdcrypt drew, and its bytes are copied into the
+// output image in front of the data segment the engine encrypts.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "src/crypto/secret.h"
+
+namespace vhdcrypt {
+
+enum class Pbkdf { kArgon2id, kPbkdf2 };
+const char* PbkdfName(Pbkdf pbkdf);  // "argon2id", "pbkdf2"
+
+constexpr char kLuksCipher[] = "aes";
+constexpr char kLuksCipherMode[] = "xts-plain64";
+constexpr uint32_t kLuksKeyBytes = 64;  // AES-256-XTS: two 256-bit halves
+
+struct LuksOptions {
+  uint32_t sector_size = 512;  // encryption sector size: 512 or 4096
+  Pbkdf pbkdf = Pbkdf::kArgon2id;
+  uint32_t iter_time_ms = 2000;  // PBKDF unlock time to aim for, as cryptsetup --iter-time
+  // Argon2 memory cap: keeps vhdcrypt's peak RSS low and lets small VMs
+  // unlock at boot.
+  uint32_t max_memory_kb = 128 * 1024;
+  std::string uuid;  // "" -> random
+  // Detached header (as ADE keeps the OS volume's in /boot/luks/osluksheader):
+  // the data segment starts at offset 0 of the volume, which keeps its size,
+  // and the header is a file of its own.
+  bool detached = false;
+
+  // The key slot's PBKDF costs. iterations == 0 (the default): libcryptsetup
+  // benchmarks the PBKDF for iter_time_ms on every FormatLuksHeader, and the
+  // volume-key digest's PBKDF2 too (seconds per header). Otherwise
+  // FormatLuksHeader runs no benchmark and the key slot gets exactly these
+  // costs; CalibrateLuksOptions fills them in once for a whole run.
+  //   pbkdf2:   iterations >= 1000; memory_kb and parallel_threads 0.
+  //   argon2id: iterations (time cost) >= 4, memory_kb in [32, max_memory_kb],
+  //             parallel_threads 1 to 4 (libcryptsetup lowers it to the
+  //             number of online CPUs, as cryptsetup does).
+  // With explicit costs libcryptsetup gives the volume-key digest the PBKDF2
+  // minimum of 1000 iterations instead of ~125 ms worth; the digest only
+  // checks a 512-bit random key, so its iteration count adds no protection.
+  uint32_t iterations = 0;        // PBKDF2 iterations, or Argon2 time cost
+  uint32_t memory_kb = 0;         // Argon2 memory cost, KiB
+  uint32_t parallel_threads = 0;  // Argon2 lanes/threads
+};
+
+struct LuksHeader {
+  // Binary header, JSON areas and keyslots area: data_offset bytes when
+  // attached, the whole header file (16 MiB by default) when detached.
+  std::vector<uint8_t> bytes;
+  uint64_t data_offset = 0;    // bytes from the start of the volume to the data segment (0 when detached)
+  std::string uuid;            // LUKS UUID, lowercase, as blkid shows it
+  uint32_t sector_size = 512;
+  Pbkdf pbkdf = Pbkdf::kArgon2id;
+};
+
+// Formats LUKS2 (aes-xts-plain64, 512-bit key, the given volume key, one
+// keyslot opened by passphrase) with a data segment that runs to the end of
+// the device, and returns the header bytes. volume_key must be kLuksKeyBytes
+// with differing halves. With options.iterations set (CalibrateLuksOptions)
+// no PBKDF benchmark runs: the cost is one key derivation at those costs.
+// Errors are kUsage for bad options, kIo otherwise (libcryptsetup's message
+// included).
+Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretBytes& volume_key,
+                                    const LuksOptions& options);
+
+// Runs libcryptsetup's PBKDF benchmark once, as crypt_format would (same
+// target time, memory cap, thread count and 512-bit output), on a dummy
+// password and salt, and returns options with iterations, memory_kb and
+// parallel_threads set to the result. Headers formatted with them all carry
+// the same key slot cost and format without benchmarking. Options that
+// already carry costs come back unchanged. Errors: kUsage for bad options,
+// kIo if libcryptsetup fails.
+Result<LuksOptions> CalibrateLuksOptions(const LuksOptions& options);
+
+// The PBKDF fields of options on their own (kUsage naming what is wrong), so
+// a command line can be refused before any work starts.
+Status CheckPbkdfOptions(const LuksOptions& options);
+
+// Loads header bytes (attached or detached) with libcryptsetup (crypt_load) and unlocks the volume
+// key with the passphrase. For tests and for rekey/decrypt. A wrong
+// passphrase is kUsage ("no key slot opens with this passphrase").
+Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const SecretBytes& passphrase);
+
+// What decrypting a volume needs of its header, as libcryptsetup reads it.
+struct UnlockedLuks {
+  SecretBytes key;
+  std::string cipher;        // "aes-xts-plain64"
+  uint32_t sector_size = 512;
+  uint64_t data_offset = 0;  // bytes from the header's start (0: detached, data at the device start)
+};
+// Replaces the key slot the old passphrase opens with one for the new
+// passphrase (libcryptsetup's crypt_keyslot_change_by_passphrase, with the
+// PBKDF and costs of `options` as for a new header), on a scratch copy of the
+// header bytes; returns the changed bytes, the same size. The old passphrase
+// opens no key slot afterwards. A wrong old passphrase is kUsage.
+Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& header, const SecretBytes& old_passphrase,
+                                                  const SecretBytes& new_passphrase, const LuksOptions& options);
+
+// Sizing a LUKS2 header found on a disk, before libcryptsetup sees it.
+// Luks2HdrSize: the binary header's hdr_size (16 KiB to 4 MiB) from its first
+// 16 bytes, 0 when they are not a LUKS signature. Luks2MetadataBytes: from
+// the primary header (its first hdr_size bytes), what libcryptsetup needs:
+// both header copies and the key slots area (config.keyslots_size).
+// Malformed fields are kInvalidInput naming `what`, the field and its offset.
+Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> first16);
+Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uint8_t> primary);
+
+// What a LUKS2 header says about its volume, without a passphrase.
+struct LuksInfo {
+  int version = 2;
+  std::string uuid;
+  std::string cipher;        // "aes-xts-plain64"
+  uint32_t key_bits = 0;
+  uint32_t sector_size = 512;
+  uint64_t data_offset = 0;  // bytes from the header's start (0 for a detached header)
+  bool reencrypting = false; // a reencryption (e.g. ADE's in-place encryption) is under way or was cut off
+};
+Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header);
+
+// UnlockLuksHeader, with the cipher, sector size and data offset.
+Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const SecretBytes& passphrase);
+
+}  // namespace vhdcrypt

@@ -1,3 +1,0 @@
-#include "src/cli.h"
-
-int main(int argc, char** argv) { return vhdcrypt::RunCli(argc, argv); }

@@ -1,0 +1,69 @@
+// DIR/manifest.json: what encrypt produced, for verify, status and people.
+// No secrets: no passphrase, no volume key, nothing derived from them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "formats/image.h"
+
+namespace vhdcrypt {
+
+// Where a volume's LUKS2 header lives. kAttached: at header_offset, before the
+// data. kDetached (the OS volume): the file header_file on the plaintext
+// filesystem of header_device (appliance name on the same disk), and
+// data_offset == header_offset == the partition start.
+enum class HeaderPlacement { kAttached, kDetached };
+const char* HeaderPlacementName(HeaderPlacement h);  // "attached", "detached"
+
+struct ManifestDisk {
+  std::string input;          // path as given
+  std::string input_sha256;   // of the input file's bytes; empty (null in JSON): not hashed
+  ContainerKind input_format = ContainerKind::kRaw;
+  uint64_t input_virtual_size = 0;
+  std::string output;         // file name inside DIR
+  ContainerKind output_format = ContainerKind::kRaw;
+  uint64_t output_virtual_size = 0;
+  std::string partition_table;  // "mbr", "gpt", "none"
+  bool os_disk = false;
+};
+
+struct ManifestVolume {
+  int disk = 0;                 // index into disks
+  uint32_t partition = 0;       // 0: the whole disk
+  std::string device;           // appliance name of the source: "/dev/sdb1"
+  std::string mountpoint;       // "" when the disk came without an OS
+  std::string filesystem;       // "ext4", "xfs", ...
+  std::string filesystem_uuid;
+  std::string luks_uuid;
+  std::string mapper_name;      // "luks-<luks_uuid>"
+  std::string cipher = "aes-xts-plain64";
+  uint32_t key_bits = 512;
+  uint32_t sector_size = 512;
+  std::string pbkdf;
+  uint64_t source_offset = 0;   // plaintext volume in the input
+  uint64_t size = 0;            // plaintext bytes (= data segment)
+  uint64_t header_offset = 0;   // LUKS header (= partition start) in the output
+  uint64_t data_offset = 0;     // data segment in the output
+  HeaderPlacement header = HeaderPlacement::kAttached;
+  std::string header_file;
+  std::string header_device;
+};
+
+struct Manifest {
+  int version = 1;
+  std::string tool;             // kToolName of the encrypt that wrote it: "vhdcrypt 0.1.0"
+  std::string passphrase_file;  // "passphrase" when encrypt generated it, "" when the user gave one
+  std::vector<ManifestDisk> disks;
+  std::vector<ManifestVolume> volumes;
+};
+
+std::string ManifestToJson(const Manifest& m);
+// Validates every field; errors are kInvalidInput naming `path` and the field.
+Result<Manifest> ManifestFromJson(const std::string& path, const std::string& text);
+// DIR/manifest.json read and validated (at most 16 MiB).
+Result<Manifest> ReadManifest(const std::string& dir);
+
+}  // namespace vhdcrypt
