@@ -78,90 +78,70 @@ std::string OverlapMessage(const std::string& label, uint32_t number, uint64_t f
          Range(other.first_sector(), other.end() / kSectorSize) + ")";
 }
 
-// Follows the EBR chain inside `ext` (already checked to lie on the disk).
-Result<std::vector<Partition>> ReadLogicalPartitions(Image& disk, const Partition& ext) {
-  const std::string& path = disk.path();
-  const uint64_t ext_first = ext.first_sector();
-  const uint64_t ext_end = ext.end() / kSectorSize;
-  const std::string ext_text =
-      "extended partition " + std::to_string(ext.number) + " (sectors " + Range(ext_first, ext_end) + ")";
+// The extended partition an EBR chain lies in, for the messages.
+struct ExtendedArea {
+  std::string path;
+  uint64_t first = 0;  // sectors
+  uint64_t end = 0;
+  std::string text;    // "extended partition 2 (sectors ...)"
+};
 
-  std::vector<Partition> logicals;
-  std::vector<uint64_t> ebrs;
-  uint64_t ebr = ext_first;
-  uint32_t number = 5;
-  for (;;) {
-    // Bounds both the reads and the memory a hostile chain can cost.
-    if (ebrs.size() >= kMaxLogicalPartitions) {
-      return InvalidInput(path + ": " + ext_text + ": EBR chain longer than " +
-                          std::to_string(kMaxLogicalPartitions) + " (expected at most " +
-                          std::to_string(kMaxLogicalPartitions) + " logical partitions)");
-    }
-    ebrs.push_back(ebr);
-    const std::string where = path + ": EBR at sector " + std::to_string(ebr) + " (offset " +
-                              FormatOffset(ebr * kSectorSize) + ")";
-    std::array<uint8_t, kSectorSize> sector;
-    RETURN_IF_ERROR(disk.ReadAt(ebr * kSectorSize, sector));
-    auto decoded = DecodeMbr(sector);
-    if (!decoded.ok()) return decoded.error().Context(where);
-    const MbrEntry& part = decoded->entries[0];
-    const MbrEntry& link = decoded->entries[1];
-    for (size_t i = 0; i < 2; ++i) {
-      auto s = CheckBootIndicator("entry " + std::to_string(i), decoded->entries[i], ebr, i);
-      if (!s.ok()) return s.error().Context(where);
-    }
-
-    // An empty entry 0 is legal: an extended partition with no logicals.
-    if (part.os_type != 0) {
-      const std::string what = path + ": MBR partition " + std::to_string(number);
-      if (IsExtendedType(part.os_type)) {
-        return InvalidInput(where + ": entry 0: os_type " + Hex8(part.os_type) + " at offset " +
-                            EntryOffset(ebr, 0) + " is an extended type (expected a logical partition)");
-      }
-      if (part.size_in_lba == 0) {
-        return InvalidInput(what + ": os_type " + Hex8(part.os_type) + " with size_in_lba 0 at offset " +
-                            EntryOffset(ebr, 0) + " (expected a non-zero size for a used entry)");
-      }
-      if (part.starting_lba == 0) {
-        return InvalidInput(what + ": starting_lba 0 at offset " + EntryOffset(ebr, 0) +
-                            " points at its own EBR (expected 1 or more, relative to the EBR)");
-      }
-      const uint64_t first = ebr + part.starting_lba;
-      const uint64_t end = first + part.size_in_lba;
-      if (end > ext_end) {
-        return InvalidInput(what + ": sectors " + Range(first, end) + " (starting_lba " +
-                            std::to_string(part.starting_lba) + " relative to the EBR at sector " +
-                            std::to_string(ebr) + ") lie outside " + ext_text);
-      }
-      if (const Partition* o = FindOverlap(logicals, first, end)) {
-        return InvalidInput(path + ": " + OverlapMessage("MBR partition", number, first, *o));
-      }
-      logicals.push_back(MakePartition(number, part, first));
-      ++number;
-    }
-
-    if (link.os_type == 0) break;
-    if (!IsExtendedType(link.os_type)) {
-      return InvalidInput(where + ": entry 1: os_type " + Hex8(link.os_type) + " at offset " +
-                          EntryOffset(ebr, 1) +
-                          " is not a link (expected 0x05, 0x0f or 0x85 to the next EBR, or 0 to end the chain)");
-    }
-    const uint64_t next = ext_first + link.starting_lba;
-    if (next >= ext_end) {
-      return InvalidInput(where + ": entry 1: next EBR at sector " + std::to_string(next) + " (starting_lba " +
-                          std::to_string(link.starting_lba) + " at offset " + EntryOffset(ebr, 1) +
-                          ", relative to the extended partition) lies outside " + ext_text);
-    }
-    if (std::find(ebrs.begin(), ebrs.end(), next) != ebrs.end()) {
-      return InvalidInput(where + ": entry 1: next EBR at sector " + std::to_string(next) + " (starting_lba " +
-                          std::to_string(link.starting_lba) + " at offset " + EntryOffset(ebr, 1) +
-                          ") loops back to an earlier EBR of the chain (expected a new sector)");
-    }
-    ebr = next;
+// Entry 0 of the EBR at `ebr`, a used entry: logical partition `number`.
+Result<Partition> LogicalPartition(const ExtendedArea& ext, const std::string& where, uint64_t ebr, uint32_t number,
+                                   const MbrEntry& part, const std::vector<Partition>& logicals) {
+  const std::string what = ext.path + ": MBR partition " + std::to_string(number);
+  if (IsExtendedType(part.os_type)) {
+    return InvalidInput(where + ": entry 0: os_type " + Hex8(part.os_type) + " at offset " + EntryOffset(ebr, 0) +
+                        " is an extended type (expected a logical partition)");
   }
+  if (part.size_in_lba == 0) {
+    return InvalidInput(what + ": os_type " + Hex8(part.os_type) + " with size_in_lba 0 at offset " +
+                        EntryOffset(ebr, 0) + " (expected a non-zero size for a used entry)");
+  }
+  if (part.starting_lba == 0) {
+    return InvalidInput(what + ": starting_lba 0 at offset " + EntryOffset(ebr, 0) +
+                        " points at its own EBR (expected 1 or more, relative to the EBR)");
+  }
+  const uint64_t first = ebr + part.starting_lba;
+  const uint64_t end = first + part.size_in_lba;
+  if (end > ext.end) {
+    return InvalidInput(what + ": sectors " + Range(first, end) + " (starting_lba " +
+                        std::to_string(part.starting_lba) + " relative to the EBR at sector " + std::to_string(ebr) +
+                        ") lie outside " + ext.text);
+  }
+  if (const Partition* o = FindOverlap(logicals, first, end)) {
+    return InvalidInput(ext.path + ": " + OverlapMessage("MBR partition", number, first, *o));
+  }
+  return MakePartition(number, part, first);
+}
 
-  // A logical partition covering an EBR would be corrupted by the table (or
-  // corrupt it) on the first write.
+// Entry 1 of the EBR at `ebr`: the next EBR's sector, or 0 at the end of the
+// chain (no EBR lies at sector 0: primary entries starting there are refused).
+Result<uint64_t> NextEbr(const ExtendedArea& ext, const std::string& where, uint64_t ebr, const MbrEntry& link,
+                         const std::vector<uint64_t>& ebrs) {
+  if (link.os_type == 0) return uint64_t{0};
+  if (!IsExtendedType(link.os_type)) {
+    return InvalidInput(where + ": entry 1: os_type " + Hex8(link.os_type) + " at offset " + EntryOffset(ebr, 1) +
+                        " is not a link (expected 0x05, 0x0f or 0x85 to the next EBR, or 0 to end the chain)");
+  }
+  const uint64_t next = ext.first + link.starting_lba;
+  if (next >= ext.end) {
+    return InvalidInput(where + ": entry 1: next EBR at sector " + std::to_string(next) + " (starting_lba " +
+                        std::to_string(link.starting_lba) + " at offset " + EntryOffset(ebr, 1) +
+                        ", relative to the extended partition) lies outside " + ext.text);
+  }
+  if (std::find(ebrs.begin(), ebrs.end(), next) != ebrs.end()) {
+    return InvalidInput(where + ": entry 1: next EBR at sector " + std::to_string(next) + " (starting_lba " +
+                        std::to_string(link.starting_lba) + " at offset " + EntryOffset(ebr, 1) +
+                        ") loops back to an earlier EBR of the chain (expected a new sector)");
+  }
+  return next;
+}
+
+// A logical partition covering an EBR would be corrupted by the table (or
+// corrupt it) on the first write.
+Status RefuseEbrsInsideLogicals(const std::string& path, const std::vector<Partition>& logicals,
+                                const std::vector<uint64_t>& ebrs) {
   for (const auto& p : logicals) {
     for (uint64_t e : ebrs) {
       if (e >= p.first_sector() && e < p.end() / kSectorSize) {
@@ -171,6 +151,42 @@ Result<std::vector<Partition>> ReadLogicalPartitions(Image& disk, const Partitio
       }
     }
   }
+  return {};
+}
+
+// Follows the EBR chain inside `ext` (already checked to lie on the disk).
+Result<std::vector<Partition>> ReadLogicalPartitions(Image& disk, const Partition& ext_part) {
+  ExtendedArea ext{disk.path(), ext_part.first_sector(), ext_part.end() / kSectorSize, ""};
+  ext.text = "extended partition " + std::to_string(ext_part.number) + " (sectors " + Range(ext.first, ext.end) + ")";
+  std::vector<Partition> logicals;
+  std::vector<uint64_t> ebrs;
+  uint32_t number = 5;
+  for (uint64_t ebr = ext.first; ebr != 0;) {
+    // Bounds both the reads and the memory a hostile chain can cost.
+    if (ebrs.size() >= kMaxLogicalPartitions) {
+      return InvalidInput(ext.path + ": " + ext.text + ": EBR chain longer than " +
+                          std::to_string(kMaxLogicalPartitions) + " (expected at most " +
+                          std::to_string(kMaxLogicalPartitions) + " logical partitions)");
+    }
+    ebrs.push_back(ebr);
+    const std::string where =
+        ext.path + ": EBR at sector " + std::to_string(ebr) + " (offset " + FormatOffset(ebr * kSectorSize) + ")";
+    std::array<uint8_t, kSectorSize> sector;
+    RETURN_IF_ERROR(disk.ReadAt(ebr * kSectorSize, sector));
+    auto decoded = DecodeMbr(sector);
+    if (!decoded.ok()) return decoded.error().Context(where);
+    for (size_t i = 0; i < 2; ++i) {
+      auto s = CheckBootIndicator("entry " + std::to_string(i), decoded->entries[i], ebr, i);
+      if (!s.ok()) return s.error().Context(where);
+    }
+    // An empty entry 0 is legal: an extended partition with no logicals.
+    if (decoded->entries[0].os_type != 0) {
+      ASSIGN_OR_RETURN(Partition p, LogicalPartition(ext, where, ebr, number++, decoded->entries[0], logicals));
+      logicals.push_back(std::move(p));
+    }
+    ASSIGN_OR_RETURN(ebr, NextEbr(ext, where, ebr, decoded->entries[1], ebrs));
+  }
+  RETURN_IF_ERROR(RefuseEbrsInsideLogicals(ext.path, logicals, ebrs));
   return logicals;
 }
 

@@ -192,19 +192,8 @@ struct EncryptArgs {
               sector_size = "auto", progress = "auto", kek_alg = "RSA-OAEP";
 };
 
-Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) {
-  auto* cmd = root.add_subcommand(
-      "encrypt",
-      "Encrypt the OS and data volumes of an image (and its data disks) as LUKS2 into new images in an output "
-      "directory");
-  cmd->add_option("IMAGE", o.image,
-                  "OS disk image (VHD or raw), opened read-only; a disk without an OS is encrypted whole")
-      ->required();
-  cmd->add_option("--data", o.data_disks, "A data disk image (repeatable, one per flag)")->allow_extra_args(false);
-  cmd->add_option("--output-dir", o.output_dir,
-                  "Existing directory for the new images, manifest.json and the key outputs (passphrase, "
-                  "passphrase.wrapped, keyvault-secret.json)")
-      ->required();
+// encrypt's options: what to encrypt and where the outputs go.
+void AddEncryptTargetOptions(CLI::App* cmd, EncryptCommandOptions& o, EncryptArgs& a) {
   cmd->add_option("--volume-type", a.volume_type,
                   "What to encrypt: data (filesystems other than /, /boot, swap), os (the root volume, "
                   "header detached on /boot, unlocked at boot from the key volume), all")
@@ -215,6 +204,10 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
                   "MiB of the new /boot partition made when / holds /boot and the OS volume is encrypted")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{512}, uint64_t{1} << 20));
+}
+
+// encrypt's options for the passphrase and its KEK.
+void AddEncryptKeyOptions(CLI::App* cmd, EncryptCommandOptions& o, EncryptArgs& a) {
   cmd->add_option("--key-file", o.key_file,
                   "Passphrase file (all its bytes are the passphrase); default: generate DIR/passphrase (0600)");
   auto* kek = cmd->add_option("--kek", o.kek,
@@ -229,6 +222,10 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
       ->needs(kek);
   cmd->add_flag("--write-passphrase", o.write_passphrase,
                 "With --kek, also write the generated passphrase to DIR/passphrase (0600)");
+}
+
+// encrypt's options for the container, LUKS2, check and the run itself.
+void AddEncryptRunOptions(CLI::App* cmd, EncryptCommandOptions& o, EncryptArgs& a) {
   cmd->add_option("--to", a.to, "Output container: vhd-fixed, vhd-dynamic, raw (default: as the input)");
   cmd->add_option("--format", a.format, "Container format of IMAGE: auto, vhd, raw")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Encryption threads (default: one per CPU)");
@@ -250,6 +247,53 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
                 "appliance (no check, no guest edits; refused for disks with a boot partition)");
   cmd->add_option("--progress", a.progress, "auto (bar on a terminal), plain, json (lines on stdout), none")
       ->capture_default_str();
+}
+
+// The text values of encrypt's options into EncryptCommandOptions; kUsage for one that is not valid.
+Status FinishEncryptOptions(EncryptCommandOptions& o, const EncryptArgs& a) {
+  ASSIGN_OR_RETURN(o.format, ParseFormatHint(a.format));
+  ASSIGN_OR_RETURN(o.rules, ParseRuleOptions(a.policy, a.volume_type));
+  if (!a.to.empty()) {
+    ASSIGN_OR_RETURN(o.to, ParseContainerKind(a.to));
+    o.has_to = true;
+  }
+  ASSIGN_OR_RETURN(o.luks.pbkdf, ParsePbkdf(a.pbkdf));
+  if (o.luks.iter_time_ms == 0) return UsageError("--iter-time: must be at least 1 ms");
+  RETURN_IF_ERROR(FinishPbkdfCosts(o.luks));
+  if (a.sector_size == "auto") {
+    o.sector_size = 0;
+  } else if (a.sector_size == "512" || a.sector_size == "4096") {
+    o.sector_size = static_cast<uint32_t>(std::stoul(a.sector_size));
+  } else {
+    return UsageError("--sector-size: '" + a.sector_size + "' is not one of auto, 512, 4096");
+  }
+  ASSIGN_OR_RETURN(o.progress, ParseProgressMode(a.progress));
+  ASSIGN_OR_RETURN(o.kek_alg, ParseKekAlg(a.kek_alg));
+  // A typo here would go unnoticed until the secret is used: ADE's own check
+  // wants https://VAULT.DOMAIN/keys/NAME/VERSION.
+  if (!o.kek_url.empty() && (!o.kek_url.starts_with("https://") || o.kek_url.find("/keys/") == std::string::npos)) {
+    return UsageError("--kek-url: '" + o.kek_url +
+                      "' is not a Key Vault key URL (https://VAULT.vault.azure.net/keys/NAME/VERSION)");
+  }
+  return {};
+}
+
+Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) {
+  auto* cmd = root.add_subcommand(
+      "encrypt",
+      "Encrypt the OS and data volumes of an image (and its data disks) as LUKS2 into new images in an output "
+      "directory");
+  cmd->add_option("IMAGE", o.image,
+                  "OS disk image (VHD or raw), opened read-only; a disk without an OS is encrypted whole")
+      ->required();
+  cmd->add_option("--data", o.data_disks, "A data disk image (repeatable, one per flag)")->allow_extra_args(false);
+  cmd->add_option("--output-dir", o.output_dir,
+                  "Existing directory for the new images, manifest.json and the key outputs (passphrase, "
+                  "passphrase.wrapped, keyvault-secret.json)")
+      ->required();
+  AddEncryptTargetOptions(cmd, o, a);
+  AddEncryptKeyOptions(cmd, o, a);
+  AddEncryptRunOptions(cmd, o, a);
   cmd->footer(Footer("  Runs check first (refusing on errors unless --force), then writes, for each input disk,\n"
          "  DIR/<name>.vhd (or .raw) in which the chosen volumes are LUKS2 (aes-xts-plain64, 512-bit\n"
          "  key, one passphrase for all): data volumes with their header attached (the partition\n"
@@ -269,44 +313,7 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
          "  vhdcrypt encrypt os.vhd --data data.vhd --key-file pass --output-dir out/ --verify\n"
          "  vhdcrypt encrypt data.vhd --data-only --kek kek.pem --output-dir out/ --progress json\n"));
   return {cmd, [&o, &a]() {
-            auto hint = ParseFormatHint(a.format);
-            if (!hint.ok()) return ReportError(hint.error());
-            o.format = *hint;
-            auto rules = ParseRuleOptions(a.policy, a.volume_type);
-            if (!rules.ok()) return ReportError(rules.error());
-            o.rules = *rules;
-            if (!a.to.empty()) {
-              auto kind = ParseContainerKind(a.to);
-              if (!kind.ok()) return ReportError(kind.error());
-              o.has_to = true;
-              o.to = *kind;
-            }
-            auto pbkdf = ParsePbkdf(a.pbkdf);
-            if (!pbkdf.ok()) return ReportError(pbkdf.error());
-            o.luks.pbkdf = *pbkdf;
-            if (o.luks.iter_time_ms == 0) return ReportError(UsageError("--iter-time: must be at least 1 ms"));
-            if (Status s = FinishPbkdfCosts(o.luks); !s.ok()) return ReportError(s.error());
-            if (a.sector_size == "auto") {
-              o.sector_size = 0;
-            } else if (a.sector_size == "512" || a.sector_size == "4096") {
-              o.sector_size = static_cast<uint32_t>(std::stoul(a.sector_size));
-            } else {
-              return ReportError(UsageError("--sector-size: '" + a.sector_size + "' is not one of auto, 512, 4096"));
-            }
-            auto progress = ParseProgressMode(a.progress);
-            if (!progress.ok()) return ReportError(progress.error());
-            o.progress = *progress;
-            auto kek_alg = ParseKekAlg(a.kek_alg);
-            if (!kek_alg.ok()) return ReportError(kek_alg.error());
-            o.kek_alg = *kek_alg;
-            // A typo here would go unnoticed until the secret is used: ADE's
-            // own check wants https://VAULT.DOMAIN/keys/NAME/VERSION.
-            if (!o.kek_url.empty() &&
-                (o.kek_url.rfind("https://", 0) != 0 || o.kek_url.find("/keys/") == std::string::npos)) {
-              return ReportError(UsageError("--kek-url: '" + o.kek_url +
-                                            "' is not a Key Vault key URL "
-                                            "(https://VAULT.vault.azure.net/keys/NAME/VERSION)"));
-            }
+            if (Status s = FinishEncryptOptions(o, a); !s.ok()) return ReportError(s.error());
             return RunEncrypt(o);
           }};
 }

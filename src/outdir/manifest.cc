@@ -122,6 +122,27 @@ class Reader {
   std::string where_;
 };
 
+// What a volume entry must hold beyond its fields' types.
+Status CheckVolume(const Reader& r, const ManifestVolume& v, const std::vector<ManifestDisk>& disks) {
+  if (v.header == HeaderPlacement::kDetached && (v.header_file.empty() || v.header_file[0] != '/' || v.header_device.empty())) {
+    return r.Fail("header_file", "and header_device must name the detached header's file and filesystem");
+  }
+  if (v.disk < 0 || static_cast<size_t>(v.disk) >= disks.size()) {
+    return r.Fail("disk", "is " + std::to_string(v.disk) + ", but there are " + std::to_string(disks.size()) +
+                              " disks");
+  }
+  if (v.sector_size != 512 && v.sector_size != 4096) {
+    return r.Fail("sector_size", "is " + std::to_string(v.sector_size) + ", expected 512 or 4096");
+  }
+  const ManifestDisk& d = disks[v.disk];
+  if (v.data_offset < v.header_offset || v.data_offset > d.output_virtual_size ||
+      v.size > d.output_virtual_size - v.data_offset) {
+    return r.Fail("data_offset", "and size do not fit in " + d.output + " (" +
+                                     std::to_string(d.output_virtual_size) + " bytes)");
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Manifest> ManifestFromJson(const std::string& path, const std::string& text) {
@@ -184,22 +205,7 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
     RETURN_IF_ERROR(r.GetHeaderPlacement("header", &v.header));
     RETURN_IF_ERROR(r.Get("header_file", &v.header_file));
     RETURN_IF_ERROR(r.Get("header_device", &v.header_device));
-    if (v.header == HeaderPlacement::kDetached && (v.header_file.empty() || v.header_file[0] != '/' || v.header_device.empty())) {
-      return r.Fail("header_file", "and header_device must name the detached header's file and filesystem");
-    }
-    if (v.disk < 0 || static_cast<size_t>(v.disk) >= m.disks.size()) {
-      return r.Fail("disk", "is " + std::to_string(v.disk) + ", but there are " + std::to_string(m.disks.size()) +
-                                " disks");
-    }
-    if (v.sector_size != 512 && v.sector_size != 4096) {
-      return r.Fail("sector_size", "is " + std::to_string(v.sector_size) + ", expected 512 or 4096");
-    }
-    const ManifestDisk& d = m.disks[v.disk];
-    if (v.data_offset < v.header_offset || v.data_offset > d.output_virtual_size ||
-        v.size > d.output_virtual_size - v.data_offset) {
-      return r.Fail("data_offset", "and size do not fit in " + d.output + " (" +
-                                       std::to_string(d.output_virtual_size) + " bytes)");
-    }
+    RETURN_IF_ERROR(CheckVolume(r, v, m.disks));
     m.volumes.push_back(std::move(v));
   }
   return m;
