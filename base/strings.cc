@@ -18,7 +18,7 @@ std::string Trim(std::string_view s) {
   return std::string(s.substr(b, e - b + 1));
 }
 
-std::string HumanBytes(uint64_t bytes) {
+std::string BinaryUnits(uint64_t bytes) {
   static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(bytes);
   int u = 0;
@@ -26,13 +26,18 @@ std::string HumanBytes(uint64_t bytes) {
     v /= 1024.0;
     ++u;
   }
-  char buf[64];
+  char buf[32];
   if (u == 0) {
     std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
   } else {
-    std::snprintf(buf, sizeof buf, "%llu (%.2f %s)", static_cast<unsigned long long>(bytes), v, units[u]);
+    std::snprintf(buf, sizeof buf, "%.2f %s", v, units[u]);
   }
   return buf;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  if (bytes < 1024) return BinaryUnits(bytes);
+  return std::to_string(bytes) + " (" + BinaryUnits(bytes) + ")";
 }
 
 }  // namespace vhdcrypt

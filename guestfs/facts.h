@@ -142,6 +142,13 @@ struct Facts {
 
 // The one physical volume of the root volume group when it is a partition of
 // the OS disk (what vhdcrypt can encrypt as the OS volume); nullptr otherwise.
+// The image a disk index names, for messages: the OS image, or the data disk.
+inline std::string DiskName(const Facts& f, int disk) {
+  if (disk == 0) return f.image.empty() ? "the OS image" : f.image;
+  if (disk >= 1 && static_cast<size_t>(disk) <= f.data_disks.size()) return f.data_disks[disk - 1];
+  return "data disk " + std::to_string(disk);
+}
+
 inline const Filesystem* SingleRootPv(const Facts& f) {
   if (f.root_pvs.size() != 1) return nullptr;
   const Filesystem& pv = f.root_pvs[0];

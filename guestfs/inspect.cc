@@ -55,12 +55,6 @@ std::optional<std::pair<size_t, std::string>> SplitDiskName(const std::string& d
   return std::make_pair(number - 1, rest);
 }
 
-// Disk index of an appliance device: /dev/sda1 -> 0, /dev/sdb -> 1.
-int DiskIndex(const std::string& dev) {
-  const auto split = SplitDiskName(dev);
-  return split ? static_cast<int>(split->first) : 0;
-}
-
 // Reads a file's lines if it exists; absent or unreadable files give {}.
 std::vector<std::string> LinesIfPresent(Handle& h, const std::string& path) {
   auto lines = h.ReadLinesIfExists(path);
@@ -78,14 +72,6 @@ bool AnyExists(Handle& h, std::initializer_list<const char*> paths) {
 std::vector<std::string> GlobOrEmpty(Handle& h, const std::string& pattern) {
   auto r = h.Glob(pattern);
   return r.ok() ? *r : std::vector<std::string>{};
-}
-
-// "/dev/sdb3" -> 3; 0 for whole disks and anything else.
-int PartitionNumber(const std::string& dev) {
-  if (dev.rfind("/dev/sd", 0) != 0) return 0;
-  size_t i = dev.size();
-  while (i > 0 && std::isdigit(static_cast<unsigned char>(dev[i - 1]))) --i;
-  return i < dev.size() ? std::atoi(dev.c_str() + i) : 0;
 }
 
 // Partition `number` of disk `disk` in the tables read from the images;
@@ -120,8 +106,8 @@ Status CollectRootPvs(Handle& h, const std::vector<PartitionTable>& disks, const
     pv.device = dev;
     pv.type = "LVM2_member";
     pv.uuid = uuid;
-    pv.disk = DiskIndex(dev);
-    pv.partition = PartitionNumber(dev);
+    pv.disk = ApplianceDiskIndex(dev);
+    pv.partition = AppliancePartitionNumber(dev);
     CopyPartitionFacts(FindPartition(disks, pv.disk, pv.partition), pv);
     f.root_pvs.push_back(std::move(pv));
   }
@@ -139,8 +125,8 @@ Status CollectFilesystems(Handle& h, const std::vector<PartitionTable>& disks, F
     fs.device = dev;
     fs.type = type;
     fs.on_lvm = lvs.count(dev) != 0;
-    fs.disk = fs.on_lvm ? 0 : DiskIndex(dev);
-    fs.partition = fs.on_lvm ? 0 : PartitionNumber(dev);
+    fs.disk = fs.on_lvm ? 0 : ApplianceDiskIndex(dev);
+    fs.partition = fs.on_lvm ? 0 : AppliancePartitionNumber(dev);
     if (auto tags = h.Blkid(dev); tags.ok()) {
       fs.uuid = (*tags)["UUID"];
       fs.label = (*tags)["LABEL"];
@@ -295,8 +281,16 @@ Status CollectFromMountedGuest(Handle& h, Facts& f) {
 
 }  // namespace
 
-int ApplianceDiskIndex(const std::string& dev) { return DiskIndex(dev); }
-int AppliancePartitionNumber(const std::string& dev) { return PartitionNumber(dev); }
+int ApplianceDiskIndex(const std::string& dev) {
+  const auto split = SplitDiskName(dev);
+  return split ? static_cast<int>(split->first) : 0;
+}
+
+int AppliancePartitionNumber(const std::string& dev) {
+  const auto split = SplitDiskName(dev);
+  if (!split || split->second.empty() || split->second.size() > 9) return 0;
+  return std::stoi(split->second);
+}
 
 const char* GuestfsFormat(ContainerKind kind) { return kind == ContainerKind::kRaw ? "raw" : "vpc"; }
 
@@ -493,7 +487,7 @@ Result<Facts> CollectFacts(const InspectOptions& o) {
   ASSIGN_OR_RETURN(auto roots, h->InspectOs());
   // Prefer an OS on the image itself over one found on a data disk.
   std::sort(roots.begin(), roots.end(), [](const std::string& a, const std::string& b) {
-    return std::make_pair(DiskIndex(a), a) < std::make_pair(DiskIndex(b), b);
+    return std::make_pair(ApplianceDiskIndex(a), a) < std::make_pair(ApplianceDiskIndex(b), b);
   });
   if (roots.empty()) return f;  // os.found stays false; the rules report it
   const std::string root = roots.front();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "guestfs/facts.h"
@@ -37,6 +38,9 @@ struct Entry {
   bool data = false;
   bool checked = false;  // its side (OS or data) is included in the volume type
 };
+
+// The filesystems vhdcrypt encrypts in place: ext2, ext3, ext4, xfs.
+bool IsSupportedFsType(std::string_view type);
 
 // Resolves and classifies every fstab entry, in fstab order. Shared by the
 // rules and by encrypt, so check judges exactly the volumes encrypt touches.

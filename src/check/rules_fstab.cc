@@ -257,16 +257,6 @@ std::string WithNofail(const FstabEntry& e) {
          std::to_string(e.passno);
 }
 
-std::string DiskName(const Facts& facts, int disk) {
-  if (disk == 0) return facts.image.empty() ? "the OS image" : facts.image;
-  if (disk >= 1 && static_cast<size_t>(disk) <= facts.data_disks.size()) return facts.data_disks[disk - 1];
-  return "data disk " + std::to_string(disk);
-}
-
-bool IsSupportedFsType(const std::string& type) {
-  return type == "ext2" || type == "ext3" || type == "ext4" || type == "xfs";
-}
-
 bool IsLuks(const std::string& type) { return EqualsNoCase(type, "crypto_LUKS"); }
 
 void NonPersistentNames(const std::vector<Entry>& entries, Findings* out) {
@@ -397,6 +387,10 @@ void CheckFstabAndVolumes(const Facts& facts, const CheckOptions& options, Findi
   Unresolved(facts, entries, out);
   AlreadyEncrypted(facts, options, out);
   RootFilesystem(facts, options, out);
+}
+
+bool IsSupportedFsType(std::string_view type) {
+  return type == "ext2" || type == "ext3" || type == "ext4" || type == "xfs";
 }
 
 }  // namespace vhdcrypt::rules

@@ -19,6 +19,7 @@
 #include "src/crypto/luks.h"
 #include "src/guest/luks_scan.h"
 #include "src/outdir/manifest.h"
+#include "src/outdir/names.h"
 #include "src/commands/report.h"
 #include "src/crypto/secret.h"
 
@@ -28,7 +29,7 @@ namespace {
 // One volume to decrypt: its area [start, data_offset + size) of the
 // encrypted disk (header and data when attached; data only when detached),
 // its plaintext going to `start`.
-struct PlannedVolume {
+struct DecryptVolume {
   size_t disk = 0;
   uint64_t start = 0;
   uint64_t data_offset = 0;  // absolute, in the encrypted disk
@@ -40,14 +41,9 @@ struct PlannedVolume {
 
 struct Plan {
   std::vector<std::unique_ptr<Image>> images;
-  std::vector<std::string> names;  // output base names (no extension)
-  std::vector<PlannedVolume> volumes;
+  std::vector<std::string> names;  // the encrypted disks' file names
+  std::vector<DecryptVolume> volumes;
 };
-
-std::string Stem(const std::string& name) {
-  const size_t dot = name.rfind('.');
-  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
-}
 
 Result<std::unique_ptr<Image>> OpenAny(const std::string& path) {
   ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
@@ -62,7 +58,7 @@ Result<Plan> PlanFromManifest(const std::string& dir) {
   for (const auto& d : m.disks) {
     ASSIGN_OR_RETURN(auto img, OpenAny(dir + "/" + d.output));
     plan.images.push_back(std::move(img));
-    plan.names.push_back(Stem(d.output));
+    plan.names.push_back(d.output);
   }
   std::unique_ptr<guest::Handle> g;
   for (size_t i = 0; i < m.volumes.size(); ++i) {
@@ -71,7 +67,7 @@ Result<Plan> PlanFromManifest(const std::string& dir) {
       return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + " names disk " +
                           std::to_string(v.disk));
     }
-    PlannedVolume p;
+    DecryptVolume p;
     p.disk = static_cast<size_t>(v.disk);
     p.start = v.header_offset;
     p.data_offset = v.data_offset;
@@ -121,13 +117,13 @@ Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
     ASSIGN_OR_RETURN(PartitionTable table, ReadPartitionTable(*img));
     drives.push_back({path, guest::GuestfsFormat(img->kind()), true});
     tables.push_back(std::move(table));
-    plan.names.push_back(Stem(BaseName(path)));
+    plan.names.push_back(BaseName(path));
     plan.images.push_back(std::move(img));
   }
   ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(drives));
   ASSIGN_OR_RETURN(LuksScan scan, ScanImages(*g));
   for (const ScannedHeader& h : scan.headers) {
-    PlannedVolume p;
+    DecryptVolume p;
     std::string dev = h.device;
     if (!h.file.empty()) {
       ASSIGN_OR_RETURN(dev, DetachedVolumeDevice(*g, scan, guest::ApplianceDiskIndex(h.device)));
@@ -182,7 +178,7 @@ Status DecryptDisk(const DecryptCommandOptions& o, const Plan& plan, size_t disk
   };
   uint64_t at = 0;
   for (size_t i : order) {
-    const PlannedVolume& v = plan.volumes[i];
+    const DecryptVolume& v = plan.volumes[i];
     const uint64_t end = v.data_offset + v.size;
     if (v.start < at || end > image.virtual_size()) {
       return InvalidInput(v.what + ": overlaps another volume or runs past the disk's end");
@@ -212,16 +208,14 @@ Result<int> Decrypt(const DecryptCommandOptions& o) {
   if (dir && !o.data_disks.empty()) {
     return UsageError("--data: only with an IMAGE; an output directory's manifest lists its disks");
   }
-  if (::stat(o.output_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return UsageError(o.output_dir + ": output directory does not exist");
-  }
+  RETURN_IF_ERROR(CheckOutputDir(o.output_dir));
   ASSIGN_OR_RETURN(SecretBytes passphrase, ReadKeyFile(o.key_file));
   std::vector<std::string> paths = {o.source};
   paths.insert(paths.end(), o.data_disks.begin(), o.data_disks.end());
   ASSIGN_OR_RETURN(Plan plan, dir ? PlanFromManifest(o.source) : PlanFromImages(paths));
 
   std::vector<UnlockedLuks> unlocked;
-  for (const PlannedVolume& v : plan.volumes) {
+  for (const DecryptVolume& v : plan.volumes) {
     auto u = UnlockLuksVolume(v.header, passphrase);
     if (!u.ok()) return Error(u.error().kind(), v.what + ": " + u.error().message());
     if (u->cipher != "aes-xts-plain64") {
@@ -248,7 +242,7 @@ Result<int> Decrypt(const DecryptCommandOptions& o) {
   for (size_t d = 0; d < plan.images.size(); ++d) {
     Image& image = *plan.images[d];
     const ContainerKind kind = o.has_to ? o.to : image.kind();
-    const std::string name = plan.names[d] + (kind == ContainerKind::kRaw ? ".raw" : ".vhd");
+    const std::string name = ImageOutputName(plan.names[d], kind);
     ASSIGN_OR_RETURN(auto out, OutputFile::Create(o.output_dir + "/" + name, o.force, image.path()));
     ASSIGN_OR_RETURN(auto writer,
                      MakeWriter(kind, out->file(), ContainerVirtualSize(kind, image.virtual_size()), writer_options));

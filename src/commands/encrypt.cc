@@ -3,7 +3,6 @@
 #include "src/commands/encrypt.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <chrono>
 
@@ -12,18 +11,12 @@
 #include "src/commands/report.h"
 #include "src/commands/verify.h"
 #include "src/crypto/kek.h"
+#include "src/outdir/names.h"
 
 namespace vhdcrypt {
 namespace {
 
 using namespace encrypt;
-
-Status CheckOutputDir(const std::string& dir) {
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) return UsageError(dir + ": output directory does not exist");
-  if (!S_ISDIR(st.st_mode)) return UsageError(dir + ": is not a directory");
-  return {};
-}
 
 // Refused before anything is read: options that contradict each other, a
 // missing output directory, a key that cannot be read or wrapped.

@@ -1,6 +1,8 @@
-// `vhdcrypt encrypt IMAGE [--data DISK]... --output-dir DIR`: data volumes
-// become LUKS2 (attached header) in new images under DIR; the inputs are only
-// read. See docs/encrypt.md and docs/output-directory.md for the whole contract.
+// `vhdcrypt encrypt IMAGE [--data DISK]... --output-dir DIR`: the chosen
+// volumes become LUKS2 in new images under DIR (data volumes with their header
+// attached, the OS volume with its header detached on /boot), the guest learns
+// to unlock them at boot, and the inputs are only read. encrypt_stages.h lists
+// the stages; docs/encrypt.md and docs/output-directory.md give the contract.
 #pragma once
 
 #include <string>

@@ -16,6 +16,7 @@
 #include "src/check/report.h"
 #include "src/commands/encrypt_stages.h"
 #include "src/crypto/luks.h"
+#include "src/outdir/names.h"
 #include "src/plan/fs_probe.h"
 
 namespace vhdcrypt::encrypt {
@@ -39,16 +40,6 @@ Result<std::string> PartUuid(const std::string& disk, const PartitionTable& tabl
   return Lower(id);
 }
 
-}  // namespace
-
-std::string OutputName(const std::string& input, ContainerKind kind) {
-  std::string stem = BaseName(input);
-  const auto dot = stem.rfind('.');
-  if (dot != std::string::npos && dot > 0) stem.resize(dot);
-  return stem + (kind == ContainerKind::kRaw ? ".raw" : ".vhd");
-}
-
-namespace {
 
 // --data-only: the filesystems of each disk from its partition table and
 // superblocks, named as the appliance would name them.
@@ -139,7 +130,7 @@ Result<std::vector<Disk>> OpenDisks(const EncryptCommandOptions& o, const Inputs
     RETURN_IF_ERROR(disk.image->ReadAt(0, disk.sector0));
     disk.out_kind = o.has_to ? o.to : disk.image->kind();
     disk.work_kind = disk.out_kind;
-    disk.out_name = OutputName(disk.input, disk.out_kind);
+    disk.out_name = ImageOutputName(disk.input, disk.out_kind);
     if (!names.insert(disk.out_name).second) {
       return UsageError(disk.input + ": its output name " + disk.out_name +
                         " is already taken by another input; rename one of them");

@@ -98,8 +98,6 @@ Result<std::vector<Volume>> PlanVolumes(const EncryptCommandOptions& o, const In
 // Opens each disk again through formats/ and lays it out around its volumes,
 // filling in each volume's manifest entry but the LUKS UUID and header.
 Result<Plan> PlanDisks(const EncryptCommandOptions& o, const Inputs& in, std::vector<Volume> volumes);
-// disk.vhd -> disk.vhd / disk.raw; the container decides the extension.
-std::string OutputName(const std::string& input, ContainerKind kind);
 
 // Stage 2: the key outputs (encrypt_keys.cc). Every one is created (under a
 // temporary name) before the long part, so a clash or a refused key costs

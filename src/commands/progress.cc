@@ -4,21 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
+
 namespace vhdcrypt {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string Bytes(uint64_t b) {
-  char buf[32];
-  const double v = static_cast<double>(b);
-  if (b >= (1ull << 30)) {
-    std::snprintf(buf, sizeof buf, "%.2f GiB", v / (1ull << 30));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", v / (1ull << 20));
-  }
-  return buf;
-}
 
 std::string Duration(double s) {
   char buf[32];
@@ -103,7 +94,7 @@ void Progress::Print(bool final) {
   }
   char line[256];
   std::snprintf(line, sizeof line, "%-12s %5.1f%%  %s / %s  %s/s  ETA %s  %s", phase_.c_str(), pct,
-                Bytes(done_).c_str(), Bytes(total_).c_str(), Bytes(static_cast<uint64_t>(rate)).c_str(),
+                BinaryUnits(done_).c_str(), BinaryUnits(total_).c_str(), BinaryUnits(static_cast<uint64_t>(rate)).c_str(),
                 Duration(eta).c_str(), subject_.c_str());
   if (mode_ == ProgressMode::kAuto) {
     std::fprintf(text_, "\r%-110s", line);

@@ -1,6 +1,7 @@
-// The text of the guest files encrypt changes: /etc/fstab (data volumes now
-// mount from /dev/mapper) and /etc/crypttab (one line per volume). Pure
-// functions over lines; guestfs/ reads and writes the files.
+// The text of the guest files encrypt writes or changes: /etc/fstab and
+// /etc/crypttab, the initramfs-tools keyscript, hook and modules, the dracut
+// configuration, the kernel command line in /etc/default/grub. Pure functions
+// over text; the steps of os_edits.h read and write the files.
 #pragma once
 
 #include <map>

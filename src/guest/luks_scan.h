@@ -1,4 +1,4 @@
-// What the appliance sees of encrypted images, for rekey and status: every
+// What the appliance sees of encrypted images, for rekey, status and decrypt: every
 // LUKS2 header (attached to a disk or partition, found by signature; or
 // detached, a file /luks/osluksheader or /boot/luks/osluksheader on a
 // plaintext filesystem: vhdcrypt's and ADE's OS volume), the plaintext

@@ -1,7 +1,9 @@
 #include "src/outdir/manifest.h"
 
 #include <nlohmann/json.hpp>
+#include <initializer_list>
 #include <span>
+#include <utility>
 
 #include "formats/io.h"
 
@@ -89,27 +91,31 @@ class Reader {
     return Get(key, out);
   }
 
-  // A container kind as ContainerKindName spells it.
-  Status GetContainer(const char* key, ContainerKind* out) const {
+  // A string that must be one of `names` (each with its value), as `expected` says.
+  template <typename E>
+  Status GetEnum(const char* key, std::initializer_list<std::pair<const char*, E>> names, const char* expected,
+                 E* out) const {
     std::string name;
     RETURN_IF_ERROR(Get(key, &name));
-    auto kind = ContainerKindFromName(name);
-    if (!kind) return Fail(key, "is \"" + name + "\", expected \"raw\", \"vhd-fixed\" or \"vhd-dynamic\"");
-    *out = *kind;
-    return {};
+    for (const auto& [text, value] : names) {
+      if (name == text) {
+        *out = value;
+        return {};
+      }
+    }
+    return Fail(key, "is \"" + name + "\", expected " + expected);
+  }
+
+  Status GetContainer(const char* key, ContainerKind* out) const {
+    return GetEnum(key,
+                   {std::pair{"raw", ContainerKind::kRaw}, std::pair{"vhd-fixed", ContainerKind::kVhdFixed},
+                    std::pair{"vhd-dynamic", ContainerKind::kVhdDynamic}},
+                   "\"raw\", \"vhd-fixed\" or \"vhd-dynamic\"", out);
   }
 
   Status GetHeaderPlacement(const char* key, HeaderPlacement* out) const {
-    std::string name;
-    RETURN_IF_ERROR(Get(key, &name));
-    if (name == "attached") {
-      *out = HeaderPlacement::kAttached;
-    } else if (name == "detached") {
-      *out = HeaderPlacement::kDetached;
-    } else {
-      return Fail(key, "is \"" + name + "\", expected \"attached\" or \"detached\"");
-    }
-    return {};
+    return GetEnum(key, {std::pair{"attached", HeaderPlacement::kAttached}, std::pair{"detached", HeaderPlacement::kDetached}},
+                   "\"attached\" or \"detached\"", out);
   }
 
   Error Fail(const std::string& key, const std::string& what) const {

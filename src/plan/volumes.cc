@@ -8,13 +8,8 @@
 namespace vhdcrypt {
 namespace {
 
-bool Encryptable(const std::string& type) {
-  return type == "ext2" || type == "ext3" || type == "ext4" || type == "xfs";
-}
-
 std::string Where(const guest::Facts& facts, const guest::Filesystem& fs) {
-  const bool known = fs.disk >= 1 && static_cast<size_t>(fs.disk) <= facts.data_disks.size();
-  return fs.device + " on " + (fs.disk == 0 ? facts.image : known ? facts.data_disks[fs.disk - 1] : "?");
+  return fs.device + " on " + guest::DiskName(facts, fs.disk);
 }
 
 }  // namespace
@@ -27,7 +22,7 @@ Result<VolumeSelection> SelectDataVolumes(const guest::Facts& facts) {
       return InvalidInput(Where(facts, fs) + (mount.empty() ? "" : " (mounted at " + mount + ")") +
                           " is an LVM logical volume; vhdcrypt cannot encrypt logical volumes in place yet");
     }
-    if (!Encryptable(fs.type)) {
+    if (!rules::IsSupportedFsType(fs.type)) {
       out.skipped.push_back(Where(facts, fs) + (mount.empty() ? "" : " (" + mount + ")") + " is " +
                             (fs.type.empty() ? "of unknown type" : fs.type) + ": left unencrypted");
       return {};
