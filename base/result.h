@@ -39,7 +39,7 @@ inline Error UsageError(std::string m) { return Error(ErrorKind::kUsage, std::mo
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -80,9 +80,9 @@ class [[nodiscard]] Status {
 #define VHDC_CONCAT_INNER(a, b) a##b
 #define VHDC_CONCAT(a, b) VHDC_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    auto vhdc_status_ = (expr);                  \
+#define RETURN_IF_ERROR(expr)                            \
+  do {                                                   \
+    auto vhdc_status_ = (expr);                          \
     if (!vhdc_status_.ok()) return vhdc_status_.error(); \
   } while (0)
 

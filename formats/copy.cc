@@ -39,11 +39,11 @@ Result<CopyStats> CopyImage(Image& in, ImageWriter& out, const ProgressFn& progr
   return CopyRange(in, 0, size, out, 0, progress);
 }
 
-Result<CopyStats> CopyRange(Image& in, uint64_t source_offset, uint64_t length, ImageWriter& out,
-                            uint64_t out_offset, const ProgressFn& progress) {
-  if (source_offset % 512 != 0 || length % 512 != 0 || out_offset % 512 != 0 ||
-      source_offset > in.virtual_size() || length > in.virtual_size() - source_offset ||
-      out_offset > out.virtual_size() || length > out.virtual_size() - out_offset) {
+Result<CopyStats> CopyRange(Image& in, uint64_t source_offset, uint64_t length, ImageWriter& out, uint64_t out_offset,
+                            const ProgressFn& progress) {
+  if (source_offset % 512 != 0 || length % 512 != 0 || out_offset % 512 != 0 || source_offset > in.virtual_size() ||
+      length > in.virtual_size() - source_offset || out_offset > out.virtual_size() ||
+      length > out.virtual_size() - out_offset) {
     return UsageError("internal error: copy of " + std::to_string(length) + " bytes from " +
                       FormatOffset(source_offset) + " of " + in.path() + " to " + FormatOffset(out_offset) +
                       " does not fit");

@@ -25,8 +25,8 @@ Result<CopyStats> CopyImage(Image& in, ImageWriter& out, const ProgressFn& progr
 // Copies [source_offset, source_offset + length) of `in` to out_offset of
 // `out`, with the same skipping. Offsets and length are multiples of 512.
 // progress gets (bytes of the range done, length).
-Result<CopyStats> CopyRange(Image& in, uint64_t source_offset, uint64_t length, ImageWriter& out,
-                            uint64_t out_offset, const ProgressFn& progress = {});
+Result<CopyStats> CopyRange(Image& in, uint64_t source_offset, uint64_t length, ImageWriter& out, uint64_t out_offset,
+                            const ProgressFn& progress = {});
 
 // True when every byte is zero.
 bool IsZero(std::span<const uint8_t> data);

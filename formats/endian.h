@@ -12,7 +12,7 @@ template <typename T, bool kBig>
 class EndianInt {
  public:
   EndianInt() = default;
-  EndianInt(T v) { Set(v); }  // NOLINT: implicit by design
+  EndianInt(T v) { Set(v); }            // NOLINT: implicit by design
   operator T() const { return Get(); }  // NOLINT
   EndianInt& operator=(T v) {
     Set(v);

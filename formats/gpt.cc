@@ -88,9 +88,7 @@ std::string DecodeName(const ul16* units, size_t n) {
 
 // Strict UTF-8 (no overlongs, surrogates or NUL) to UTF-16 code units.
 Result<std::vector<uint16_t>> EncodeName(const std::string& s) {
-  auto bad = [&](const char* why) {
-    return InvalidInput("name \"" + s.substr(0, 80) + "\" " + why);
-  };
+  auto bad = [&](const char* why) { return InvalidInput("name \"" + s.substr(0, 80) + "\" " + why); };
   std::vector<uint16_t> units;
   size_t i = 0;
   while (i < s.size()) {
@@ -201,9 +199,8 @@ Result<GptHeader> ReadHeader(Image& disk, uint64_t lba, uint64_t expected_altern
   if (crc != h->partition_entry_array_crc32) {
     return InvalidInput(where + ": partition_entry_array_crc32 " + Hex32(h->partition_entry_array_crc32) +
                         " does not match computed " + Hex32(crc) + " over the entry array at LBA " +
-                        std::to_string(h->partition_entry_lba) + " (" +
-                        std::to_string(h->num_partition_entries) + " entries of " +
-                        std::to_string(h->size_of_partition_entry) + " bytes)");
+                        std::to_string(h->partition_entry_lba) + " (" + std::to_string(h->num_partition_entries) +
+                        " entries of " + std::to_string(h->size_of_partition_entry) + " bytes)");
   }
   return h;
 }
@@ -348,8 +345,8 @@ Status ValidateGptHeaderPlacement(const GptHeader& h, uint64_t disk_sectors, uin
   const uint64_t at = h.partition_entry_lba;
   const std::string array = "partition_entry_lba " + std::to_string(at) + ": the entry array";
   if (at >= n || sectors > n - at) {
-    return InvalidInput(array + " (" + std::to_string(sectors) + " sectors) extends past the end of the disk (last LBA " +
-                        std::to_string(n - 1) + ")");
+    return InvalidInput(array + " (" + std::to_string(sectors) +
+                        " sectors) extends past the end of the disk (last LBA " + std::to_string(n - 1) + ")");
   }
   if (sectors == 0) return {};
   const uint64_t end = at + sectors;  // exclusive; <= n

@@ -23,11 +23,11 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "formats/guid.h"
 #include "formats/image.h"
 #include "formats/mbr.h"
 #include "formats/partition_table.h"
-#include "base/result.h"
 
 namespace vhdcrypt {
 

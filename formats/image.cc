@@ -29,9 +29,8 @@ std::optional<FormatHint> FormatHintFromName(std::string_view name) {
 
 Status CheckVirtualRange(const std::string& path, uint64_t size, uint64_t offset, uint64_t len) {
   if (offset > size || len > size - offset) {
-    return InvalidInput(path + ": read of " + std::to_string(len) + " bytes at virtual offset " +
-                        FormatOffset(offset) + " is past the end of the disk (" +
-                        std::to_string(size) + " bytes)");
+    return InvalidInput(path + ": read of " + std::to_string(len) + " bytes at virtual offset " + FormatOffset(offset) +
+                        " is past the end of the disk (" + std::to_string(size) + " bytes)");
   }
   return {};
 }
@@ -39,8 +38,7 @@ Status CheckVirtualRange(const std::string& path, uint64_t size, uint64_t offset
 Result<std::unique_ptr<RawImage>> RawImage::Open(std::unique_ptr<File> file) {
   ASSIGN_OR_RETURN(uint64_t size, file->Size());
   if (size % 512 != 0) {
-    return InvalidInput(file->path() + ": raw image size " + std::to_string(size) +
-                        " is not a multiple of 512 bytes");
+    return InvalidInput(file->path() + ": raw image size " + std::to_string(size) + " is not a multiple of 512 bytes");
   }
   return std::unique_ptr<RawImage>(new RawImage(std::move(file), size));
 }

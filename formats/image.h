@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "formats/io.h"
 #include "base/result.h"
+#include "formats/io.h"
 
 namespace vhdcrypt {
 

@@ -66,10 +66,8 @@ Status ReadFull(File& file, uint64_t offset, std::span<uint8_t> buf) {
     auto n = file.PRead(offset + done, buf.subspan(done));
     if (!n.ok()) return n.error();
     if (*n == 0) {
-      return InvalidInput(file.path() + ": unexpected end of file at offset " +
-                          FormatOffset(offset + done) + " (wanted " +
-                          std::to_string(buf.size()) + " bytes at offset " + FormatOffset(offset) +
-                          ")");
+      return InvalidInput(file.path() + ": unexpected end of file at offset " + FormatOffset(offset + done) +
+                          " (wanted " + std::to_string(buf.size()) + " bytes at offset " + FormatOffset(offset) + ")");
     }
     done += *n;
   }
@@ -81,8 +79,7 @@ Status WriteFull(File& file, uint64_t offset, std::span<const uint8_t> buf) {
   while (done < buf.size()) {
     auto n = file.PWrite(offset + done, buf.subspan(done));
     if (!n.ok()) return n.error();
-    if (*n == 0) return IoError(file.path() + ": write at offset " + FormatOffset(offset + done) +
-                                " made no progress");
+    if (*n == 0) return IoError(file.path() + ": write at offset " + FormatOffset(offset + done) + " made no progress");
     done += *n;
   }
   return {};
@@ -148,15 +145,15 @@ Status PosixFile::WriteBehind(uint64_t offset, size_t n) {
       write_behind_ = false;  // not for this kind of file: the final fsync does it all
       return {};
     }
-    return ErrnoError(path_, "writeback of " + std::to_string(to - from) + " bytes at " + FormatOffset(from) +
-                                 " failed", errno);
+    return ErrnoError(
+        path_, "writeback of " + std::to_string(to - from) + " bytes at " + FormatOffset(from) + " failed", errno);
   };
   RETURN_IF_ERROR(range(kicked_, run_end_, SYNC_FILE_RANGE_WRITE));
   kicked_ = run_end_;
   if (write_behind_ && kicked_ - waited_ > kWriteBehindWindow) {
     const uint64_t upto = kicked_ - kWriteBehindWindow;
-    RETURN_IF_ERROR(range(waited_, upto,
-                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER));
+    RETURN_IF_ERROR(
+        range(waited_, upto, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER));
     // Advice only: a failure changes nothing that matters.
     ::posix_fadvise(fd_, static_cast<off_t>(waited_), static_cast<off_t>(upto - waited_), POSIX_FADV_DONTNEED);
     waited_ = upto;
@@ -195,7 +192,7 @@ Result<std::vector<Extent>> PosixFile::DataExtents(uint64_t offset, uint64_t len
   while (pos < end) {
     off_t data = ::lseek(fd_, static_cast<off_t>(pos), SEEK_DATA);
     if (data < 0) {
-      if (errno == ENXIO) break;  // no data after pos
+      if (errno == ENXIO) break;                  // no data after pos
       if (errno == EINVAL || errno == ENOTSUP) {  // no hole support: all data
         out.push_back({pos, end - pos});
         break;
@@ -204,7 +201,8 @@ Result<std::vector<Extent>> PosixFile::DataExtents(uint64_t offset, uint64_t len
     }
     if (static_cast<uint64_t>(data) >= end) break;
     off_t hole = ::lseek(fd_, data, SEEK_HOLE);
-    if (hole < 0) return ErrnoError(path_, "SEEK_HOLE at " + FormatOffset(static_cast<uint64_t>(data)) + " failed", errno);
+    if (hole < 0)
+      return ErrnoError(path_, "SEEK_HOLE at " + FormatOffset(static_cast<uint64_t>(data)) + " failed", errno);
     uint64_t s = static_cast<uint64_t>(data);
     uint64_t e = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
     if (e > s) out.push_back({s, e - s});

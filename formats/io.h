@@ -95,8 +95,7 @@ Result<std::unique_ptr<PosixFile>> OpenReadOnly(const std::string& path);
 // A growable in-memory file, for tests and fuzzers.
 class MemFile : public File {
  public:
-  explicit MemFile(std::string path, std::vector<uint8_t> data = {})
-      : path_(std::move(path)), data_(std::move(data)) {}
+  explicit MemFile(std::string path, std::vector<uint8_t> data = {}) : path_(std::move(path)), data_(std::move(data)) {}
 
   const std::string& path() const override { return path_; }
   Result<size_t> PRead(uint64_t offset, std::span<uint8_t> buf) override;

@@ -37,9 +37,7 @@ std::string Hex8(uint8_t v) {
   return buf;
 }
 
-std::string Range(uint64_t first, uint64_t end) {
-  return std::to_string(first) + "-" + std::to_string(end - 1);
-}
+std::string Range(uint64_t first, uint64_t end) { return std::to_string(first) + "-" + std::to_string(end - 1); }
 
 // Byte offset of entry `index` in the MBR/EBR at `lba`, for messages.
 std::string EntryOffset(uint64_t lba, size_t index) {
@@ -48,8 +46,8 @@ std::string EntryOffset(uint64_t lba, size_t index) {
 
 Status CheckBootIndicator(const std::string& what, const MbrEntry& e, uint64_t lba, size_t index) {
   if (e.boot_indicator == 0x00 || e.boot_indicator == 0x80) return {};
-  return InvalidInput(what + ": boot_indicator " + Hex8(e.boot_indicator) + " at offset " +
-                      EntryOffset(lba, index) + " is invalid (expected 0x00 or 0x80)");
+  return InvalidInput(what + ": boot_indicator " + Hex8(e.boot_indicator) + " at offset " + EntryOffset(lba, index) +
+                      " is invalid (expected 0x00 or 0x80)");
 }
 
 Partition MakePartition(uint32_t number, const MbrEntry& e, uint64_t first_sector) {
@@ -83,7 +81,7 @@ struct ExtendedArea {
   std::string path;
   uint64_t first = 0;  // sectors
   uint64_t end = 0;
-  std::string text;    // "extended partition 2 (sectors ...)"
+  std::string text;  // "extended partition 2 (sectors ...)"
 };
 
 // Entry 0 of the EBR at `ebr`, a used entry: logical partition `number`.
@@ -205,9 +203,9 @@ bool LooksLikeFilesystemBootSector(std::span<const uint8_t, kSectorSize> s) {
   const uint16_t bytes_per_sector = static_cast<uint16_t>(s[11] | s[12] << 8);
   const uint8_t per_cluster = s[13];
   const uint8_t fats = s[16];
-  const bool bpb = (bytes_per_sector == 512 || bytes_per_sector == 1024 || bytes_per_sector == 2048 ||
-                    bytes_per_sector == 4096) &&
-                   IsPowerOfTwo(per_cluster) && (fats == 1 || fats == 2);
+  const bool bpb =
+      (bytes_per_sector == 512 || bytes_per_sector == 1024 || bytes_per_sector == 2048 || bytes_per_sector == 4096) &&
+      IsPowerOfTwo(per_cluster) && (fats == 1 || fats == 2);
   return bpb && (at(0x36, "FAT") || at(0x52, "FAT32"));
 }
 
@@ -283,8 +281,8 @@ Result<std::vector<Partition>> MbrPrimaryPartitions(const Mbr& mbr, uint64_t dis
     const std::string what = "MBR partition " + std::to_string(n);
     if (e.os_type == 0) continue;
     if (e.size_in_lba == 0) {
-      return InvalidInput(what + ": os_type " + Hex8(e.os_type) + " with size_in_lba 0 at offset " +
-                          EntryOffset(0, i) + " (expected a non-zero size for a used entry)");
+      return InvalidInput(what + ": os_type " + Hex8(e.os_type) + " with size_in_lba 0 at offset " + EntryOffset(0, i) +
+                          " (expected a non-zero size for a used entry)");
     }
     if (e.starting_lba == 0) {
       return InvalidInput(what + ": starting_lba 0 at offset " + EntryOffset(0, i) +
@@ -294,8 +292,8 @@ Result<std::vector<Partition>> MbrPrimaryPartitions(const Mbr& mbr, uint64_t dis
     const uint64_t end = first + e.size_in_lba;  // cannot overflow: both are 32-bit
     if (end > disk_sectors) {
       return InvalidInput(what + ": ends at sector " + std::to_string(end - 1) + " (starting_lba " +
-                          std::to_string(first) + " + size_in_lba " + std::to_string(e.size_in_lba) +
-                          " at offset " + EntryOffset(0, i) + "), past the end of the disk (last sector " +
+                          std::to_string(first) + " + size_in_lba " + std::to_string(e.size_in_lba) + " at offset " +
+                          EntryOffset(0, i) + "), past the end of the disk (last sector " +
                           std::to_string(disk_sectors - 1) + ")");
     }
     if (const Partition* o = FindOverlap(out, first, end)) {
@@ -304,9 +302,8 @@ Result<std::vector<Partition>> MbrPrimaryPartitions(const Mbr& mbr, uint64_t dis
     out.push_back(MakePartition(n, e, first));
     if (IsExtendedType(e.os_type)) {
       if (extended != 0) {
-        return InvalidInput(what + ": a second extended partition (os_type " + Hex8(e.os_type) +
-                            "; partition " + std::to_string(extended) +
-                            " is one already; expected at most one)");
+        return InvalidInput(what + ": a second extended partition (os_type " + Hex8(e.os_type) + "; partition " +
+                            std::to_string(extended) + " is one already; expected at most one)");
       }
       extended = n;
     }

@@ -13,16 +13,16 @@
 #pragma once
 
 #include <array>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
 #include "formats/image.h"
 #include "formats/partition_table.h"
-#include "base/result.h"
 
 namespace vhdcrypt {
 

@@ -1,9 +1,9 @@
 #include "formats/output_file.h"
 
 #include <fcntl.h>
-#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "formats/io.h"
 #include "base/result.h"
+#include "formats/io.h"
 
 namespace vhdcrypt {
 
@@ -36,7 +36,10 @@ class OutputFile {
 
  private:
   OutputFile(std::string path, std::string temp_path, std::unique_ptr<PosixFile> file, int slot, bool overwrite)
-      : path_(std::move(path)), temp_path_(std::move(temp_path)), file_(std::move(file)), slot_(slot),
+      : path_(std::move(path)),
+        temp_path_(std::move(temp_path)),
+        file_(std::move(file)),
+        slot_(slot),
         overwrite_(overwrite) {}
   void Discard();
 

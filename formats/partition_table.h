@@ -20,23 +20,23 @@
 #include <string>
 #include <vector>
 
-#include "formats/image.h"
 #include "base/result.h"
+#include "formats/image.h"
 
 namespace vhdcrypt {
 
 constexpr uint64_t kSectorSize = 512;
 
 struct Partition {
-  uint32_t number = 0;     // 1-based: MBR primary 1-4, logical 5+; GPT entry index + 1
-  uint64_t start = 0;      // bytes
-  uint64_t size = 0;       // bytes
-  std::string type;        // MBR: "0x83"; GPT: type GUID, "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
-  std::string type_name;   // "Linux filesystem", "EFI System", "Linux", ... or "" if unknown
-  std::string name;        // GPT partition name (UTF-8); "" for MBR
-  std::string uuid;        // GPT unique partition GUID; "" for MBR
-  bool bootable = false;   // MBR boot indicator 0x80
-  uint64_t attributes = 0; // GPT attribute bits
+  uint32_t number = 0;      // 1-based: MBR primary 1-4, logical 5+; GPT entry index + 1
+  uint64_t start = 0;       // bytes
+  uint64_t size = 0;        // bytes
+  std::string type;         // MBR: "0x83"; GPT: type GUID, "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+  std::string type_name;    // "Linux filesystem", "EFI System", "Linux", ... or "" if unknown
+  std::string name;         // GPT partition name (UTF-8); "" for MBR
+  std::string uuid;         // GPT unique partition GUID; "" for MBR
+  bool bootable = false;    // MBR boot indicator 0x80
+  uint64_t attributes = 0;  // GPT attribute bits
 
   uint64_t first_sector() const { return start / kSectorSize; }
   uint64_t end() const { return start + size; }  // bytes, exclusive

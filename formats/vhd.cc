@@ -55,9 +55,7 @@ constexpr char kHeaderCookie[8] = {'c', 'x', 's', 'p', 'a', 'r', 's', 'e'};
 uint64_t RoundUp(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
 
 // Two half-open byte ranges overlap.
-bool Overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len) {
-  return a < b + b_len && b < a + a_len;
-}
+bool Overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len) { return a < b + b_len && b < a + a_len; }
 
 }  // namespace
 
@@ -112,8 +110,7 @@ Result<Footer> DecodeFooter(std::span<const uint8_t, kFooterSize> bytes) {
   }
   uint32_t computed = Checksum(bytes, kFooterChecksumAt);
   if (raw.checksum.Get() != computed) {
-    return InvalidInput("footer: checksum " + Hex32(raw.checksum) + " does not match computed " +
-                        Hex32(computed));
+    return InvalidInput("footer: checksum " + Hex32(raw.checksum) + " does not match computed " + Hex32(computed));
   }
   Footer f;
   f.features = raw.features;
@@ -139,20 +136,19 @@ Result<Footer> DecodeFooter(std::span<const uint8_t, kFooterSize> bytes) {
         "footer: disk_type 4 (differencing) is not supported: a differencing VHD needs its parent; "
         "merge it first (e.g. qemu-img convert -f vpc -O vpc)");
   }
-  if (type != static_cast<uint32_t>(DiskType::kFixed) &&
-      type != static_cast<uint32_t>(DiskType::kDynamic)) {
+  if (type != static_cast<uint32_t>(DiskType::kFixed) && type != static_cast<uint32_t>(DiskType::kDynamic)) {
     return InvalidInput("footer: disk_type " + std::to_string(type) +
                         " is not a known type (expected 2 fixed or 3 dynamic)");
   }
   f.disk_type = static_cast<DiskType>(type);
   if (f.current_size == 0) return InvalidInput("footer: current_size is 0");
   if (f.current_size % 512 != 0) {
-    return InvalidInput("footer: current_size " + std::to_string(f.current_size) +
-                        " is not a multiple of 512");
+    return InvalidInput("footer: current_size " + std::to_string(f.current_size) + " is not a multiple of 512");
   }
   if (f.saved_state != 0) {
-    return InvalidInput("footer: saved_state is set (the disk belongs to a saved VM); "
-                        "shut the VM down cleanly first");
+    return InvalidInput(
+        "footer: saved_state is set (the disk belongs to a saved VM); "
+        "shut the VM down cleanly first");
   }
   return f;
 }
@@ -186,13 +182,12 @@ Result<DynamicHeader> DecodeDynamicHeader(std::span<const uint8_t, kDynamicHeade
   RawDynamicHeader raw;
   std::memcpy(&raw, bytes.data(), sizeof raw);
   if (std::memcmp(raw.cookie, kHeaderCookie, 8) != 0) {
-    return InvalidInput("dynamic header: cookie is " + QuotedBytes(raw.cookie, 8) +
-                        " (expected \"cxsparse\")");
+    return InvalidInput("dynamic header: cookie is " + QuotedBytes(raw.cookie, 8) + " (expected \"cxsparse\")");
   }
   uint32_t computed = Checksum(bytes, kHeaderChecksumAt);
   if (raw.checksum.Get() != computed) {
-    return InvalidInput("dynamic header: checksum " + Hex32(raw.checksum) +
-                        " does not match computed " + Hex32(computed));
+    return InvalidInput("dynamic header: checksum " + Hex32(raw.checksum) + " does not match computed " +
+                        Hex32(computed));
   }
   DynamicHeader h;
   h.data_offset = raw.data_offset;
@@ -204,8 +199,7 @@ Result<DynamicHeader> DecodeDynamicHeader(std::span<const uint8_t, kDynamicHeade
   std::memcpy(h.parent_unique_id.data(), raw.parent_unique_id, 16);
   h.parent_timestamp = raw.parent_timestamp;
   if (h.header_version != kVersion) {
-    return InvalidInput("dynamic header: header_version " + Hex32(h.header_version) +
-                        " (expected 0x00010000)");
+    return InvalidInput("dynamic header: header_version " + Hex32(h.header_version) + " (expected 0x00010000)");
   }
   if (h.block_size == 0) return InvalidInput("dynamic header: block_size is 0");
   if (!IsPowerOfTwo(h.block_size) || h.block_size < 512) {
@@ -244,8 +238,7 @@ Result<std::unique_ptr<VhdImage>> VhdImage::Open(std::unique_ptr<File> file) {
   const std::string& path = img->path();
   ASSIGN_OR_RETURN(uint64_t size, img->file_->Size());
   if (size < kFooterSize) {
-    return InvalidInput(path + ": file is " + std::to_string(size) +
-                        " bytes, too small to hold a 512-byte VHD footer");
+    return InvalidInput(path + ": file is " + std::to_string(size) + " bytes, too small to hold a 512-byte VHD footer");
   }
   // A dynamic disk starts with a footer copy; a fixed disk starts with data.
   std::array<uint8_t, kFooterSize> head;
@@ -268,8 +261,8 @@ void AddSizeWarnings(const Footer& f, std::vector<std::string>& warnings) {
   std::string app(f.creator_app.data(), 4);
   if ((app == "vpc " || app == "qemu") && f.geometry.TotalSectors() * 512 != f.current_size) {
     warnings.push_back("creator \"" + app + "\": its CHS geometry gives " +
-                       std::to_string(f.geometry.TotalSectors() * 512) +
-                       " bytes but current_size is " + std::to_string(f.current_size) +
+                       std::to_string(f.geometry.TotalSectors() * 512) + " bytes but current_size is " +
+                       std::to_string(f.current_size) +
                        "; qemu reads this image as the smaller CHS size, vhdcrypt uses current_size");
   }
 }
@@ -284,20 +277,21 @@ Status VhdImage::OpenFixed(uint64_t file_size) {
   auto footer = DecodeFooter(bytes);
   if (!footer.ok()) {
     if (std::memcmp(bytes.data(), kFooterCookie, 8) != 0) {
-      return InvalidInput(where + ": not a VHD (cookie is not \"conectix\"); "
+      return InvalidInput(where +
+                          ": not a VHD (cookie is not \"conectix\"); "
                           "a truncated file or a raw image? use --format raw for raw images");
     }
     return footer.error().Context(where);
   }
   footer_ = *footer;
   if (footer_.disk_type == DiskType::kDynamic) {
-    return InvalidInput(where + ": disk_type 3 (dynamic) but offset 0 holds no footer copy "
+    return InvalidInput(where +
+                        ": disk_type 3 (dynamic) but offset 0 holds no footer copy "
                         "(cookie is not \"conectix\"); the start of the file is damaged");
   }
   if (footer_.current_size != at) {
-    return InvalidInput(where + ": current_size " + std::to_string(footer_.current_size) +
-                        " does not match the " + std::to_string(at) +
-                        " bytes of data before the footer (fixed VHD)");
+    return InvalidInput(where + ": current_size " + std::to_string(footer_.current_size) + " does not match the " +
+                        std::to_string(at) + " bytes of data before the footer (fixed VHD)");
   }
   if (footer_.data_offset != kNoDataOffset) {
     warnings_.push_back("fixed VHD footer data_offset is " + FormatOffset(footer_.data_offset) +
@@ -338,7 +332,8 @@ Status VhdImage::ReadDynamicFooters(uint64_t eof_at) {
   if (!copy.ok()) return copy.error().Context(p + ": footer copy at offset 0x0 (0)");
   footer_ = *copy;
   if (footer_.disk_type != DiskType::kDynamic) {
-    return InvalidInput(p + ": footer copy at offset 0x0 (0): disk_type 2 (fixed), but a fixed VHD "
+    return InvalidInput(p +
+                        ": footer copy at offset 0x0 (0): disk_type 2 (fixed), but a fixed VHD "
                         "has no footer copy at offset 0");
   }
   const std::string eof_where = p + ": footer at offset " + FormatOffset(eof_at);
@@ -350,9 +345,10 @@ Status VhdImage::ReadDynamicFooters(uint64_t eof_at) {
     return eof.error().Context(eof_where + (no_cookie ? " (truncated file?)" : ""));
   }
   if (eof_bytes != copy_bytes) {
-    return InvalidInput(eof_where + ": differs from the footer copy at offset 0 "
-                        "(current_size " + std::to_string(eof->current_size) + " vs " +
-                        std::to_string(footer_.current_size) + ")");
+    return InvalidInput(eof_where +
+                        ": differs from the footer copy at offset 0 "
+                        "(current_size " +
+                        std::to_string(eof->current_size) + " vs " + std::to_string(footer_.current_size) + ")");
   }
   return {};
 }
@@ -363,7 +359,8 @@ Status VhdImage::ReadDynamicHeader(uint64_t hdr_at, uint64_t eof_at) {
   if (hdr_at < kFooterSize || hdr_at > eof_at || eof_at - hdr_at < kDynamicHeaderSize) {
     return InvalidInput(p + ": footer: data_offset " + FormatOffset(hdr_at) +
                         " does not leave room for the 1024-byte dynamic header between offset 512 and "
-                        "the footer at " + FormatOffset(eof_at));
+                        "the footer at " +
+                        FormatOffset(eof_at));
   }
   std::array<uint8_t, kDynamicHeaderSize> hdr_bytes;
   RETURN_IF_ERROR(ReadFull(*file_, hdr_at, hdr_bytes));
@@ -374,8 +371,8 @@ Status VhdImage::ReadDynamicHeader(uint64_t hdr_at, uint64_t eof_at) {
   const uint64_t needed = (footer_.current_size + bs - 1) / bs;
   if (header_.max_table_entries < needed) {
     return InvalidInput(hdr_where + ": max_table_entries " + std::to_string(header_.max_table_entries) +
-                        " is too small for current_size " + std::to_string(footer_.current_size) +
-                        " (needs " + std::to_string(needed) + " blocks of " + std::to_string(bs) + ")");
+                        " is too small for current_size " + std::to_string(footer_.current_size) + " (needs " +
+                        std::to_string(needed) + " blocks of " + std::to_string(bs) + ")");
   }
   return {};
 }
@@ -392,8 +389,7 @@ Status VhdImage::ReadBat(uint64_t hdr_at, uint64_t eof_at, uint64_t bat_bytes) {
                         " bytes) does not fit between offset 512 and the footer at " + FormatOffset(eof_at));
   }
   if (Overlaps(bat_at, bat_bytes, hdr_at, kDynamicHeaderSize)) {
-    return InvalidInput(hdr_where + ": table_offset " + FormatOffset(bat_at) +
-                        ": the BAT overlaps the dynamic header");
+    return InvalidInput(hdr_where + ": table_offset " + FormatOffset(bat_at) + ": the BAT overlaps the dynamic header");
   }
   std::vector<uint8_t> raw_bat(bat_bytes);
   RETURN_IF_ERROR(ReadFull(*file_, bat_at, raw_bat));
@@ -414,11 +410,11 @@ Status VhdImage::CheckBlocks(uint64_t hdr_at, uint64_t eof_at, uint64_t bat_byte
   for (uint32_t i = 0; i < bat_.size(); ++i) {
     if (bat_[i] == kUnallocated) continue;
     const uint64_t off = uint64_t{bat_[i]} * 512;
-    const std::string entry = p + ": BAT entry " + std::to_string(i) + " (sector " +
-                              std::to_string(bat_[i]) + ", offset " + FormatOffset(off) + ")";
+    const std::string entry = p + ": BAT entry " + std::to_string(i) + " (sector " + std::to_string(bat_[i]) +
+                              ", offset " + FormatOffset(off) + ")";
     if (off > eof_at || eof_at - off < block_bytes) {
-      return InvalidInput(entry + ": block of " + std::to_string(block_bytes) +
-                          " bytes runs past the footer at " + FormatOffset(eof_at));
+      return InvalidInput(entry + ": block of " + std::to_string(block_bytes) + " bytes runs past the footer at " +
+                          FormatOffset(eof_at));
     }
     if (Overlaps(off, block_bytes, 0, kFooterSize) || Overlaps(off, block_bytes, hdr_at, kDynamicHeaderSize) ||
         Overlaps(off, block_bytes, bat_at, bat_bytes)) {
@@ -431,8 +427,7 @@ Status VhdImage::CheckBlocks(uint64_t hdr_at, uint64_t eof_at, uint64_t bat_byte
     if (blocks[k].first < blocks[k - 1].first + block_bytes) {
       return InvalidInput(p + ": BAT entry " + std::to_string(blocks[k].second) + " (offset " +
                           FormatOffset(blocks[k].first) + ") overlaps the block of BAT entry " +
-                          std::to_string(blocks[k - 1].second) + " (offset " +
-                          FormatOffset(blocks[k - 1].first) + ")");
+                          std::to_string(blocks[k - 1].second) + " (offset " + FormatOffset(blocks[k - 1].first) + ")");
     }
   }
   return {};

@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "formats/image.h"
 #include "formats/io.h"
-#include "base/result.h"
 
 namespace vhdcrypt::vhd {
 

@@ -83,8 +83,7 @@ class VhdFixedWriter : public ImageWriter {
 class VhdDynamicWriter : public ImageWriter {
  public:
   VhdDynamicWriter(File& out, uint64_t size, const WriterOptions& o)
-      : out_(out), size_(size), options_(o), bs_(o.block_size),
-        bitmap_(vhd::BitmapBytes(o.block_size), 0xFF) {
+      : out_(out), size_(size), options_(o), bs_(o.block_size), bitmap_(vhd::BitmapBytes(o.block_size), 0xFF) {
     const uint64_t entries = (size + bs_ - 1) / bs_;
     bat_.assign(entries, vhd::kUnallocated);
     bat_bytes_ = (entries * 4 + 511) / 512 * 512;
@@ -162,8 +161,7 @@ Result<std::unique_ptr<ImageWriter>> MakeWriter(ContainerKind kind, File& out, u
     return UsageError(out.path() + ": virtual size " + std::to_string(size) + " is not a positive multiple of 512");
   }
   switch (kind) {
-    case ContainerKind::kRaw:
-      return std::unique_ptr<ImageWriter>(new RawWriter(out, size));
+    case ContainerKind::kRaw: return std::unique_ptr<ImageWriter>(new RawWriter(out, size));
     case ContainerKind::kVhdFixed:
       if (size % kMiB != 0) {
         return UsageError(out.path() + ": fixed VHD size " + std::to_string(size) + " is not a whole number of MiB");
@@ -175,7 +173,8 @@ Result<std::unique_ptr<ImageWriter>> MakeWriter(ContainerKind kind, File& out, u
         return UsageError("dynamic VHD block size " + std::to_string(bs) + " is not a power of two in [512, 256 MiB]");
       }
       if ((size + bs - 1) / bs > 0xFFFFFFFEull) {
-        return UsageError(out.path() + ": disk too large for a dynamic VHD with " + std::to_string(bs) + "-byte blocks");
+        return UsageError(out.path() + ": disk too large for a dynamic VHD with " + std::to_string(bs) +
+                          "-byte blocks");
       }
       return std::unique_ptr<ImageWriter>(new VhdDynamicWriter(out, size, options));
     }

@@ -8,9 +8,9 @@
 #include <memory>
 #include <span>
 
+#include "base/result.h"
 #include "formats/image.h"
 #include "formats/io.h"
-#include "base/result.h"
 
 namespace vhdcrypt {
 

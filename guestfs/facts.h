@@ -20,7 +20,7 @@ struct FstabEntry {
   std::string options;  // "defaults,nofail"
   int freq = 0;
   int passno = 0;
-  std::string text;     // the whole line, for messages
+  std::string text;  // the whole line, for messages
 };
 
 // One line of /etc/crypttab.
@@ -35,12 +35,12 @@ struct CrypttabEntry {
 
 // A filesystem (or swap, or LUKS container) the appliance found.
 struct Filesystem {
-  std::string device;  // appliance name: "/dev/sda2", "/dev/sdb1", "/dev/vg0/root"
-  int disk = 0;        // 0: the OS image; 1..N: the --data disks in order
-  int partition = 0;   // partition number on its disk, 0 if none (whole disk or LV)
-  std::string type;    // vfs type from the appliance: "ext4", "xfs", "vfat", "swap", "crypto_LUKS", "unknown"
-  std::string uuid;    // filesystem UUID ("" if none)
-  std::string label;   // filesystem label ("" if none)
+  std::string device;     // appliance name: "/dev/sda2", "/dev/sdb1", "/dev/vg0/root"
+  int disk = 0;           // 0: the OS image; 1..N: the --data disks in order
+  int partition = 0;      // partition number on its disk, 0 if none (whole disk or LV)
+  std::string type;       // vfs type from the appliance: "ext4", "xfs", "vfat", "swap", "crypto_LUKS", "unknown"
+  std::string uuid;       // filesystem UUID ("" if none)
+  std::string label;      // filesystem label ("" if none)
   std::string partuuid;   // GPT partition GUID, lowercase ("" if none)
   std::string partlabel;  // GPT partition name ("" if none)
   bool on_lvm = false;    // an LVM logical volume
@@ -63,7 +63,7 @@ struct ModuleState {
 };
 
 struct Kernel {
-  std::string version;  // "6.1.0-13-amd64" (the /lib/modules directory name)
+  std::string version;           // "6.1.0-13-amd64" (the /lib/modules directory name)
   bool has_modules_dep = false;  // /lib/modules/VERSION/modules.dep exists
   // Keyed by canonical module name with '-' as '_': "vfat", "fat", "nls_cp437",
   // "nls_iso8859_1", "nls_utf8", "dm_crypt" and kBootStorageDrivers. Every
@@ -73,7 +73,7 @@ struct Kernel {
 
 // A modprobe.d line that stops a module from loading.
 struct ModprobeRule {
-  std::string file;    // "/etc/modprobe.d/blacklist-vfat.conf"
+  std::string file;  // "/etc/modprobe.d/blacklist-vfat.conf"
   int line = 0;
   std::string module;  // canonical name ('-' as '_')
   enum class Kind { kBlacklist, kInstallOverride } kind = Kind::kBlacklist;
@@ -84,11 +84,12 @@ struct OsFacts {
   bool found = false;        // inspect_os found an operating system
   std::string root;          // appliance device of the root filesystem
   std::string type;          // "linux", "windows", ...
-  std::string distro;        // libguestfs distro id: "ubuntu", "rhel", "centos", "debian", "oraclelinux", "mariner", "opensuse", "sles", ...
+  std::string distro;        // libguestfs distro id: "ubuntu", "rhel", "centos", "debian", "oraclelinux", "mariner",
+                             // "opensuse", "sles", ...
   std::string product_name;  // "Ubuntu 22.04.3 LTS"
   int major = 0;
   int minor = 0;
-  std::string arch;          // "x86_64"
+  std::string arch;  // "x86_64"
   // From /etc/os-release, for distros libguestfs does not know ("mariner").
   std::string os_release_id;          // ID=
   std::string os_release_version_id;  // VERSION_ID=
@@ -108,12 +109,12 @@ struct Facts {
   std::vector<Kernel> kernels;
   std::vector<ModprobeRule> modprobe_rules;
 
-  std::string initramfs_tool;  // "initramfs-tools", "dracut" or "" (neither found)
+  std::string initramfs_tool;                   // "initramfs-tools", "dracut" or "" (neither found)
   bool cryptsetup_installed = false;            // /sbin/cryptsetup or /usr/sbin/cryptsetup
   bool cryptsetup_initramfs_installed = false;  // initramfs-tools hook or dracut crypt module
 
-  std::string selinux_mode;  // "enforcing", "permissive", "disabled", "" (no /etc/selinux/config)
-  std::string selinux_type;  // SELINUXTYPE: "targeted", "default", ... ("" when not set)
+  std::string selinux_mode;         // "enforcing", "permissive", "disabled", "" (no /etc/selinux/config)
+  std::string selinux_type;         // SELINUXTYPE: "targeted", "default", ... ("" when not set)
   bool setfiles_installed = false;  // policycoreutils' setfiles, to restore labels
 
   bool root_on_lvm = false;
@@ -133,7 +134,7 @@ struct Facts {
   bool has_esp = false;        // a GPT EFI System partition or an MBR 0xEF partition
   bool has_bios_boot = false;  // a GPT BIOS boot partition
 
-  std::optional<std::string> agent_version;  // Azure Linux agent (waagent), if installed
+  std::optional<std::string> agent_version;    // Azure Linux agent (waagent), if installed
   std::vector<std::string> legacy_ade_traces;  // paths left by the old ADE extension
 
   uint64_t root_total_bytes = 0;

@@ -70,25 +70,25 @@ Handle::~Handle() {
   }
 }
 
-#define LIST_OR_FAIL(call, op)            \
-  do {                                    \
-    char** r_ = (call);                   \
-    if (r_ == nullptr) return Fail(op);   \
-    return TakeList(r_);                  \
+#define LIST_OR_FAIL(call, op)          \
+  do {                                  \
+    char** r_ = (call);                 \
+    if (r_ == nullptr) return Fail(op); \
+    return TakeList(r_);                \
   } while (0)
 
-#define STRING_OR_FAIL(call, op)          \
-  do {                                    \
-    char* r_ = (call);                    \
-    if (r_ == nullptr) return Fail(op);   \
-    return TakeString(r_);                \
+#define STRING_OR_FAIL(call, op)        \
+  do {                                  \
+    char* r_ = (call);                  \
+    if (r_ == nullptr) return Fail(op); \
+    return TakeString(r_);              \
   } while (0)
 
-#define BOOL_OR_FAIL(call, op)            \
-  do {                                    \
-    int r_ = (call);                      \
-    if (r_ == -1) return Fail(op);        \
-    return r_ != 0;                       \
+#define BOOL_OR_FAIL(call, op)     \
+  do {                             \
+    int r_ = (call);               \
+    if (r_ == -1) return Fail(op); \
+    return r_ != 0;                \
   } while (0)
 
 Result<std::vector<std::string>> Handle::InspectOs() { LIST_OR_FAIL(guestfs_inspect_os(g_), "inspect_os"); }
@@ -111,8 +111,8 @@ Result<std::string> Handle::InspectString(const std::string& what, const std::st
 }
 
 Result<int> Handle::InspectVersion(bool major, const std::string& root) {
-  int v = major ? guestfs_inspect_get_major_version(g_, root.c_str())
-                : guestfs_inspect_get_minor_version(g_, root.c_str());
+  int v =
+      major ? guestfs_inspect_get_major_version(g_, root.c_str()) : guestfs_inspect_get_minor_version(g_, root.c_str());
   if (v == -1) return Fail("inspect_get_version");
   return v;
 }
@@ -146,7 +146,9 @@ Result<std::map<std::string, std::string>> Handle::Blkid(const std::string& d) {
   return out;
 }
 
-Result<std::string> Handle::VfsType(const std::string& d) { STRING_OR_FAIL(guestfs_vfs_type(g_, d.c_str()), "vfs_type " + d); }
+Result<std::string> Handle::VfsType(const std::string& d) {
+  STRING_OR_FAIL(guestfs_vfs_type(g_, d.c_str()), "vfs_type " + d);
+}
 
 Result<uint64_t> Handle::DeviceSize(const std::string& d) {
   int64_t v = guestfs_blockdev_getsize64(g_, d.c_str());
@@ -197,7 +199,9 @@ Status Handle::UmountAll() {
 
 Result<bool> Handle::Exists(const std::string& p) { BOOL_OR_FAIL(guestfs_exists(g_, p.c_str()), "exists " + p); }
 Result<bool> Handle::IsDir(const std::string& p) { BOOL_OR_FAIL(guestfs_is_dir(g_, p.c_str()), "is_dir " + p); }
-Result<std::vector<std::string>> Handle::Ls(const std::string& d) { LIST_OR_FAIL(guestfs_ls(g_, d.c_str()), "ls " + d); }
+Result<std::vector<std::string>> Handle::Ls(const std::string& d) {
+  LIST_OR_FAIL(guestfs_ls(g_, d.c_str()), "ls " + d);
+}
 Result<std::vector<std::string>> Handle::Glob(const std::string& p) {
   LIST_OR_FAIL(guestfs_glob_expand(g_, p.c_str()), "glob_expand " + p);
 }
@@ -398,8 +402,8 @@ Status Handle::Shutdown() {
 }
 
 Status Handle::CryptsetupOpen(const std::string& dev, const char* key, const std::string& mapname, bool readonly) {
-  if (guestfs_cryptsetup_open(g_, dev.c_str(), key, mapname.c_str(), GUESTFS_CRYPTSETUP_OPEN_READONLY,
-                              readonly ? 1 : 0, -1) == -1) {
+  if (guestfs_cryptsetup_open(g_, dev.c_str(), key, mapname.c_str(), GUESTFS_CRYPTSETUP_OPEN_READONLY, readonly ? 1 : 0,
+                              -1) == -1) {
     return Fail("cryptsetup_open " + dev);
   }
   return {};
@@ -468,7 +472,8 @@ Status Handle::CryptsetupOpenDetached(const std::string& dev, const std::string&
 }
 
 Status Handle::CryptsetupClose(const std::string& mapname) {
-  if (guestfs_cryptsetup_close(g_, ("/dev/mapper/" + mapname).c_str()) == -1) return Fail("cryptsetup_close " + mapname);
+  if (guestfs_cryptsetup_close(g_, ("/dev/mapper/" + mapname).c_str()) == -1)
+    return Fail("cryptsetup_close " + mapname);
   return {};
 }
 

@@ -342,8 +342,8 @@ Result<std::string> KernelDeviceName(const std::string& dev, const std::vector<s
   if (!split) return dev;
   const auto& [index, partition] = *split;
   if (index >= kernel_disks.size()) {
-    return Error(ErrorKind::kGuest, dev + ": no such drive; the appliance has " +
-                                        std::to_string(kernel_disks.size()) + " disk(s) besides its own");
+    return Error(ErrorKind::kGuest, dev + ": no such drive; the appliance has " + std::to_string(kernel_disks.size()) +
+                                        " disk(s) besides its own");
   }
   const std::string& disk = kernel_disks[index];
   // Partitions of a disk whose name ends in a digit (nvme0n1) take a "p".
@@ -423,7 +423,7 @@ std::vector<ModprobeRule> ParseModprobe(const std::string& file, const std::vect
       // command instead of loading the module.
       const std::string& cmd = fields[2];
       static const std::set<std::string> kNoop = {"/bin/true", "/bin/false", "/usr/bin/true", "/usr/bin/false",
-                                                  "true", "false", "/sbin/true", "/sbin/false"};
+                                                  "true",      "false",      "/sbin/true",    "/sbin/false"};
       if (kNoop.count(cmd) != 0) {
         r.kind = ModprobeRule::Kind::kInstallOverride;
         out.push_back(r);

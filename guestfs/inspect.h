@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "formats/image.h"
 #include "base/result.h"
+#include "formats/image.h"
 #include "guestfs/facts.h"
 
 namespace vhdcrypt::guest {

@@ -35,7 +35,7 @@ class Ops {
   virtual Status Mkdir(const std::string& path) = 0;  // with parents; an existing directory is fine
   virtual Status Chmod(int mode, const std::string& path) = 0;
   virtual Status CopyTree(const std::string& from, const std::string& to) = 0;  // cp -a
-  virtual Status RemoveTree(const std::string& path) = 0;                     // rm -rf
+  virtual Status RemoveTree(const std::string& path) = 0;                       // rm -rf
   virtual Status Rmdir(const std::string& path) = 0;
   // mkfs with a filesystem label, on a device or partition.
   virtual Status Mkfs(const std::string& fstype, const std::string& dev, const std::string& label) = 0;

@@ -218,8 +218,9 @@ void CheckLayout(const Facts& facts, const CheckOptions& options, Findings* out)
       const std::string pv = single->device;
       out->Add("lvm-os-volume", root,
                "the root filesystem " + root + " is an LVM logical volume" + vgs + " on the physical volume " + pv,
-               "nothing to do: vhdcrypt encrypts " + pv + " (header detached on /boot) and the guest opens it "
-               "before activating the volume group");
+               "nothing to do: vhdcrypt encrypts " + pv +
+                   " (header detached on /boot) and the guest opens it "
+                   "before activating the volume group");
     } else {
       std::vector<std::string> pvs;
       for (const auto& p : facts.root_pvs) pvs.push_back(p.device);

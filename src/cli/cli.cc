@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "base/exit_codes.h"
 #include "base/strings.h"
 #include "base/version.h"
 #include "formats/output_file.h"
@@ -17,10 +18,9 @@
 #include "src/commands/encrypt.h"
 #include "src/commands/info.h"
 #include "src/commands/rekey.h"
+#include "src/commands/report.h"
 #include "src/commands/status.h"
 #include "src/commands/verify.h"
-#include "base/exit_codes.h"
-#include "src/commands/report.h"
 
 namespace vhdcrypt {
 namespace {
@@ -65,15 +65,15 @@ struct Subcommand {
 Subcommand AddInfo(CLI::App& root, InfoOptions& o, std::string& format) {
   auto* cmd = root.add_subcommand("info", "Show the container, virtual size and partition table of an image");
   cmd->add_option("IMAGE", o.image, "Disk image (VHD fixed or dynamic, or raw)")->required();
-  cmd->add_option("--format", format, "Container format: auto (detect by content), vhd, raw")
-      ->capture_default_str();
+  cmd->add_option("--format", format, "Container format: auto (detect by content), vhd, raw")->capture_default_str();
   cmd->add_flag("--json", o.json, "Print JSON instead of text");
-  cmd->footer(Footer("  Reads the container (VHD footer and dynamic header, or raw) and the partition table\n"
-         "  (MBR with logical partitions, or GPT with its backup) and prints what it found. Every\n"
-         "  structure is validated; a malformed one is reported with its offset and field (exit 3).\n"
-         "  Reads nothing else of the image and needs no appliance.\n",
-                     "  vhdcrypt info disk.vhd\n"
-         "  vhdcrypt info --json disk.raw | jq .partitions\n"));
+  cmd->footer(
+      Footer("  Reads the container (VHD footer and dynamic header, or raw) and the partition table\n"
+             "  (MBR with logical partitions, or GPT with its backup) and prints what it found. Every\n"
+             "  structure is validated; a malformed one is reported with its offset and field (exit 3).\n"
+             "  Reads nothing else of the image and needs no appliance.\n",
+             "  vhdcrypt info disk.vhd\n"
+             "  vhdcrypt info --json disk.raw | jq .partitions\n"));
   return {cmd, [&o, &format]() {
             auto hint = ParseFormatHint(format);
             if (!hint.ok()) return ReportError(hint.error());
@@ -90,12 +90,13 @@ Subcommand AddConvert(CLI::App& root, ConvertOptions& o, std::string& format, st
   cmd->add_option("--format", format, "Input container format: auto, vhd, raw")->capture_default_str();
   cmd->add_flag("--force", o.force, "Replace OUT if it exists");
   cmd->add_flag("--progress", o.progress, "Show progress on stderr");
-  cmd->footer(Footer("  Copies IN to OUT in another container: raw, fixed VHD (Azure's format) or dynamic VHD.\n"
-         "  Unallocated and all-zero blocks stay unallocated (sparse raw, unallocated VHD blocks).\n"
-         "  OUT is written under a temporary name in its directory, fsynced and renamed at the end;\n"
-         "  IN is opened read-only.\n",
-                     "  vhdcrypt convert disk.raw disk.vhd --to vhd-fixed\n"
-         "  vhdcrypt convert dynamic.vhd disk.raw --to raw --progress\n"));
+  cmd->footer(
+      Footer("  Copies IN to OUT in another container: raw, fixed VHD (Azure's format) or dynamic VHD.\n"
+             "  Unallocated and all-zero blocks stay unallocated (sparse raw, unallocated VHD blocks).\n"
+             "  OUT is written under a temporary name in its directory, fsynced and renamed at the end;\n"
+             "  IN is opened read-only.\n",
+             "  vhdcrypt convert disk.raw disk.vhd --to vhd-fixed\n"
+             "  vhdcrypt convert dynamic.vhd disk.raw --to raw --progress\n"));
   return {cmd, [&o, &format, &to]() {
             auto hint = ParseFormatHint(format);
             if (!hint.ok()) return ReportError(hint.error());
@@ -140,14 +141,15 @@ Subcommand AddCheck(CLI::App& root, CheckCommandOptions& o, std::string& format,
       ->capture_default_str();
   cmd->add_option("--volume-type", volume_type, "What will be encrypted: all, os, data")->capture_default_str();
   cmd->add_flag("--json", o.json, "Print JSON instead of text");
-  cmd->footer(Footer("  Inspects the guest in a libguestfs appliance (read-only) and checks the prerequisites of\n"
-         "  Azure Disk Encryption that vhdcrypt also relies on: distro and version (--policy azure),\n"
-         "  partition layout, a plaintext /boot (or room to make one), /etc/fstab entries of the\n"
-         "  volumes to encrypt, the vfat and dm-crypt kernel modules, the initramfs tool, SELinux.\n"
-         "  Each finding has a rule name, a severity (error, warning, info) and what to do about it.\n"
-         "  Exit 1 when any error-level finding is reported.\n",
-                     "  vhdcrypt check ubuntu.vhd\n"
-         "  vhdcrypt check rhel.vhd --data data.vhd --volume-type all --json\n"));
+  cmd->footer(
+      Footer("  Inspects the guest in a libguestfs appliance (read-only) and checks the prerequisites of\n"
+             "  Azure Disk Encryption that vhdcrypt also relies on: distro and version (--policy azure),\n"
+             "  partition layout, a plaintext /boot (or room to make one), /etc/fstab entries of the\n"
+             "  volumes to encrypt, the vfat and dm-crypt kernel modules, the initramfs tool, SELinux.\n"
+             "  Each finding has a rule name, a severity (error, warning, info) and what to do about it.\n"
+             "  Exit 1 when any error-level finding is reported.\n",
+             "  vhdcrypt check ubuntu.vhd\n"
+             "  vhdcrypt check rhel.vhd --data data.vhd --volume-type all --json\n"));
   return {cmd, [&o, &format, &policy, &volume_type]() {
             auto hint = ParseFormatHint(format);
             if (!hint.ok()) return ReportError(hint.error());
@@ -188,8 +190,8 @@ Status FinishPbkdfCosts(LuksOptions& luks) {
 }
 
 struct EncryptArgs {
-  std::string format = "auto", policy = "azure", volume_type = "data", to, pbkdf = "argon2id",
-              sector_size = "auto", progress = "auto", kek_alg = "RSA-OAEP";
+  std::string format = "auto", policy = "azure", volume_type = "data", to, pbkdf = "argon2id", sector_size = "auto",
+              progress = "auto", kek_alg = "RSA-OAEP";
 };
 
 // encrypt's options: what to encrypt and where the outputs go.
@@ -294,24 +296,25 @@ Subcommand AddEncrypt(CLI::App& root, EncryptCommandOptions& o, EncryptArgs& a) 
   AddEncryptTargetOptions(cmd, o, a);
   AddEncryptKeyOptions(cmd, o, a);
   AddEncryptRunOptions(cmd, o, a);
-  cmd->footer(Footer("  Runs check first (refusing on errors unless --force), then writes, for each input disk,\n"
-         "  DIR/<name>.vhd (or .raw) in which the chosen volumes are LUKS2 (aes-xts-plain64, 512-bit\n"
-         "  key, one passphrase for all): data volumes with their header attached (the partition\n"
-         "  grows by 16 MiB, later partitions move), the OS volume with its header detached to\n"
-         "  /boot/luks/osluksheader, as ADE does (a /boot partition is made when / holds /boot).\n"
-         "  The guest learns to unlock at boot: crypttab, fstab, the kernel command line, its\n"
-         "  initramfs (initramfs-tools or dracut) and grub.cfg, rebuilt by its own tools.\n"
-         "  Inputs are opened read-only; outputs appear only once complete.\n"
-         "Files written to DIR:\n"
-         "  <name>.vhd|.raw       the encrypted disks\n"
-         "  bek.vhd               key volume: vfat \"BEK VOLUME\" holding LinuxPassPhraseFileName\n"
-         "  passphrase            the generated passphrase (0600; not with --key-file, nor --kek alone)\n"
-         "  passphrase.wrapped    with --kek: the passphrase, RSA-OAEP wrapped\n"
-         "  keyvault-secret.json  the Key Vault secret (value and ADE's tags; 0600)\n"
-         "  manifest.json         inputs (sha256), outputs and every volume; no secrets\n",
-                     "  vhdcrypt encrypt ubuntu.vhd --volume-type all --output-dir out/\n"
-         "  vhdcrypt encrypt os.vhd --data data.vhd --key-file pass --output-dir out/ --verify\n"
-         "  vhdcrypt encrypt data.vhd --data-only --kek kek.pem --output-dir out/ --progress json\n"));
+  cmd->footer(
+      Footer("  Runs check first (refusing on errors unless --force), then writes, for each input disk,\n"
+             "  DIR/<name>.vhd (or .raw) in which the chosen volumes are LUKS2 (aes-xts-plain64, 512-bit\n"
+             "  key, one passphrase for all): data volumes with their header attached (the partition\n"
+             "  grows by 16 MiB, later partitions move), the OS volume with its header detached to\n"
+             "  /boot/luks/osluksheader, as ADE does (a /boot partition is made when / holds /boot).\n"
+             "  The guest learns to unlock at boot: crypttab, fstab, the kernel command line, its\n"
+             "  initramfs (initramfs-tools or dracut) and grub.cfg, rebuilt by its own tools.\n"
+             "  Inputs are opened read-only; outputs appear only once complete.\n"
+             "Files written to DIR:\n"
+             "  <name>.vhd|.raw       the encrypted disks\n"
+             "  bek.vhd               key volume: vfat \"BEK VOLUME\" holding LinuxPassPhraseFileName\n"
+             "  passphrase            the generated passphrase (0600; not with --key-file, nor --kek alone)\n"
+             "  passphrase.wrapped    with --kek: the passphrase, RSA-OAEP wrapped\n"
+             "  keyvault-secret.json  the Key Vault secret (value and ADE's tags; 0600)\n"
+             "  manifest.json         inputs (sha256), outputs and every volume; no secrets\n",
+             "  vhdcrypt encrypt ubuntu.vhd --volume-type all --output-dir out/\n"
+             "  vhdcrypt encrypt os.vhd --data data.vhd --key-file pass --output-dir out/ --verify\n"
+             "  vhdcrypt encrypt data.vhd --data-only --kek kek.pem --output-dir out/ --progress json\n"));
   return {cmd, [&o, &a]() {
             if (Status s = FinishEncryptOptions(o, a); !s.ok()) return ReportError(s.error());
             return RunEncrypt(o);
@@ -327,14 +330,15 @@ Subcommand AddVerify(CLI::App& root, VerifyCommandOptions& o) {
                   "The original input images, in the order given to encrypt (IMAGE, then each --data): "
                   "compare each decrypted volume with its source partition, byte for byte (sha256)")
       ->allow_extra_args(false);
-  cmd->footer(Footer("  Reads DIR/manifest.json and, in a libguestfs appliance, unlocks every volume with the\n"
-         "  kernel's dm-crypt (an implementation independent of vhdcrypt's engine), the OS volume\n"
-         "  with its detached header. With --against, each decrypted volume is compared byte for\n"
-         "  byte (sha256) with its source partition; otherwise its filesystem is checked read-only\n"
-         "  (fsck -n, xfs_repair -n; LVM volumes on an OS volume each). Prints one ok/FAILED line\n"
-         "  per volume; exit 1 when any fails.\n",
-                     "  vhdcrypt verify out/ --key-file out/passphrase\n"
-         "  vhdcrypt verify out/ --key-file pass --against os.vhd --against data.vhd\n"));
+  cmd->footer(
+      Footer("  Reads DIR/manifest.json and, in a libguestfs appliance, unlocks every volume with the\n"
+             "  kernel's dm-crypt (an implementation independent of vhdcrypt's engine), the OS volume\n"
+             "  with its detached header. With --against, each decrypted volume is compared byte for\n"
+             "  byte (sha256) with its source partition; otherwise its filesystem is checked read-only\n"
+             "  (fsck -n, xfs_repair -n; LVM volumes on an OS volume each). Prints one ok/FAILED line\n"
+             "  per volume; exit 1 when any fails.\n",
+             "  vhdcrypt verify out/ --key-file out/passphrase\n"
+             "  vhdcrypt verify out/ --key-file pass --against os.vhd --against data.vhd\n"));
   return {cmd, [&o]() { return RunVerify(o); }};
 }
 
@@ -359,22 +363,23 @@ Subcommand AddDecrypt(CLI::App& root, DecryptCommandOptions& o, DecryptArgs& a) 
   cmd->add_flag("--force", o.force, "Replace existing outputs");
   cmd->add_option("--progress", a.progress, "auto (bar on a terminal), plain, json (lines on stdout), none")
       ->capture_default_str();
-  cmd->footer(Footer("  The inverse of encrypt. Every volume in DIR/manifest.json is unlocked with the passphrase\n"
-                     "  (the OS volume with its detached header, read from /boot through the appliance; data\n"
-                     "  volumes with their attached headers) and decrypted by vhdcrypt's engine into a new\n"
-                     "  image in OUT: the plaintext starts at the partition's first byte, so the volume holds\n"
-                     "  exactly what encrypt read; the 16 MiB an attached header took are left as zeros at the\n"
-                     "  partition's end. The partition table and every other byte are copied unchanged, and\n"
-                     "  the guest's configuration stays as encrypt left it (crypttab, fstab, initramfs): the\n"
-                     "  result is for reading the volumes, not for booting. DIR is opened read-only; outputs\n"
-                     "  appear only once complete. A wrong passphrase is a usage error (exit 2).\n"
-                     "  Given an IMAGE (and --data disks) without a manifest, as Azure Disk Encryption leaves\n"
-                     "  them, the volumes are found as status finds them (the OS volume's header detached on\n"
-                     "  /boot, the data volumes' attached) and each runs to the end of its partition; an\n"
-                     "  encryption still in progress is refused.\n",
-                     "  vhdcrypt decrypt out/ --key-file out/passphrase --output-dir plain/\n"
-                     "  vhdcrypt decrypt out/ --key-file pass --output-dir plain/ --to raw\n"
-                     "  vhdcrypt decrypt ade-os.vhd --data ade-data.vhd --key-file bek.pass --output-dir plain/\n"));
+  cmd->footer(
+      Footer("  The inverse of encrypt. Every volume in DIR/manifest.json is unlocked with the passphrase\n"
+             "  (the OS volume with its detached header, read from /boot through the appliance; data\n"
+             "  volumes with their attached headers) and decrypted by vhdcrypt's engine into a new\n"
+             "  image in OUT: the plaintext starts at the partition's first byte, so the volume holds\n"
+             "  exactly what encrypt read; the 16 MiB an attached header took are left as zeros at the\n"
+             "  partition's end. The partition table and every other byte are copied unchanged, and\n"
+             "  the guest's configuration stays as encrypt left it (crypttab, fstab, initramfs): the\n"
+             "  result is for reading the volumes, not for booting. DIR is opened read-only; outputs\n"
+             "  appear only once complete. A wrong passphrase is a usage error (exit 2).\n"
+             "  Given an IMAGE (and --data disks) without a manifest, as Azure Disk Encryption leaves\n"
+             "  them, the volumes are found as status finds them (the OS volume's header detached on\n"
+             "  /boot, the data volumes' attached) and each runs to the end of its partition; an\n"
+             "  encryption still in progress is refused.\n",
+             "  vhdcrypt decrypt out/ --key-file out/passphrase --output-dir plain/\n"
+             "  vhdcrypt decrypt out/ --key-file pass --output-dir plain/ --to raw\n"
+             "  vhdcrypt decrypt ade-os.vhd --data ade-data.vhd --key-file bek.pass --output-dir plain/\n"));
   return {cmd, [&o, &a]() {
             if (!a.to.empty()) {
               auto kind = ParseContainerKind(a.to);
@@ -425,26 +430,25 @@ Subcommand AddStatus(CLI::App& root, StatusCommandOptions& o) {
   auto* cmd = root.add_subcommand("status", "Report what is encrypted in images, in ADE's terms (no key needed)");
   cmd->add_option("IMAGE", o.image, "OS disk image (VHD or raw), opened read-only")->required();
   cmd->add_option("--data", o.data_disks, "A data disk image (repeatable, one per flag)")->allow_extra_args(false);
-  cmd->add_flag("--json", o.json,
-                "Print JSON: os_volume_encrypted, data_volumes_encrypted, volumes (and images)");
-  cmd->footer(Footer(
-      "  Looks at the images read-only in a libguestfs appliance, without a key, and reports\n"
-      "  OsVolumeEncrypted and DataVolumesEncrypted as ADE does:\n"
-      "    Encrypted             every such volume is LUKS\n"
-      "    NotEncrypted          the OS volume, or at least one data volume, is a plain filesystem\n"
-      "    NotMounted            (data) there are no data volumes\n"
-      "    EncryptionInProgress  an encryption was interrupted: a LUKS2 header with a reencryption\n"
-      "                          under way (ADE's in-place encryption), or an unfinished vhdcrypt\n"
-      "                          output (its temporary name .NAME.vhdcrypt-XXXXXX)\n"
-      "    Unknown               (OS) no OS volume was found, e.g. a data disk alone\n"
-      "  The OS volume is the one whose LUKS header is detached on /boot (/luks/osluksheader: vhdcrypt's\n"
-      "  and ADE's layout; its partition from manifest.json beside the image, else the largest\n"
-      "  partition with no signature), or a plaintext root filesystem. Data volumes are attached-header\n"
-      "  LUKS volumes and the plaintext filesystems that are not /, /boot, an ESP, swap or a key volume.\n"
-      "  Per volume: device, mountpoint (from manifest.json or a plaintext root's fstab), LUKS version,\n"
-      "  cipher, key size, sector size, UUID, and the header, attached or detached and where.\n",
-      "  vhdcrypt status out/os.vhd --data out/data.vhd\n"
-      "  vhdcrypt status ade-disk.vhd --json | jq .os_volume_encrypted\n"));
+  cmd->add_flag("--json", o.json, "Print JSON: os_volume_encrypted, data_volumes_encrypted, volumes (and images)");
+  cmd->footer(
+      Footer("  Looks at the images read-only in a libguestfs appliance, without a key, and reports\n"
+             "  OsVolumeEncrypted and DataVolumesEncrypted as ADE does:\n"
+             "    Encrypted             every such volume is LUKS\n"
+             "    NotEncrypted          the OS volume, or at least one data volume, is a plain filesystem\n"
+             "    NotMounted            (data) there are no data volumes\n"
+             "    EncryptionInProgress  an encryption was interrupted: a LUKS2 header with a reencryption\n"
+             "                          under way (ADE's in-place encryption), or an unfinished vhdcrypt\n"
+             "                          output (its temporary name .NAME.vhdcrypt-XXXXXX)\n"
+             "    Unknown               (OS) no OS volume was found, e.g. a data disk alone\n"
+             "  The OS volume is the one whose LUKS header is detached on /boot (/luks/osluksheader: vhdcrypt's\n"
+             "  and ADE's layout; its partition from manifest.json beside the image, else the largest\n"
+             "  partition with no signature), or a plaintext root filesystem. Data volumes are attached-header\n"
+             "  LUKS volumes and the plaintext filesystems that are not /, /boot, an ESP, swap or a key volume.\n"
+             "  Per volume: device, mountpoint (from manifest.json or a plaintext root's fstab), LUKS version,\n"
+             "  cipher, key size, sector size, UUID, and the header, attached or detached and where.\n",
+             "  vhdcrypt status out/os.vhd --data out/data.vhd\n"
+             "  vhdcrypt status ade-disk.vhd --json | jq .os_volume_encrypted\n"));
   return {cmd, [&o]() { return RunStatus(o); }};
 }
 

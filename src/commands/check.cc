@@ -5,9 +5,9 @@
 #include <chrono>
 #include <iostream>
 
+#include "base/exit_codes.h"
 #include "guestfs/inspect.h"
 #include "src/check/report.h"
-#include "base/exit_codes.h"
 #include "src/commands/report.h"
 
 namespace vhdcrypt {

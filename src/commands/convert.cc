@@ -5,11 +5,11 @@
 #include <chrono>
 #include <cstdio>
 
+#include "base/exit_codes.h"
 #include "base/strings.h"
 #include "formats/copy.h"
 #include "formats/output_file.h"
 #include "formats/writer.h"
-#include "base/exit_codes.h"
 #include "src/commands/report.h"
 
 namespace vhdcrypt {
@@ -22,8 +22,8 @@ Status Convert(const ConvertOptions& o) {
 
   const uint64_t size = ContainerVirtualSize(o.to, in->virtual_size());
   if (size != in->virtual_size()) {
-    spdlog::info("{}: virtual size {} rounded up to {} (fixed VHDs must be a whole number of MiB for Azure)",
-                 o.output, in->virtual_size(), size);
+    spdlog::info("{}: virtual size {} rounded up to {} (fixed VHDs must be a whole number of MiB for Azure)", o.output,
+                 in->virtual_size(), size);
   }
   ASSIGN_OR_RETURN(auto options, DefaultWriterOptions());
   ASSIGN_OR_RETURN(auto out, OutputFile::Create(o.output, o.force, o.input));

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "base/exit_codes.h"
 #include "base/strings.h"
 #include "formats/copy.h"
 #include "formats/output_file.h"
@@ -14,14 +15,13 @@
 #include "formats/writer.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
+#include "src/commands/report.h"
 #include "src/crypto/engine.h"
-#include "base/exit_codes.h"
 #include "src/crypto/luks.h"
+#include "src/crypto/secret.h"
 #include "src/guest/luks_scan.h"
 #include "src/outdir/manifest.h"
 #include "src/outdir/names.h"
-#include "src/commands/report.h"
-#include "src/crypto/secret.h"
 
 namespace vhdcrypt {
 namespace {
@@ -36,7 +36,7 @@ struct DecryptVolume {
   uint64_t size = 0;         // 0: up to the end of the area (`end`), in whole sectors
   uint64_t end = 0;          // the partition's end, when size is 0
   std::vector<uint8_t> header;
-  std::string what;          // for messages: "data.vhd partition 1 (/data)"
+  std::string what;  // for messages: "data.vhd partition 1 (/data)"
 };
 
 struct Plan {
@@ -128,8 +128,9 @@ Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
     if (!h.file.empty()) {
       ASSIGN_OR_RETURN(dev, DetachedVolumeDevice(*g, scan, guest::ApplianceDiskIndex(h.device)));
       if (dev.empty()) {
-        return InvalidInput(h.Describe() + ": a detached LUKS header, but no partition of that disk holds "
-                                           "ciphertext (every one has a signature)");
+        return InvalidInput(h.Describe() +
+                            ": a detached LUKS header, but no partition of that disk holds "
+                            "ciphertext (every one has a signature)");
       }
     }
     p.disk = static_cast<size_t>(guest::ApplianceDiskIndex(dev));
@@ -148,7 +149,8 @@ Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
     p.what = BaseName(paths[p.disk]) + " " + dev + (h.file.empty() ? "" : " (header " + h.Describe() + ")");
     ASSIGN_OR_RETURN(LuksInfo info, InspectLuksHeader(p.header));
     if (info.reencrypting) {
-      return UsageError(p.what + ": its encryption is still in progress (a LUKS2 reencryption was interrupted); "
+      return UsageError(p.what +
+                        ": its encryption is still in progress (a LUKS2 reencryption was interrupted); "
                         "finish it with cryptsetup first");
     }
     p.data_offset = p.start + info.data_offset;
@@ -263,7 +265,8 @@ int RunDecrypt(const DecryptCommandOptions& o) {
   HardenProcess();
   auto r = Decrypt(o);
   const int code = r.ok() ? *r : ReportError(r.error());
-  if (o.progress == ProgressMode::kJson) PrintJsonResult("decrypt", code, r.ok() ? "" : r.error().message(), o.output_dir);
+  if (o.progress == ProgressMode::kJson)
+    PrintJsonResult("decrypt", code, r.ok() ? "" : r.error().message(), o.output_dir);
   return code;
 }
 

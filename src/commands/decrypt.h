@@ -20,7 +20,7 @@
 namespace vhdcrypt {
 
 struct DecryptCommandOptions {
-  std::string source;  // encrypt's output directory, or an image encrypted elsewhere (ADE)
+  std::string source;                   // encrypt's output directory, or an image encrypted elsewhere (ADE)
   std::vector<std::string> data_disks;  // with an image: its data disks
   std::string key_file;
   std::string output_dir;

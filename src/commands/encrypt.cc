@@ -79,8 +79,8 @@ Status WriteOutputs(const EncryptCommandOptions& o, const Inputs& in, Plan& plan
 void LogResult(const EncryptCommandOptions& o, const Plan& plan, const KeyOutputs& keys, double secs) {
   for (const Volume& v : plan.volumes) {
     spdlog::info("{}: {} -> LUKS2 {} ({}-byte sectors) in {}/{}", v.m.device,
-                 v.m.mountpoint.empty() ? v.m.filesystem : v.m.mountpoint, v.m.luks_uuid, v.m.sector_size,
-                 o.output_dir, plan.disks[v.m.disk].out_name);
+                 v.m.mountpoint.empty() ? v.m.filesystem : v.m.mountpoint, v.m.luks_uuid, v.m.sector_size, o.output_dir,
+                 plan.disks[v.m.disk].out_name);
   }
   spdlog::info("wrote {} disk(s), {} volume(s) in {:.1f}s{}", plan.disks.size(), plan.volumes.size(), secs,
                keys.Describe(o));
@@ -110,7 +110,8 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
 
   ASSIGN_OR_RETURN(auto sums, hasher.Get());
   const std::string json = ManifestToJson(MakeManifest(in, plan, keys, sums));
-  RETURN_IF_ERROR(WriteFull(manifest_out->file(), 0, std::span(reinterpret_cast<const uint8_t*>(json.data()), json.size())));
+  RETURN_IF_ERROR(
+      WriteFull(manifest_out->file(), 0, std::span(reinterpret_cast<const uint8_t*>(json.data()), json.size())));
   // Images first, the manifest last: a manifest means a complete run.
   for (Disk& d : plan.disks) RETURN_IF_ERROR(d.out->Commit());
   RETURN_IF_ERROR(keys.Commit());
@@ -126,8 +127,8 @@ int RunEncrypt(const EncryptCommandOptions& options) {
   auto r = Encrypt(options);
   const int code = r.ok() ? *r : ReportError(r.error());
   if (options.progress == ProgressMode::kJson) {
-    PrintJsonResult("encrypt", code,
-                    r.ok() ? (code == kExitOk ? "" : "verification failed") : r.error().message(), options.output_dir);
+    PrintJsonResult("encrypt", code, r.ok() ? (code == kExitOk ? "" : "verification failed") : r.error().message(),
+                    options.output_dir);
   }
   return code;
 }

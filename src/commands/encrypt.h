@@ -10,9 +10,9 @@
 
 #include "formats/image.h"
 #include "src/check/rules.h"
+#include "src/commands/progress.h"
 #include "src/crypto/kek.h"
 #include "src/crypto/luks.h"
-#include "src/commands/progress.h"
 
 namespace vhdcrypt {
 
@@ -22,20 +22,20 @@ struct EncryptCommandOptions {
   std::vector<std::string> data_disks;
   std::string output_dir;
   CheckOptions rules{Policy::kAzure, VolumeType::kData};
-  std::string key_file;         // "" -> generate DIR/passphrase
+  std::string key_file;  // "" -> generate DIR/passphrase
   // --kek: the passphrase is wrapped with this RSA public key (PEM) into
   // DIR/passphrase.wrapped, and DIR/passphrase is written only with
   // write_passphrase (never with --key-file: the user has it already).
   std::string kek;
   KekAlg kek_alg = KekAlg::kRsaOaep;
-  std::string kek_url;          // the KEK's Key Vault URL, for the secret's tags; optional
+  std::string kek_url;  // the KEK's Key Vault URL, for the secret's tags; optional
   bool write_passphrase = false;
-  bool has_to = false;          // --to given; else each output keeps its input's container
+  bool has_to = false;  // --to given; else each output keeps its input's container
   ContainerKind to = ContainerKind::kVhdFixed;
   unsigned threads = 0;
-  uint32_t sector_size = 0;     // 0: choose per filesystem
-  LuksOptions luks;             // pbkdf, iter_time_ms
-  bool force = false;           // encrypt despite error-level findings; replace outputs
+  uint32_t sector_size = 0;  // 0: choose per filesystem
+  LuksOptions luks;          // pbkdf, iter_time_ms
+  bool force = false;        // encrypt despite error-level findings; replace outputs
   bool verify = false;
   // The disks hold no OS: find filesystems by their superblocks and skip the
   // appliance (no check, no guest edits). Refused for disks that look

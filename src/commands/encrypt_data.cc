@@ -32,9 +32,7 @@ void LowerThreadPriority(int by) {
 }
 
 // A version 4 UUID in the lowercase form LUKS headers and blkid use.
-std::string RandomLuksUuid() {
-  return Lower(RandomGuid().ToString());
-}
+std::string RandomLuksUuid() { return Lower(RandomGuid().ToString()); }
 
 Result<SecretBytes> VolumeKey() {
   for (;;) {
@@ -102,8 +100,8 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
 // The OS volume's header is detached: it is returned in *os_header, for the
 // guest edits to put in /boot.
 Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, const std::vector<Volume>& volumes,
-                    const std::vector<SecretBytes>& keys, const SecretBytes& passphrase,
-                    const std::atomic<bool>& stop, std::vector<uint8_t>* os_header) {
+                    const std::vector<SecretBytes>& keys, const SecretBytes& passphrase, const std::atomic<bool>& stop,
+                    std::vector<uint8_t>* os_header) {
   ASSIGN_OR_RETURN(LuksOptions luks, CalibrateLuksOptions(o.luks));
   for (size_t i = 0; i < volumes.size(); ++i) {
     if (stop) return IoError("LUKS header creation cancelled");
@@ -152,8 +150,8 @@ class InPlaceWriter : public ImageWriter {
 Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, const Volume& v, const SecretBytes& key,
                       Progress& progress) {
   ASSIGN_OR_RETURN(auto file, OpenReadOnly(disk.target().temp_path()));
-  ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file), disk.work_kind == ContainerKind::kRaw ? FormatHint::kRaw
-                                                                                                 : FormatHint::kVhd));
+  ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file),
+                                         disk.work_kind == ContainerKind::kRaw ? FormatHint::kRaw : FormatHint::kVhd));
   InPlaceWriter writer(disk.target().file(), image->virtual_size());
   progress.Phase("encrypt", v.m.device + " (/)");
   VolumeJob job;

@@ -36,9 +36,8 @@ GuestEdits PlanGuestEdits(const Inputs& in, const Plan& plan, const std::vector<
     e.crypttab.push_back({v.m.mapper_name, v.m.luks_uuid, DataVolumeKeyField(), "luks,nofail"});
   }
   if (!e.os_partuuid.empty()) {
-    e.crypttab.insert(e.crypttab.begin(), in.facts.initramfs_tool == "dracut"
-                                              ? OsCrypttabVolumeDracut(e.os_partuuid)
-                                              : OsCrypttabVolume(e.os_partuuid));
+    e.crypttab.insert(e.crypttab.begin(), in.facts.initramfs_tool == "dracut" ? OsCrypttabVolumeDracut(e.os_partuuid)
+                                                                              : OsCrypttabVolume(e.os_partuuid));
   }
   e.os_header = os_header;
   if (plan.split_boot) e.new_boot_device = plan.boot_device;
@@ -49,8 +48,8 @@ GuestEdits PlanGuestEdits(const Inputs& in, const Plan& plan, const std::vector<
 
 }  // namespace
 
-Status EditGuest(const Inputs& in, const Plan& plan, const std::vector<uint8_t>* os_header,
-                 OutputFile* key_volume, const SecretBytes& passphrase) {
+Status EditGuest(const Inputs& in, const Plan& plan, const std::vector<uint8_t>* os_header, OutputFile* key_volume,
+                 const SecretBytes& passphrase) {
   const GuestEdits edits = PlanGuestEdits(in, plan, os_header);
   if (edits.crypttab.empty()) return {};
   const Disk& os_disk = plan.disks[0];

@@ -51,8 +51,8 @@ std::string KeyOutputs::Describe(const EncryptCommandOptions& o) const {
   std::string text;
   if (passphrase) text += "; passphrase in " + dir + "/passphrase (mode 0600)";
   if (wrapped) {
-    text += std::string("; passphrase wrapped with ") + KekAlgName(o.kek_alg) + " in " + dir + "/" +
-            kWrappedPassphraseName;
+    text +=
+        std::string("; passphrase wrapped with ") + KekAlgName(o.kek_alg) + " in " + dir + "/" + kWrappedPassphraseName;
   }
   if (secret) text += "; Key Vault secret in " + dir + "/" + kKeyVaultSecretName;
   if (key_volume) text += "; key volume " + dir + "/" + kKeyVolumeName;

@@ -40,7 +40,6 @@ Result<std::string> PartUuid(const std::string& disk, const PartitionTable& tabl
   return Lower(id);
 }
 
-
 // --data-only: the filesystems of each disk from its partition table and
 // superblocks, named as the appliance would name them.
 Result<guest::Facts> ProbeDataDisks(const std::vector<std::string>& inputs, FormatHint first_format) {
@@ -84,8 +83,8 @@ Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts
   const std::string& image = o.image;
   auto fs = std::find_if(facts.filesystems.begin(), facts.filesystems.end(),
                          [&](const guest::Filesystem& f) { return f.device == facts.os.root; });
-  auto root_line = std::find_if(facts.fstab.begin(), facts.fstab.end(),
-                                [](const guest::FstabEntry& e) { return e.file == "/"; });
+  auto root_line =
+      std::find_if(facts.fstab.begin(), facts.fstab.end(), [](const guest::FstabEntry& e) { return e.file == "/"; });
   if (fs == facts.filesystems.end() || root_line == facts.fstab.end()) {
     return InvalidInput(image + ": cannot find the root filesystem " + facts.os.root + " and its /etc/fstab line");
   }
@@ -149,8 +148,8 @@ Status PlaceVolume(const EncryptCommandOptions& o, size_t i, Volume& v, Disk& di
     auto it = std::find_if(disk.table.partitions.begin(), disk.table.partitions.end(),
                            [&](const Partition& p) { return p.number == static_cast<uint32_t>(fs.partition); });
     if (it == disk.table.partitions.end()) {
-      return InvalidInput(disk.input + ": the appliance saw " + fs.device + " but the partition table has no partition " +
-                          std::to_string(fs.partition));
+      return InvalidInput(disk.input + ": the appliance saw " + fs.device +
+                          " but the partition table has no partition " + std::to_string(fs.partition));
     }
     offset = it->start;
     size = it->size;
@@ -219,8 +218,8 @@ Result<Inputs> ReadInputs(const EncryptCommandOptions& o) {
 Status GateOnFindings(const EncryptCommandOptions& o, const Inputs& in) {
   if (!in.has_os) return {};
   const auto findings = RunRules(in.facts, o.rules);
-  const bool errors = std::any_of(findings.begin(), findings.end(),
-                                  [](const Finding& f) { return f.severity == Severity::kError; });
+  const bool errors =
+      std::any_of(findings.begin(), findings.end(), [](const Finding& f) { return f.severity == Severity::kError; });
   if (!errors) return {};
   std::cerr << CheckText(in.facts, findings);
   if (!o.force) {

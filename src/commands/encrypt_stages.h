@@ -69,16 +69,16 @@ struct Disk {
 struct Volume {
   DataVolumeChoice choice;  // points into the run's guest::Facts
   ManifestVolume m;
-  bool os = false;        // the OS volume: header detached, encrypted in place after the guest edits
-  std::string partuuid;   // the OS volume's PARTUUID as blkid and udev spell it
-  bool lvm_pv = false;    // the OS volume is the PV under /: fstab keeps naming the LV
+  bool os = false;       // the OS volume: header detached, encrypted in place after the guest edits
+  std::string partuuid;  // the OS volume's PARTUUID as blkid and udev spell it
+  bool lvm_pv = false;   // the OS volume is the PV under /: fstab keeps naming the LV
 };
 
 // What is known of the inputs before anything is chosen.
 struct Inputs {
   std::vector<std::string> paths;  // the image, then the data disks
   guest::Facts facts;
-  bool has_os = false;             // an OS was found (never with --data-only)
+  bool has_os = false;  // an OS was found (never with --data-only)
 };
 
 // What will be written where. Volumes point into the Inputs' facts, which
@@ -151,11 +151,10 @@ class InputHasher {
 
 // Stage 4: the guest (encrypt_guest.cc): the edits of guest/os_edits.h made
 // in one appliance over the OS disk's output, and the key volume filled.
-Status EditGuest(const Inputs& in, const Plan& plan, const std::vector<uint8_t>* os_header,
-                 OutputFile* key_volume, const SecretBytes& passphrase);
+Status EditGuest(const Inputs& in, const Plan& plan, const std::vector<uint8_t>* os_header, OutputFile* key_volume,
+                 const SecretBytes& passphrase);
 
 // The manifest of the run (encrypt_plan.cc's counterpart at the end).
-Manifest MakeManifest(const Inputs& in, const Plan& plan, const KeyOutputs& keys,
-                      const std::vector<std::string>& sums);
+Manifest MakeManifest(const Inputs& in, const Plan& plan, const KeyOutputs& keys, const std::vector<std::string>& sums);
 
 }  // namespace vhdcrypt::encrypt

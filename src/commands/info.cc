@@ -4,10 +4,10 @@
 #include <iostream>
 #include <sstream>
 
+#include "base/exit_codes.h"
 #include "base/strings.h"
 #include "formats/partition_table.h"
 #include "formats/vhd.h"
-#include "base/exit_codes.h"
 #include "src/commands/report.h"
 
 namespace vhdcrypt {
@@ -15,8 +15,8 @@ namespace {
 
 std::string UuidText(const std::array<uint8_t, 16>& b) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
   return buf;
 }
 

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "formats/image.h"
 #include "base/result.h"
+#include "formats/image.h"
 
 namespace vhdcrypt {
 

@@ -53,7 +53,7 @@ std::function<void(uint64_t, uint64_t)> Progress::JobAdvancer() {
 void Progress::Advance(uint64_t bytes) {
   done_ += bytes;
   const auto now = Clock::now();
-  const auto every = mode_ == ProgressMode::kAuto ? std::chrono::milliseconds(200)
+  const auto every = mode_ == ProgressMode::kAuto   ? std::chrono::milliseconds(200)
                      : mode_ == ProgressMode::kJson ? std::chrono::milliseconds(1000)
                                                     : std::chrono::milliseconds(5000);
   if (now - last_ >= every) {
@@ -94,8 +94,8 @@ void Progress::Print(bool final) {
   }
   char line[256];
   std::snprintf(line, sizeof line, "%-12s %5.1f%%  %s / %s  %s/s  ETA %s  %s", phase_.c_str(), pct,
-                BinaryUnits(done_).c_str(), BinaryUnits(total_).c_str(), BinaryUnits(static_cast<uint64_t>(rate)).c_str(),
-                Duration(eta).c_str(), subject_.c_str());
+                BinaryUnits(done_).c_str(), BinaryUnits(total_).c_str(),
+                BinaryUnits(static_cast<uint64_t>(rate)).c_str(), Duration(eta).c_str(), subject_.c_str());
   if (mode_ == ProgressMode::kAuto) {
     std::fprintf(text_, "\r%-110s", line);
     bar_open_ = true;
@@ -105,8 +105,8 @@ void Progress::Print(bool final) {
   std::fflush(text_);
 }
 
-void PrintJsonResult(const std::string& command, int exit_code, const std::string& error,
-                     const std::string& output_dir, std::FILE* out) {
+void PrintJsonResult(const std::string& command, int exit_code, const std::string& error, const std::string& output_dir,
+                     std::FILE* out) {
   nlohmann::json j = {{"type", "result"}, {"command", command}, {"exit_code", exit_code}};
   if (exit_code != 0) j["error"] = error;
   if (exit_code == 0 && !output_dir.empty()) j["output_dir"] = output_dir;

@@ -20,8 +20,8 @@ Result<ProgressMode> ParseProgressMode(const std::string& text);  // auto, plain
 // With --progress json, the last line a run prints on stdout:
 // {"type":"result","command":...,"exit_code":N,"error":"..."(when N != 0),...details}.
 // Errors name files and fields, never secrets.
-void PrintJsonResult(const std::string& command, int exit_code, const std::string& error,
-                     const std::string& output_dir, std::FILE* out = stdout);
+void PrintJsonResult(const std::string& command, int exit_code, const std::string& error, const std::string& output_dir,
+                     std::FILE* out = stdout);
 
 class Progress {
  public:

@@ -8,15 +8,15 @@
 #include <iostream>
 #include <memory>
 
+#include "base/exit_codes.h"
 #include "formats/image.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
-#include "src/guest/cpio.h"
-#include "base/exit_codes.h"
-#include "src/guest/key_volume.h"
-#include "src/guest/luks_scan.h"
 #include "src/commands/report.h"
 #include "src/crypto/secret.h"
+#include "src/guest/cpio.h"
+#include "src/guest/key_volume.h"
+#include "src/guest/luks_scan.h"
 
 namespace vhdcrypt {
 namespace {
@@ -43,8 +43,8 @@ Result<size_t> UpdateInitramfsCopies(guest::Handle& g, const std::string& header
       if (path.find("kdump") == std::string::npos) images.push_back(path);
     }
   }
-  std::vector<CpioEntry> entries = {{"boot", 040755, {}}, {"boot/luks", 040700, {}},
-                                    {"boot/luks/osluksheader", 0100600, header}};
+  std::vector<CpioEntry> entries = {
+      {"boot", 040755, {}}, {"boot/luks", 040700, {}}, {"boot/luks/osluksheader", 0100600, header}};
   const auto archive = NewcArchive(entries, static_cast<uint32_t>(std::time(nullptr)));
   for (const std::string& image : images) {
     ASSIGN_OR_RETURN(uint64_t size, g.FileSize(image));
@@ -159,8 +159,9 @@ Result<int> Rekey(const RekeyCommandOptions& o) {
   RETURN_IF_ERROR(g->Shutdown());
   for (const Found& f : found) {
     std::cout << "rekeyed " << f.Describe()
-              << (f.h.file.empty() ? ""
-                                   : " (detached header; also in " + std::to_string(f.initramfs) + " initramfs image(s))")
+              << (f.h.file.empty()
+                      ? ""
+                      : " (detached header; also in " + std::to_string(f.initramfs) + " initramfs image(s))")
               << "\n";
   }
   for (const std::string& dev : key_volumes) std::cout << "rekeyed " << dev << " (key volume)\n";

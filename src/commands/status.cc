@@ -11,16 +11,16 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "base/exit_codes.h"
 #include "formats/image.h"
 #include "formats/output_file.h"
 #include "formats/partition_table.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
-#include "base/exit_codes.h"
+#include "src/commands/report.h"
 #include "src/crypto/luks.h"
 #include "src/guest/luks_scan.h"
 #include "src/outdir/manifest.h"
-#include "src/commands/report.h"
 
 namespace vhdcrypt {
 namespace {
@@ -30,7 +30,7 @@ struct Disk {
   std::string container;  // "raw", "vhd-fixed", "vhd-dynamic"; "" when unreadable
   bool partial = false;   // an unfinished output: say why in `note`
   std::string note;
-  int drive = -1;         // appliance drive index, -1 when not added
+  int drive = -1;  // appliance drive index, -1 when not added
   std::optional<Manifest> manifest;
   int manifest_disk = -1;  // its index in the manifest
 };
@@ -118,8 +118,7 @@ std::string MountpointFromRoot(const ScannedFilesystem* root, const std::string&
   }
   for (const auto& e : guest::ParseFstab(root->fstab)) {
     if ((!fs_uuid.empty() && (e.spec == "UUID=" + fs_uuid || e.spec == "/dev/disk/by-uuid/" + fs_uuid)) ||
-        (!label.empty() && e.spec == "LABEL=" + label) ||
-        (!mapper.empty() && (e.spec == "/dev/mapper/" + mapper))) {
+        (!label.empty() && e.spec == "LABEL=" + label) || (!mapper.empty() && (e.spec == "/dev/mapper/" + mapper))) {
       return e.file;
     }
   }
@@ -312,8 +311,8 @@ void RenderText(std::ostream& out, const std::vector<Disk>& disks, const std::ve
     if (d.partial) out << d.path << ": " << d.note << "\n";
   }
   for (const auto& v : volumes) {
-    out << std::left << std::setw(5) << v.role << std::setw(11) << (v.device.empty() ? "?" : v.device)
-        << std::setw(12) << (v.mountpoint.empty() ? "-" : v.mountpoint);
+    out << std::left << std::setw(5) << v.role << std::setw(11) << (v.device.empty() ? "?" : v.device) << std::setw(12)
+        << (v.mountpoint.empty() ? "-" : v.mountpoint);
     if (v.luks) {
       out << "LUKS" << v.luks->version << " " << v.luks->cipher << " " << v.luks->key_bits << "-bit key, "
           << v.luks->sector_size << "-byte sectors, UUID " << v.luks->uuid << ", header " << v.header << " ("

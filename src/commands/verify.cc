@@ -8,14 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "base/exit_codes.h"
 #include "base/strings.h"
 #include "formats/image.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
-#include "src/crypto/digest.h"
-#include "base/exit_codes.h"
-#include "src/outdir/manifest.h"
 #include "src/commands/report.h"
+#include "src/crypto/digest.h"
+#include "src/outdir/manifest.h"
 
 namespace vhdcrypt {
 namespace {
@@ -180,8 +180,7 @@ Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const 
   for (size_t i = 0; i < m.volumes.size(); ++i) {
     const ManifestVolume& v = m.volumes[i];
     Image* source = sources.empty() ? nullptr : sources[v.disk].get();
-    ASSIGN_OR_RETURN(std::string problem,
-                     VerifyVolume(*g, v, i, reinterpret_cast<const char*>(key.data()), source));
+    ASSIGN_OR_RETURN(std::string problem, VerifyVolume(*g, v, i, reinterpret_cast<const char*>(key.data()), source));
     const std::string what = Describe(v, m.disks[v.disk]);
     if (problem.empty()) {
       std::cout << "ok      " << what << ": "
@@ -189,8 +188,9 @@ Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const 
                     : v.filesystem == "LVM2_member"
                         ? std::string("decrypts to an LVM physical volume whose logical volumes check clean")
                         : "decrypts to a clean " + v.filesystem)
-                << (v.header == HeaderPlacement::kDetached ? " (header detached in " + v.header_device + ":" + v.header_file + ")"
-                                           : "")
+                << (v.header == HeaderPlacement::kDetached
+                        ? " (header detached in " + v.header_device + ":" + v.header_file + ")"
+                        : "")
                 << "\n";
     } else {
       ++bad;

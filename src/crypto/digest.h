@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "formats/image.h"
 #include "base/result.h"
+#include "formats/image.h"
 
 namespace vhdcrypt {
 

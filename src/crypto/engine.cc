@@ -27,14 +27,14 @@ class BufferPool {
   ~BufferPool() {
     if (base_ != nullptr) {
       OPENSSL_cleanse(base_, count_ * chunk_);
-      ::operator delete(base_, std::align_val_t{kBufferAlign});
+      ::operator delete (base_, std::align_val_t{kBufferAlign});
     }
   }
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
   Status Allocate(size_t count, size_t chunk) {
-    base_ = static_cast<uint8_t*>(::operator new(count * chunk, std::align_val_t{kBufferAlign}, std::nothrow));
+    base_ = static_cast<uint8_t*>(::operator new (count* chunk, std::align_val_t{kBufferAlign}, std::nothrow));
     if (base_ == nullptr) {
       return IoError("cannot allocate " + std::to_string(count) + " chunk buffers of " + std::to_string(chunk) +
                      " bytes");
@@ -226,8 +226,7 @@ Status ValidateJob(const VolumeJob& job, const EngineOptions& options) {
   }
   if (!RangeInside(job.out_offset, job.length, job.out->virtual_size())) {
     return UsageError("data segment of " + std::to_string(job.length) + " bytes at " + FormatOffset(job.out_offset) +
-                      " runs past the end of the output disk (" + std::to_string(job.out->virtual_size()) +
-                      " bytes)");
+                      " runs past the end of the output disk (" + std::to_string(job.out->virtual_size()) + " bytes)");
   }
   return {};
 }

@@ -10,16 +10,16 @@
 #include <functional>
 #include <span>
 
-#include "formats/image.h"
 #include "base/result.h"
+#include "formats/image.h"
 #include "formats/writer.h"
 #include "src/crypto/xts.h"
 
 namespace vhdcrypt {
 
 struct EngineOptions {
-  unsigned threads = 0;               // 0: std::thread::hardware_concurrency(); at most 256
-  size_t chunk_bytes = 1024 * 1024;   // multiple of 4096, at most 256 MiB
+  unsigned threads = 0;              // 0: std::thread::hardware_concurrency(); at most 256
+  size_t chunk_bytes = 1024 * 1024;  // multiple of 4096, at most 256 MiB
 };
 
 struct VolumeJob {
@@ -27,7 +27,7 @@ struct VolumeJob {
   uint64_t source_offset = 0;  // byte offset of the volume in the source (multiple of 512)
   uint64_t length = 0;         // bytes; multiple of sector_size
   ImageWriter* out = nullptr;
-  uint64_t out_offset = 0;     // byte offset of the data segment in the output (multiple of 512)
+  uint64_t out_offset = 0;  // byte offset of the data segment in the output (multiple of 512)
   std::span<const uint8_t> key;
   uint32_t sector_size = 512;
   Direction direction = Direction::kEncrypt;

@@ -73,8 +73,8 @@ Result<std::string> ReadPem(const std::string& path) {
 Result<Pkey> LoadPublicKey(const std::string& path) {
   ASSIGN_OR_RETURN(std::string pem, ReadPem(path));
   EVP_PKEY* raw = nullptr;
-  std::unique_ptr<OSSL_DECODER_CTX, DecoderCtxFree> dctx(OSSL_DECODER_CTX_new_for_pkey(
-      &raw, "PEM", nullptr, nullptr, EVP_PKEY_PUBLIC_KEY, nullptr, nullptr));
+  std::unique_ptr<OSSL_DECODER_CTX, DecoderCtxFree> dctx(
+      OSSL_DECODER_CTX_new_for_pkey(&raw, "PEM", nullptr, nullptr, EVP_PKEY_PUBLIC_KEY, nullptr, nullptr));
   if (!dctx) return IoError("OpenSSL cannot make a PEM decoder");
   const auto* data = reinterpret_cast<const unsigned char*>(pem.data());
   size_t len = pem.size();
@@ -88,7 +88,8 @@ Result<Pkey> LoadPublicKey(const std::string& path) {
       return InvalidInput(path + ": holds a private key; --kek takes the public key only (openssl pkey -in " + path +
                           " -pubout)");
     }
-    return InvalidInput(path + ": holds no PEM public key (expected \"-----BEGIN PUBLIC KEY-----\" or "
+    return InvalidInput(path +
+                        ": holds no PEM public key (expected \"-----BEGIN PUBLIC KEY-----\" or "
                         "\"-----BEGIN RSA PUBLIC KEY-----\")");
   }
   return key;

@@ -58,7 +58,6 @@ Result<SecretBytes> KeyVaultSecretJson(std::span<const uint8_t> passphrase);
 // without padding, the form Key Vault's wrapKey returns and ADE stores as the
 // secret; the tags add DiskEncryptionKeyEncryptionAlgorithm and, when kek_url
 // is not empty, DiskEncryptionKeyEncryptionKeyURL.
-Result<SecretBytes> KeyVaultSecretJsonWrapped(std::span<const uint8_t> wrapped, KekAlg alg,
-                                              const std::string& kek_url);
+Result<SecretBytes> KeyVaultSecretJsonWrapped(std::span<const uint8_t> wrapped, KekAlg alg, const std::string& kek_url);
 
 }  // namespace vhdcrypt

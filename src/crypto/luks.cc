@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <cctype>
 #include <cstring>
-#include <mutex>
 #include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -265,10 +265,8 @@ int LogBenchmarkStep(uint32_t time_ms, void*) {
 
 const char* PbkdfName(Pbkdf pbkdf) {
   switch (pbkdf) {
-    case Pbkdf::kArgon2id:
-      return CRYPT_KDF_ARGON2ID;
-    case Pbkdf::kPbkdf2:
-      return CRYPT_KDF_PBKDF2;
+    case Pbkdf::kArgon2id: return CRYPT_KDF_ARGON2ID;
+    case Pbkdf::kPbkdf2: return CRYPT_KDF_PBKDF2;
   }
   return "unknown";
 }
@@ -289,8 +287,8 @@ Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretB
     data_memfd.emplace(std::move(m));
   }
   LogSink sink;
-  ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(memfd.path().c_str(), &sink,
-                                                     data_memfd ? data_memfd->path().c_str() : nullptr));
+  ASSIGN_OR_RETURN(CryptDevice cd,
+                   CryptDevice::Open(memfd.path().c_str(), &sink, data_memfd ? data_memfd->path().c_str() : nullptr));
 
   const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
   int r = crypt_set_pbkdf_type(cd.get(), &pbkdf);
@@ -448,7 +446,7 @@ Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const 
   SecretBytes key(static_cast<size_t>(key_size));
   size_t got = key.size();
   int r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, reinterpret_cast<char*>(key.data()), &got,
-                           reinterpret_cast<const char*>(passphrase.data()), passphrase.size());
+                               reinterpret_cast<const char*>(passphrase.data()), passphrase.size());
   if (r == -EPERM) return UsageError("no key slot opens with this passphrase");
   if (r == -ENOENT) return InvalidInput("LUKS2 header has no key slot");
   if (r < 0) return IoError("unlocking the LUKS2 key slot: " + CryptDevice::Describe(r, loaded->sink));
@@ -463,7 +461,6 @@ Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const S
   return std::move(u.key);
 }
 
-
 Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& header, const SecretBytes& old_passphrase,
                                                   const SecretBytes& new_passphrase, const LuksOptions& options) {
   RETURN_IF_ERROR(CheckPbkdfOptions(options));
@@ -471,7 +468,8 @@ Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& he
   crypt_device* cd = loaded->cd->get();
   const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
   int r = crypt_set_pbkdf_type(cd, &pbkdf);
-  if (r < 0) return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, loaded->sink));
+  if (r < 0)
+    return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, loaded->sink));
   r = crypt_keyslot_change_by_passphrase(cd, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
                                          reinterpret_cast<const char*>(old_passphrase.data()), old_passphrase.size(),
                                          reinterpret_cast<const char*>(new_passphrase.data()), new_passphrase.size());

@@ -55,8 +55,8 @@ struct LuksHeader {
   // Binary header, JSON areas and keyslots area: data_offset bytes when
   // attached, the whole header file (16 MiB by default) when detached.
   std::vector<uint8_t> bytes;
-  uint64_t data_offset = 0;    // bytes from the start of the volume to the data segment (0 when detached)
-  std::string uuid;            // LUKS UUID, lowercase, as blkid shows it
+  uint64_t data_offset = 0;  // bytes from the start of the volume to the data segment (0 when detached)
+  std::string uuid;          // LUKS UUID, lowercase, as blkid shows it
   uint32_t sector_size = 512;
   Pbkdf pbkdf = Pbkdf::kArgon2id;
 };
@@ -92,7 +92,7 @@ Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const S
 // What decrypting a volume needs of its header, as libcryptsetup reads it.
 struct UnlockedLuks {
   SecretBytes key;
-  std::string cipher;        // "aes-xts-plain64"
+  std::string cipher;  // "aes-xts-plain64"
   uint32_t sector_size = 512;
   uint64_t data_offset = 0;  // bytes from the header's start (0: detached, data at the device start)
 };
@@ -117,11 +117,11 @@ Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uin
 struct LuksInfo {
   int version = 2;
   std::string uuid;
-  std::string cipher;        // "aes-xts-plain64"
+  std::string cipher;  // "aes-xts-plain64"
   uint32_t key_bits = 0;
   uint32_t sector_size = 512;
-  uint64_t data_offset = 0;  // bytes from the header's start (0 for a detached header)
-  bool reencrypting = false; // a reencryption (e.g. ADE's in-place encryption) is under way or was cut off
+  uint64_t data_offset = 0;   // bytes from the header's start (0 for a detached header)
+  bool reencrypting = false;  // a reencryption (e.g. ADE's in-place encryption) is under way or was cut off
 };
 Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header);
 

@@ -142,7 +142,8 @@ Result<SecretBytes> ReadKeyFile(const std::string& path) {
 }
 
 Result<SecretBytes> RandomSecret(size_t n) {
-  if (n > static_cast<size_t>(INT_MAX)) return UsageError("random secret of " + std::to_string(n) + " bytes is too large");
+  if (n > static_cast<size_t>(INT_MAX))
+    return UsageError("random secret of " + std::to_string(n) + " bytes is too large");
   SecretBytes secret(n);
   if (n > 0 && RAND_priv_bytes(secret.data(), static_cast<int>(n)) != 1) {
     return IoError("OpenSSL's random number generator failed");

@@ -78,8 +78,8 @@ Status XtsCipher::Apply(uint64_t first_sector512, std::span<uint8_t> data) {
   }
   const uint64_t step = sector_size_ / 512;
   if (first_sector512 % step != 0) {
-    return UsageError("AES-XTS start sector " + std::to_string(first_sector512) + " (512-byte units) is not aligned to " +
-                      std::to_string(sector_size_) + "-byte sectors");
+    return UsageError("AES-XTS start sector " + std::to_string(first_sector512) +
+                      " (512-byte units) is not aligned to " + std::to_string(sector_size_) + "-byte sectors");
   }
   const int len = static_cast<int>(sector_size_);
   uint8_t iv[kTweakBytes] = {};  // plain64: bytes 8..15 stay zero

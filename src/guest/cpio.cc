@@ -14,8 +14,8 @@ void Header(std::vector<uint8_t>& out, uint32_t ino, uint32_t mode, uint32_t mti
   char fields[6 + 13 * 8 + 1];
   // magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor,
   // rdevmajor, rdevminor, namesize (with its NUL), check.
-  std::snprintf(fields, sizeof fields, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino, mode, 0u,
-                0u, (mode & 0170000) == 0040000 ? 2u : 1u, mtime, size, 0u, 0u, 0u, 0u,
+  std::snprintf(fields, sizeof fields, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ino, mode, 0u, 0u,
+                (mode & 0170000) == 0040000 ? 2u : 1u, mtime, size, 0u, 0u, 0u, 0u,
                 static_cast<uint32_t>(name.size() + 1), 0u);
   out.insert(out.end(), fields, fields + 6 + 13 * 8);
   out.insert(out.end(), name.begin(), name.end());

@@ -12,8 +12,8 @@
 namespace vhdcrypt {
 
 struct CpioEntry {
-  std::string path;  // relative, no leading slash: "boot/luks/osluksheader"
-  uint32_t mode = 0; // with the type bits: 040755 for a directory, 0100600 for a file
+  std::string path;   // relative, no leading slash: "boot/luks/osluksheader"
+  uint32_t mode = 0;  // with the type bits: 040755 for a directory, 0100600 for a file
   std::vector<uint8_t> data;
 };
 

@@ -76,9 +76,8 @@ std::string ComposeCrypttab(const std::vector<std::string>& existing, const std:
   std::vector<std::string> kept;
   for (const std::string& line : existing) {
     const std::string name = FirstField(line);
-    const bool replaced = std::any_of(volumes.begin(), volumes.end(), [&](const CrypttabVolume& v) {
-      return !name.empty() && v.name == name;
-    });
+    const bool replaced = std::any_of(volumes.begin(), volumes.end(),
+                                      [&](const CrypttabVolume& v) { return !name.empty() && v.name == name; });
     if (!replaced && line != kCrypttabComment) kept.push_back(line);
   }
   std::string s = JoinLines(kept);
@@ -200,7 +199,8 @@ done
 # The disks of Azure (Hyper-V, NVMe) and KVM, also with MODULES=dep: this
 # initramfs may have been made on a machine with other disks. Loaded by udev
 # when the hardware is there; a kernel without one of them just skips it.
-for m in )" + JoinWords(guest::kBootStorageDrivers) + R"(; do
+for m in )" +
+         JoinWords(guest::kBootStorageDrivers) + R"(; do
   manual_add_modules "$m"
 done
 )";
@@ -209,7 +209,8 @@ done
 std::string InitramfsModulesText(const std::vector<std::string>& existing) {
   std::vector<std::string> lines = existing;
   for (const char* m : {"vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "dm_crypt"}) {
-    const bool listed = std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return FirstField(l) == m; });
+    const bool listed =
+        std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return FirstField(l) == m; });
     if (!listed) lines.push_back(m);
   }
   return JoinLines(lines);
@@ -221,9 +222,8 @@ namespace vhdcrypt {
 namespace {
 
 bool IsBlocking(const std::string& word) {
-  static const char* const kOff[] = {"rd.luks=0",          "rd.luks=no",       "rd.luks.crypttab=0",
-                                     "rd.luks.crypttab=no", "luks=0",           "luks=no",
-                                     "luks.crypttab=0",     "luks.crypttab=no"};
+  static const char* const kOff[] = {"rd.luks=0", "rd.luks=no", "rd.luks.crypttab=0", "rd.luks.crypttab=no",
+                                     "luks=0",    "luks=no",    "luks.crypttab=0",    "luks.crypttab=no"};
   for (const char* off : kOff) {
     if (word == off) return true;
   }

@@ -5,8 +5,7 @@
 namespace vhdcrypt {
 
 Result<std::unique_ptr<OutputFile>> CreateKeyVolume(const std::string& dir, bool overwrite) {
-  ASSIGN_OR_RETURN(auto out,
-                   OutputFile::Create(dir + "/" + kKeyVolumeName, overwrite, "", OutputMode::kSecret));
+  ASSIGN_OR_RETURN(auto out, OutputFile::Create(dir + "/" + kKeyVolumeName, overwrite, "", OutputMode::kSecret));
   ASSIGN_OR_RETURN(auto options, DefaultWriterOptions());
   ASSIGN_OR_RETURN(auto writer, MakeWriter(ContainerKind::kVhdFixed, out->file(), kKeyVolumeBytes, options));
   RETURN_IF_ERROR(writer->Finish());  // the footer; the data area stays a hole until mkfs

@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "formats/output_file.h"
 #include "base/result.h"
+#include "formats/output_file.h"
 #include "guestfs/handle.h"
 #include "src/crypto/kek.h"
 #include "src/crypto/secret.h"

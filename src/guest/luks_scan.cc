@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "guestfs/inspect.h"
-#include "src/guest/key_volume.h"
 #include "src/crypto/luks.h"
+#include "src/guest/key_volume.h"
 
 namespace vhdcrypt {
 namespace {
@@ -68,9 +68,8 @@ Result<LuksScan> ScanImages(guest::Handle& g) {
                          std::find(lvs.begin(), lvs.end(), dev) == lvs.end();
     if (type.empty()) {
       // A whole disk with a partition table has no signature of its own.
-      const bool has_partitions = std::any_of(partitions.begin(), partitions.end(), [&](const std::string& p) {
-        return p.rfind(dev, 0) == 0;
-      });
+      const bool has_partitions =
+          std::any_of(partitions.begin(), partitions.end(), [&](const std::string& p) { return p.rfind(dev, 0) == 0; });
       if (!(is_disk && has_partitions)) scan.unrecognised.push_back(dev);
       continue;
     }
@@ -79,8 +78,8 @@ Result<LuksScan> ScanImages(guest::Handle& g) {
       fs.label = (*tags)["LABEL"];
       fs.uuid = (*tags)["UUID"];
     }
-    const bool mountable = type == "ext2" || type == "ext3" || type == "ext4" || type == "xfs" || type == "vfat" ||
-                           type == "btrfs";
+    const bool mountable =
+        type == "ext2" || type == "ext3" || type == "ext4" || type == "xfs" || type == "vfat" || type == "btrfs";
     if (mountable && g.MountRo(dev, "/").ok()) {
       Status looked = LookInto(g, fs, scan);
       RETURN_IF_ERROR(g.UmountAll());

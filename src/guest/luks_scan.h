@@ -25,10 +25,10 @@ struct ScannedHeader {
 
 struct ScannedFilesystem {
   std::string device, type, label, uuid;
-  bool root = false;      // holds /etc/fstab
-  bool boot = false;      // holds a GRUB directory, kernels, or a detached LUKS header at its top
-  bool esp = false;       // vfat with /EFI
-  bool key_volume = false;  // vfat "BEK VOLUME" with LinuxPassPhraseFileName
+  bool root = false;                         // holds /etc/fstab
+  bool boot = false;                         // holds a GRUB directory, kernels, or a detached LUKS header at its top
+  bool esp = false;                          // vfat with /EFI
+  bool key_volume = false;                   // vfat "BEK VOLUME" with LinuxPassPhraseFileName
   std::vector<std::string> fstab, crypttab;  // a root's /etc/fstab and /etc/crypttab lines
 };
 

@@ -73,9 +73,9 @@ Status ConfigureOsUnlock(guest::Ops& g, const guest::Facts& facts, const std::ve
 Status RestoreSelinuxLabels(guest::Ops& g, const guest::Facts& facts) {
   const std::string mode = Lower(facts.selinux_mode);
   if (mode != "enforcing" && mode != "permissive") return {};
-  const std::string contexts =
-      "/etc/selinux/" + (facts.selinux_type.empty() ? std::string("targeted") : facts.selinux_type) +
-      "/contexts/files/file_contexts";
+  const std::string contexts = "/etc/selinux/" +
+                               (facts.selinux_type.empty() ? std::string("targeted") : facts.selinux_type) +
+                               "/contexts/files/file_contexts";
   ASSIGN_OR_RETURN(bool have_contexts, g.Exists(contexts));
   if (!facts.setfiles_installed || !have_contexts) {
     spdlog::warn("SELinux is {} but {}; the guest will relabel every file at its next boot (/.autorelabel)", mode,
@@ -83,8 +83,8 @@ Status RestoreSelinuxLabels(guest::Ops& g, const guest::Facts& facts) {
     return g.Write("/.autorelabel", "");
   }
   std::vector<std::string> argv = {"setfiles", "-F", contexts};
-  for (const char* path : {"/etc/fstab", "/etc/crypttab", "/etc/initramfs-tools", "/etc/dracut.conf.d",
-                           "/usr/lib/vhdcrypt", "/boot"}) {
+  for (const char* path :
+       {"/etc/fstab", "/etc/crypttab", "/etc/initramfs-tools", "/etc/dracut.conf.d", "/usr/lib/vhdcrypt", "/boot"}) {
     ASSIGN_OR_RETURN(bool exists, g.Exists(path));
     if (exists) argv.push_back(path);
   }
@@ -126,8 +126,9 @@ Status RebuildGrubConfig(guest::Ops& g) {
   if (tool.find("grub2-mkconfig") != std::string::npos) {
     return RunInGuest(g, {"grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"});
   }
-  spdlog::warn("the guest has neither update-grub nor grub2-mkconfig: its boot loader configuration was not "
-               "rebuilt; make sure it passes the kernel command line in /etc/default/grub");
+  spdlog::warn(
+      "the guest has neither update-grub nor grub2-mkconfig: its boot loader configuration was not "
+      "rebuilt; make sure it passes the kernel command line in /etc/default/grub");
   return {};
 }
 
@@ -164,9 +165,10 @@ Status ReinstallBootloader(guest::Ops& g, const guest::Facts& facts, TableKind t
   const bool bios = pc && (facts.has_bios_boot || table == TableKind::kMbr);
   const bool uefi = efi && esp_mounted;
   if (!bios && !uefi) {
-    return Error(ErrorKind::kGuest, "/boot moved to a new partition, but the guest has no GRUB for BIOS "
-                                    "(/usr/lib/grub/i386-pc with a BIOS boot partition or MBR) or for UEFI "
-                                    "(/usr/lib/grub/x86_64-efi with an ESP at /boot/efi) to reinstall");
+    return Error(ErrorKind::kGuest,
+                 "/boot moved to a new partition, but the guest has no GRUB for BIOS "
+                 "(/usr/lib/grub/i386-pc with a BIOS boot partition or MBR) or for UEFI "
+                 "(/usr/lib/grub/x86_64-efi with an ESP at /boot/efi) to reinstall");
   }
   if (bios) {
     RETURN_IF_ERROR(RunInGuest(g, {"sh", "-c", "grub-install --target=i386-pc \"$(grub-probe --target=disk /boot)\""}));
@@ -175,8 +177,8 @@ Status ReinstallBootloader(guest::Ops& g, const guest::Facts& facts, TableKind t
     RETURN_IF_ERROR(RunInGuest(g, {"grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi", "--no-nvram"}));
     ASSIGN_OR_RETURN(bool removable, g.Exists("/boot/efi/EFI/BOOT/BOOTX64.EFI"));
     if (removable) {
-      RETURN_IF_ERROR(RunInGuest(g, {"grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi",
-                                     "--no-nvram", "--removable"}));
+      RETURN_IF_ERROR(RunInGuest(
+          g, {"grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi", "--no-nvram", "--removable"}));
     }
   }
   return RebuildGrubConfig(g);
@@ -213,8 +215,8 @@ Status CrypttabStep(guest::Ops& g, GuestEditState& s) {
 Status OsUnlockStep(guest::Ops& g, GuestEditState& s) { return ConfigureOsUnlock(g, s.facts, *s.edits.os_header); }
 
 Status KernelCmdlineStep(guest::Ops& g, GuestEditState& s) {
-  return UpdateKernelCmdline(
-      g, {s.edits.os_partuuid, s.edits.os_lvm ? "" : std::string("/dev/mapper/") + kOsMapperName});
+  return UpdateKernelCmdline(g,
+                             {s.edits.os_partuuid, s.edits.os_lvm ? "" : std::string("/dev/mapper/") + kOsMapperName});
 }
 
 Status BootLoaderStep(guest::Ops& g, GuestEditState& s) {

@@ -36,10 +36,10 @@ struct GuestEdits {
   // The OS volume's detached LUKS2 header; nullptr when the OS volume stays
   // plaintext (then no step touches the initramfs or the boot loader).
   const std::vector<uint8_t>* os_header = nullptr;
-  std::string os_partuuid;      // the OS volume's PARTUUID
-  bool os_lvm = false;          // / is an LV on the OS volume: root= keeps naming it
-  std::string new_boot_device;  // an empty partition that becomes /boot; "" when /boot is separate already
-  std::string esp_device;       // what fstab mounts at /boot/efi, or ""
+  std::string os_partuuid;             // the OS volume's PARTUUID
+  bool os_lvm = false;                 // / is an LV on the OS volume: root= keeps naming it
+  std::string new_boot_device;         // an empty partition that becomes /boot; "" when /boot is separate already
+  std::string esp_device;              // what fstab mounts at /boot/efi, or ""
   TableKind table = TableKind::kNone;  // the OS disk's partition table (for a BIOS grub-install)
 };
 

@@ -1,7 +1,7 @@
 #include "src/outdir/manifest.h"
 
-#include <nlohmann/json.hpp>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <utility>
 
@@ -11,9 +11,7 @@ namespace vhdcrypt {
 
 using json = nlohmann::ordered_json;
 
-const char* HeaderPlacementName(HeaderPlacement h) {
-  return h == HeaderPlacement::kDetached ? "detached" : "attached";
-}
+const char* HeaderPlacementName(HeaderPlacement h) { return h == HeaderPlacement::kDetached ? "detached" : "attached"; }
 
 std::string ManifestToJson(const Manifest& m) {
   json disks = json::array();
@@ -50,8 +48,11 @@ std::string ManifestToJson(const Manifest& m) {
                        {"header_file", v.header_file},
                        {"header_device", v.header_device}});
   }
-  json j = {{"version", m.version},     {"tool", m.tool},       {"passphrase_file", m.passphrase_file},
-            {"disks", std::move(disks)}, {"volumes", std::move(volumes)}};
+  json j = {{"version", m.version},
+            {"tool", m.tool},
+            {"passphrase_file", m.passphrase_file},
+            {"disks", std::move(disks)},
+            {"volumes", std::move(volumes)}};
   return j.dump(2) + "\n";
 }
 
@@ -114,8 +115,9 @@ class Reader {
   }
 
   Status GetHeaderPlacement(const char* key, HeaderPlacement* out) const {
-    return GetEnum(key, {std::pair{"attached", HeaderPlacement::kAttached}, std::pair{"detached", HeaderPlacement::kDetached}},
-                   "\"attached\" or \"detached\"", out);
+    return GetEnum(
+        key, {std::pair{"attached", HeaderPlacement::kAttached}, std::pair{"detached", HeaderPlacement::kDetached}},
+        "\"attached\" or \"detached\"", out);
   }
 
   Error Fail(const std::string& key, const std::string& what) const {
@@ -130,12 +132,13 @@ class Reader {
 
 // What a volume entry must hold beyond its fields' types.
 Status CheckVolume(const Reader& r, const ManifestVolume& v, const std::vector<ManifestDisk>& disks) {
-  if (v.header == HeaderPlacement::kDetached && (v.header_file.empty() || v.header_file[0] != '/' || v.header_device.empty())) {
+  if (v.header == HeaderPlacement::kDetached &&
+      (v.header_file.empty() || v.header_file[0] != '/' || v.header_device.empty())) {
     return r.Fail("header_file", "and header_device must name the detached header's file and filesystem");
   }
   if (v.disk < 0 || static_cast<size_t>(v.disk) >= disks.size()) {
-    return r.Fail("disk", "is " + std::to_string(v.disk) + ", but there are " + std::to_string(disks.size()) +
-                              " disks");
+    return r.Fail("disk",
+                  "is " + std::to_string(v.disk) + ", but there are " + std::to_string(disks.size()) + " disks");
   }
   if (v.sector_size != 512 && v.sector_size != 4096) {
     return r.Fail("sector_size", "is " + std::to_string(v.sector_size) + ", expected 512 or 4096");
@@ -143,8 +146,8 @@ Status CheckVolume(const Reader& r, const ManifestVolume& v, const std::vector<M
   const ManifestDisk& d = disks[v.disk];
   if (v.data_offset < v.header_offset || v.data_offset > d.output_virtual_size ||
       v.size > d.output_virtual_size - v.data_offset) {
-    return r.Fail("data_offset", "and size do not fit in " + d.output + " (" +
-                                     std::to_string(d.output_virtual_size) + " bytes)");
+    return r.Fail("data_offset",
+                  "and size do not fit in " + d.output + " (" + std::to_string(d.output_virtual_size) + " bytes)");
   }
   return {};
 }

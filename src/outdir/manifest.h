@@ -19,11 +19,11 @@ enum class HeaderPlacement { kAttached, kDetached };
 const char* HeaderPlacementName(HeaderPlacement h);  // "attached", "detached"
 
 struct ManifestDisk {
-  std::string input;          // path as given
-  std::string input_sha256;   // of the input file's bytes; empty (null in JSON): not hashed
+  std::string input;         // path as given
+  std::string input_sha256;  // of the input file's bytes; empty (null in JSON): not hashed
   ContainerKind input_format = ContainerKind::kRaw;
   uint64_t input_virtual_size = 0;
-  std::string output;         // file name inside DIR
+  std::string output;  // file name inside DIR
   ContainerKind output_format = ContainerKind::kRaw;
   uint64_t output_virtual_size = 0;
   std::string partition_table;  // "mbr", "gpt", "none"
@@ -31,22 +31,22 @@ struct ManifestDisk {
 };
 
 struct ManifestVolume {
-  int disk = 0;                 // index into disks
-  uint32_t partition = 0;       // 0: the whole disk
-  std::string device;           // appliance name of the source: "/dev/sdb1"
-  std::string mountpoint;       // "" when the disk came without an OS
-  std::string filesystem;       // "ext4", "xfs", ...
+  int disk = 0;            // index into disks
+  uint32_t partition = 0;  // 0: the whole disk
+  std::string device;      // appliance name of the source: "/dev/sdb1"
+  std::string mountpoint;  // "" when the disk came without an OS
+  std::string filesystem;  // "ext4", "xfs", ...
   std::string filesystem_uuid;
   std::string luks_uuid;
-  std::string mapper_name;      // "luks-<luks_uuid>"
+  std::string mapper_name;  // "luks-<luks_uuid>"
   std::string cipher = "aes-xts-plain64";
   uint32_t key_bits = 512;
   uint32_t sector_size = 512;
   std::string pbkdf;
-  uint64_t source_offset = 0;   // plaintext volume in the input
-  uint64_t size = 0;            // plaintext bytes (= data segment)
-  uint64_t header_offset = 0;   // LUKS header (= partition start) in the output
-  uint64_t data_offset = 0;     // data segment in the output
+  uint64_t source_offset = 0;  // plaintext volume in the input
+  uint64_t size = 0;           // plaintext bytes (= data segment)
+  uint64_t header_offset = 0;  // LUKS header (= partition start) in the output
+  uint64_t data_offset = 0;    // data segment in the output
   HeaderPlacement header = HeaderPlacement::kAttached;
   std::string header_file;
   std::string header_device;

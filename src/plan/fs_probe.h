@@ -11,15 +11,15 @@
 #include <cstdint>
 #include <string>
 
-#include "formats/image.h"
 #include "base/result.h"
+#include "formats/image.h"
 
 namespace vhdcrypt {
 
 struct FsProbe {
-  std::string type;         // "ext2", "ext3", "ext4", "xfs", or "" (not recognised)
-  std::string uuid;         // as blkid prints it: lowercase, dashed, in stored byte order
-  uint32_t min_io = 512;    // smallest I/O the filesystem issues: ext block size, XFS sector size
+  std::string type;       // "ext2", "ext3", "ext4", "xfs", or "" (not recognised)
+  std::string uuid;       // as blkid prints it: lowercase, dashed, in stored byte order
+  uint32_t min_io = 512;  // smallest I/O the filesystem issues: ext block size, XFS sector size
 };
 
 // Reads the superblock of the filesystem at [offset, offset + size) of `disk`.

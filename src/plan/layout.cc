@@ -30,10 +30,11 @@ Result<std::vector<DiskWrite>> EncodeMbrTable(const std::string& disk, std::span
     const uint64_t lba = p.start / kSectorSize, sectors = p.size / kSectorSize;
     if (lba + sectors > 0xFFFFFFFFull) {
       return InvalidInput(disk + ": partition " + std::to_string(p.number) + " would end at sector " +
-                          std::to_string(lba + sectors) + ", past the MBR's 32-bit limit (2 TiB); convert the disk to GPT");
+                          std::to_string(lba + sectors) +
+                          ", past the MBR's 32-bit limit (2 TiB); convert the disk to GPT");
     }
-    layout.partitions.push_back(MbrPartitionSpec{p.number, type, p.bootable, static_cast<uint32_t>(lba),
-                                                 static_cast<uint32_t>(sectors)});
+    layout.partitions.push_back(
+        MbrPartitionSpec{p.number, type, p.bootable, static_cast<uint32_t>(lba), static_cast<uint32_t>(sectors)});
   }
   auto writes = EncodeMbr(layout, out_size);
   if (!writes.ok()) return InvalidInput(disk + ": " + writes.error().message());
@@ -66,11 +67,12 @@ Result<std::vector<DiskWrite>> EncodeGptTable(const std::string& disk, const Par
 
 // The partition `add` asks for, at the first MiB boundary at or after `from`
 // with the first free number.
-Result<Partition> AddPartition(const std::string& disk, const PartitionTable& table, const std::vector<Partition>& parts,
-                               const NewPartition& add, uint64_t from) {
+Result<Partition> AddPartition(const std::string& disk, const PartitionTable& table,
+                               const std::vector<Partition>& parts, const NewPartition& add, uint64_t from) {
   const uint32_t slots = table.kind == TableKind::kMbr ? 4 : kGptNumEntries;
   uint32_t number = 1;
-  while (number <= slots && std::any_of(parts.begin(), parts.end(), [&](const Partition& p) { return p.number == number; })) {
+  while (number <= slots &&
+         std::any_of(parts.begin(), parts.end(), [&](const Partition& p) { return p.number == number; })) {
     ++number;
   }
   if (number > slots) {
@@ -90,7 +92,6 @@ Result<Partition> AddPartition(const std::string& disk, const PartitionTable& ta
   }
   return q;
 }
-
 
 // The requests and the added partition as PlanDiskLayout takes them.
 Status CheckRequests(const std::string& disk, const PartitionTable& table, std::span<const VolumeRequest> encrypt,

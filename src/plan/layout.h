@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "formats/image.h"
 #include "formats/partition_table.h"
-#include "base/result.h"
 
 namespace vhdcrypt {
 
@@ -57,18 +57,18 @@ struct NewPartition {
 };
 
 struct PlannedVolume {
-  uint32_t partition = 0;      // 0: the whole disk
-  uint64_t source_offset = 0;  // plaintext volume in the source
-  uint64_t size = 0;           // plaintext bytes = data segment bytes
-  uint64_t header_offset = 0;  // LUKS header in the output (attached); data segment at + header_bytes
-  uint64_t data_offset = 0;    // the data segment in the output
+  uint32_t partition = 0;             // 0: the whole disk
+  uint64_t source_offset = 0;         // plaintext volume in the source
+  uint64_t size = 0;                  // plaintext bytes = data segment bytes
+  uint64_t header_offset = 0;         // LUKS header in the output (attached); data segment at + header_bytes
+  uint64_t data_offset = 0;           // the data segment in the output
   uint64_t out_partition_offset = 0;  // the partition in the output (== header_offset)
   uint64_t out_partition_size = 0;    // header_bytes + size
 };
 
 struct DiskLayout {
   uint64_t source_size = 0;
-  uint64_t out_size = 0;  // virtual size of the output disk
+  uint64_t out_size = 0;               // virtual size of the output disk
   std::vector<PlannedVolume> volumes;  // in request order
   std::vector<Segment> segments;       // in output order, non-overlapping
   // The new partition table, written after the segments (they may cover the

@@ -37,10 +37,10 @@ TEST(ParseCrypttab, ReadsNamesAndDevices) {
 }
 
 TEST(ParseModprobe, FindsBlacklistsAndInstallOverrides) {
-  auto r = ParseModprobe("/etc/modprobe.d/cis.conf",
-                         {"# CIS 1.1.1.x", "install vfat /bin/true", "install dm-crypt /bin/false",
-                          "blacklist nls_utf8", "options vfat shortname=mixed",
-                          "install usb-storage /sbin/modprobe --ignore-install usb-storage"});
+  auto r = ParseModprobe(
+      "/etc/modprobe.d/cis.conf",
+      {"# CIS 1.1.1.x", "install vfat /bin/true", "install dm-crypt /bin/false", "blacklist nls_utf8",
+       "options vfat shortname=mixed", "install usb-storage /sbin/modprobe --ignore-install usb-storage"});
   ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(r[0].module, "vfat");
   EXPECT_EQ(r[0].kind, ModprobeRule::Kind::kInstallOverride);
@@ -59,8 +59,7 @@ TEST(OsRelease, UnquotesValues) {
 }
 
 TEST(AgentVersion, ReadsVersionPy) {
-  EXPECT_EQ(AgentVersionFromSource({"import os", "AGENT_NAME = 'WALinuxAgent'", "AGENT_VERSION = '2.2.45'"}),
-            "2.2.45");
+  EXPECT_EQ(AgentVersionFromSource({"import os", "AGENT_NAME = 'WALinuxAgent'", "AGENT_VERSION = '2.2.45'"}), "2.2.45");
   EXPECT_EQ(AgentVersionFromSource({"AGENT_VERSION = \"2.9.1.1\"  # comment"}), "2.9.1.1");
   EXPECT_EQ(AgentVersionFromSource({"nothing here"}), "");
 }

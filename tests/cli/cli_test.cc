@@ -7,9 +7,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/cli/run.h"
@@ -136,7 +136,7 @@ TEST(Cli, EverySubcommandsDocsPageListsExactlyItsOptions) {
 TEST(Cli, EverySubcommandHelpDescribesItselfWithExamples) {
   for (const auto& [name, help] : SubcommandHelps()) {
     for (const std::string& want : {std::string("Description:\n  "), "Examples:\n  vhdcrypt " + name + " ",
-                                   std::string("Exit codes:"), std::string("Environment:")}) {
+                                    std::string("Exit codes:"), std::string("Environment:")}) {
       EXPECT_NE(help.find(want), std::string::npos) << name << " --help lacks '" << want << "':\n" << help;
     }
   }
@@ -212,7 +212,8 @@ TEST(Cli, ConvertRoundTripsThroughEveryContainer) {
   WriteBytes(dir / "in.vhd", bytes);
   ASSERT_EQ(RunVhdcrypt({"convert", dir / "in.vhd", dir / "a.vhd", "--to", "vhd-fixed"}).exit_code, 0);
   ASSERT_EQ(RunVhdcrypt({"convert", dir / "a.vhd", dir / "b.img", "--to", "raw"}).exit_code, 0);
-  ASSERT_EQ(RunVhdcrypt({"convert", "--format", "raw", dir / "b.img", dir / "c.vhd", "--to", "vhd-dynamic"}).exit_code, 0);
+  ASSERT_EQ(RunVhdcrypt({"convert", "--format", "raw", dir / "b.img", dir / "c.vhd", "--to", "vhd-dynamic"}).exit_code,
+            0);
   auto j = nlohmann::json::parse(RunVhdcrypt({"info", "--json", dir / "c.vhd"}).out);
   EXPECT_EQ(j["vhd"]["allocated_blocks"], 2u);
   // Back to raw from the dynamic one; must equal the first raw copy.

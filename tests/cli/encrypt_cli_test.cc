@@ -29,8 +29,8 @@ unsigned Mode(const std::string& path) {
 // taken from OpenSSL, which wrote it. Returns "!" on a character outside the
 // alphabet.
 std::string Base64Decode(const std::string& text, bool url) {
-  const std::string alphabet = std::string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") +
-                               (url ? "-_" : "+/");
+  const std::string alphabet =
+      std::string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") + (url ? "-_" : "+/");
   std::string out;
   uint32_t acc = 0;
   int bits = 0;
@@ -52,8 +52,8 @@ std::string Base64Decode(const std::string& text, bool url) {
 // the public half DIR/NAME.pub.pem ("PUBLIC KEY").
 std::string MakeRsaKey(const testing::TempDir& dir, const std::string& name, int bits) {
   const std::string priv = dir / (name + ".priv.pem"), pub = dir / (name + ".pub.pem");
-  const std::string cmd = "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:" + std::to_string(bits) +
-                          " -out " + priv + " 2>/dev/null && openssl pkey -in " + priv + " -pubout -out " + pub;
+  const std::string cmd = "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:" + std::to_string(bits) + " -out " +
+                          priv + " 2>/dev/null && openssl pkey -in " + priv + " -pubout -out " + pub;
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   return pub;
 }
@@ -63,8 +63,7 @@ std::string MakeRsaKey(const testing::TempDir& dir, const std::string& name, int
 std::string OpensslUnwrap(const testing::TempDir& dir, const std::string& priv, const std::string& wrapped,
                           bool sha256) {
   const std::string out = dir / "unwrapped";
-  std::string cmd = "openssl pkeyutl -decrypt -inkey " + priv + " -in " + wrapped +
-                    " -pkeyopt rsa_padding_mode:oaep";
+  std::string cmd = "openssl pkeyutl -decrypt -inkey " + priv + " -in " + wrapped + " -pkeyopt rsa_padding_mode:oaep";
   if (sha256) cmd += " -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256";
   cmd += " -out " + out + " 2>/dev/null";
   if (std::system(cmd.c_str()) != 0) return "(openssl pkeyutl failed)";
@@ -136,7 +135,7 @@ TEST(EncryptCli, UsageErrorsComeBeforeAnyWork) {
   auto no_dir = RunVhdcrypt({"encrypt", img, "--output-dir", dir / "nope"});
   EXPECT_EQ(no_dir.exit_code, 2);
   EXPECT_NE(no_dir.err.find("nope: output directory does not exist"), std::string::npos) << no_dir.err;
-  EXPECT_EQ(RunVhdcrypt({"encrypt", img}).exit_code, 2);  // --output-dir is required
+  EXPECT_EQ(RunVhdcrypt({"encrypt", img}).exit_code, 2);         // --output-dir is required
   EXPECT_EQ(RunVhdcrypt({"verify", dir / "out"}).exit_code, 2);  // --key-file is required
   EXPECT_TRUE(std::filesystem::is_empty(dir / "out"));
 }
@@ -186,8 +185,9 @@ TEST(EncryptCli, DataOnlyRunWritesImageManifestAndPassphrase) {
   const auto& done = objects[objects.size() - 2];
   EXPECT_EQ(done["type"], "progress-done");
   EXPECT_EQ(done["bytes_done"], done["bytes_total"]);
-  EXPECT_EQ(objects.back(), nlohmann::json({{"type", "result"}, {"command", "encrypt"}, {"exit_code", 0},
-                                            {"output_dir", dir / "out"}}));
+  EXPECT_EQ(
+      objects.back(),
+      nlohmann::json({{"type", "result"}, {"command", "encrypt"}, {"exit_code", 0}, {"output_dir", dir / "out"}}));
   // info reads the output: a fixed VHD, no partition table, LUKS at 0.
   auto info = RunVhdcrypt({"info", "--json", dir / "out/data.vhd"});
   ASSERT_EQ(info.exit_code, 0) << info.err;
@@ -216,8 +216,8 @@ TEST(EncryptCli, ForcedPbkdfCostsReachTheKeySlot) {
   for (const auto& c : cases) {
     const std::string out = dir / ("out" + std::to_string(n++));
     ASSERT_EQ(::mkdir(out.c_str(), 0700), 0);
-    std::vector<std::string> args = {"-vv", "encrypt", "--data-only", img, "--output-dir", out, "--key-file",
-                                     dir / "key", "--progress", "none"};
+    std::vector<std::string> args = {"-vv", "encrypt",    "--data-only", img,          "--output-dir",
+                                     out,   "--key-file", dir / "key",   "--progress", "none"};
     args.insert(args.end(), c.args.begin(), c.args.end());
     auto r = RunVhdcrypt(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -247,7 +247,7 @@ TEST(EncryptCli, NoPlaintextInTheOutputAndFreshKeysEachRun) {
   ASSERT_EQ(a.size(), src.size() + (16u << 20));
   ASSERT_EQ(b.size(), a.size());
   EXPECT_NE(a.substr(16 << 20), b.substr(16 << 20));  // fresh volume keys
-  const std::string sb = src.substr(1024, 1024);       // the ext4 superblock
+  const std::string sb = src.substr(1024, 1024);      // the ext4 superblock
   EXPECT_EQ(a.find(sb), std::string::npos);
   EXPECT_EQ(a.find("hello\n"), std::string::npos);
   // The user's key file is theirs: no copy of it, in any form.
@@ -272,9 +272,10 @@ TEST(EncryptCli, KekWrapsTheKeyFilePassphraseForOpensslToUnwrap) {
     SCOPED_TRACE(c.out);
     const std::string out = dir / c.out;
     ASSERT_EQ(::mkdir(out.c_str(), 0700), 0);
-    std::vector<std::string> args = {"-v", "encrypt", "--data-only", img, "--output-dir", out, "--key-file",
-                                     dir / "key", "--kek", pub, "--kek-url", url, "--write-passphrase",
-                                     "--pbkdf", "pbkdf2", "--iter-time", "50", "--progress", "plain"};
+    std::vector<std::string> args = {"-v",          "encrypt",    "--data-only",        img,       "--output-dir",
+                                     out,           "--key-file", dir / "key",          "--kek",   pub,
+                                     "--kek-url",   url,          "--write-passphrase", "--pbkdf", "pbkdf2",
+                                     "--iter-time", "50",         "--progress",         "plain"};
     args.insert(args.end(), c.alg.begin(), c.alg.end());
     auto r = RunVhdcrypt(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -294,10 +295,10 @@ TEST(EncryptCli, KekWrapsTheKeyFilePassphraseForOpensslToUnwrap) {
     auto secret = nlohmann::json::parse(secret_text);
     EXPECT_EQ(Base64Decode(secret["value"], true), wrapped);
     EXPECT_EQ(secret["attributes"], nlohmann::json({{"enabled", true}}));
-    EXPECT_EQ(secret["tags"], nlohmann::json({{"DiskEncryptionKeyFileName", "LinuxPassPhraseFileName"},
-                                              {"DiskEncryptionKeyEncryptionAlgorithm",
-                                               c.sha256 ? "RSA-OAEP-256" : "RSA-OAEP"},
-                                              {"DiskEncryptionKeyEncryptionKeyURL", url}}));
+    EXPECT_EQ(secret["tags"],
+              nlohmann::json({{"DiskEncryptionKeyFileName", "LinuxPassPhraseFileName"},
+                              {"DiskEncryptionKeyEncryptionAlgorithm", c.sha256 ? "RSA-OAEP-256" : "RSA-OAEP"},
+                              {"DiskEncryptionKeyEncryptionKeyURL", url}}));
     EXPECT_EQ(testing::ReadText(out + "/manifest.json").find("correct horse"), std::string::npos);
     // No temporaries left: the image, the manifest and the two key outputs.
     EXPECT_EQ(std::distance(std::filesystem::directory_iterator(out), {}), 4);
@@ -312,8 +313,8 @@ TEST(EncryptCli, KekWrapsAGeneratedPassphraseWrittenOnlyWhenAsked) {
     SCOPED_TRACE(write ? "--write-passphrase" : "wrapped only");
     const std::string out = dir / (write ? "plain" : "wrapped");
     ASSERT_EQ(::mkdir(out.c_str(), 0700), 0);
-    std::vector<std::string> args = {"encrypt", "--data-only", img, "--output-dir", out, "--kek", pub,
-                                     "--pbkdf", "pbkdf2", "--iter-time", "50", "--progress", "none"};
+    std::vector<std::string> args = {"encrypt", "--data-only", img,  "--output-dir", out,   "--kek", pub, "--pbkdf",
+                                     "pbkdf2",  "--iter-time", "50", "--progress",   "none"};
     if (write) args.push_back("--write-passphrase");
     auto r = RunVhdcrypt(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -346,7 +347,9 @@ TEST(EncryptCli, RefusedKekLeavesNothingBehind) {
   const std::string small = MakeRsaKey(dir, "small", 1024);
   const std::string pub = MakeRsaKey(dir, "kek", 2048);
   ASSERT_EQ(std::system(("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | "
-                         "openssl pkey -pubout -out " + dir / "ec.pem").c_str()),
+                         "openssl pkey -pubout -out " +
+                         dir / "ec.pem")
+                            .c_str()),
             0);
   WriteText(dir / "garbage.pem", "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n");
   WriteText(dir / "long.key", std::string(300, 'k'));  // more than one OAEP block of a 2048-bit key
@@ -376,7 +379,8 @@ TEST(EncryptCli, DataOnlyRefusesABootableDisk) {
   testing::TempDir dir;
   // A GPT disk with an EFI System partition: an OS disk.
   const std::string img = dir / "os.raw";
-  const std::string cmd = "truncate -s 64M " + img + " && sgdisk -o -n 1:2048:+32M -t 1:EF00 -n 2:0:0 " + img + " >/dev/null";
+  const std::string cmd =
+      "truncate -s 64M " + img + " && sgdisk -o -n 1:2048:+32M -t 1:EF00 -n 2:0:0 " + img + " >/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   ASSERT_EQ(::mkdir((dir / "out").c_str(), 0700), 0);
   auto r = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "out"});
@@ -420,16 +424,16 @@ TEST(EncryptCli, NoInputHashLeavesTheDigestNull) {
   const std::string before = testing::ReadText(img);
   WriteText(dir / "key", "unhashed");
   for (const char* sub : {"enc", "plain"}) ASSERT_EQ(::mkdir((dir / sub).c_str(), 0700), 0);
-  auto e = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "enc", "--key-file", dir / "key",
-                        "--no-input-hash", "--to", "raw", "--pbkdf", "pbkdf2", "--iter-time", "20", "--progress",
-                        "none"});
+  auto e =
+      RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "enc", "--key-file", dir / "key",
+                   "--no-input-hash", "--to", "raw", "--pbkdf", "pbkdf2", "--iter-time", "20", "--progress", "none"});
   ASSERT_EQ(e.exit_code, 0) << e.err;
   auto m = nlohmann::json::parse(testing::ReadText(dir / "enc/manifest.json"));
   ASSERT_EQ(m["disks"].size(), 1u);
   EXPECT_TRUE(m["disks"][0]["input_sha256"].is_null()) << m.dump();
   EXPECT_EQ(m["volumes"].size(), 1u);
-  auto d = RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain",
-                        "--progress", "none"});
+  auto d = RunVhdcrypt(
+      {"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain", "--progress", "none"});
   ASSERT_EQ(d.exit_code, 0) << d.err;
   const std::string plain = testing::ReadText(dir / "plain/d.raw");
   ASSERT_EQ(plain.size(), before.size() + (16u << 20));
@@ -446,8 +450,8 @@ TEST(DecryptCli, RoundTripsADataOnlyDiskAndRefusesAWrongKey) {
   WriteText(dir / "key", "decrypt me");
   WriteText(dir / "wrong", "not me");
   for (const char* sub : {"enc", "plain", "plain2", "bad"}) ASSERT_EQ(::mkdir((dir / sub).c_str(), 0700), 0);
-  auto e = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "enc", "--key-file", dir / "key",
-                        "--to", "vhd-dynamic", "--pbkdf", "pbkdf2", "--iter-time", "20", "--progress", "none"});
+  auto e = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "enc", "--key-file", dir / "key", "--to",
+                        "vhd-dynamic", "--pbkdf", "pbkdf2", "--iter-time", "20", "--progress", "none"});
   ASSERT_EQ(e.exit_code, 0) << e.err;
   const std::string encrypted = testing::ReadText(dir / "enc/d.vhd");
 
@@ -468,7 +472,9 @@ TEST(DecryptCli, RoundTripsADataOnlyDiskAndRefusesAWrongKey) {
   EXPECT_EQ(objects.back()["exit_code"], 0);
   // Default container: as in DIR (dynamic VHD), read back through convert.
   ASSERT_EQ(RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain2",
-                         "--progress", "none"}).exit_code, 0);
+                         "--progress", "none"})
+                .exit_code,
+            0);
   auto info = RunVhdcrypt({"info", "--json", dir / "plain2/d.vhd"});
   EXPECT_EQ(nlohmann::json::parse(info.out)["container"], "vhd-dynamic") << info.err;
   // Existing outputs stay unless --force.
@@ -494,8 +500,8 @@ TEST(DecryptCli, BadSourcesAreNamed) {
   auto r = RunVhdcrypt({"decrypt", dir / "key", "--key-file", dir / "key", "--output-dir", dir / "out"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find(dir / "key"), std::string::npos) << r.err;
-  r = RunVhdcrypt({"decrypt", dir / "empty", "--data", dir / "key", "--key-file", dir / "key", "--output-dir",
-                   dir / "out"});
+  r = RunVhdcrypt(
+      {"decrypt", dir / "empty", "--data", dir / "key", "--key-file", dir / "key", "--output-dir", dir / "out"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--data: only with an IMAGE"), std::string::npos) << r.err;
   r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "out"});

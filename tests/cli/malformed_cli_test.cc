@@ -46,15 +46,16 @@ void Check(const testing::MalformedCase& c, bool container_level) {
 
   if (container_level) {
     // convert must refuse too, and leave nothing behind.
-    auto conv = testing::RunVhdcrypt({"convert", "--format", HintName(c.hint), path, dir / "out.vhd", "--to", "vhd-fixed"});
+    auto conv =
+        testing::RunVhdcrypt({"convert", "--format", HintName(c.hint), path, dir / "out.vhd", "--to", "vhd-fixed"});
     EXPECT_EQ(conv.exit_code, 3) << conv.err;
     EXPECT_EQ(dir.EntryCount(), 1u) << "convert left files behind";
   }
   // encrypt refuses before writing anything (no passphrase, no temporaries).
   const std::string out_dir = dir / "enc";
   ASSERT_EQ(::mkdir(out_dir.c_str(), 0700), 0);
-  auto enc = testing::RunVhdcrypt({"encrypt", "--data-only", "--format", HintName(c.hint), path, "--output-dir",
-                                   out_dir, "--progress", "none"});
+  auto enc = testing::RunVhdcrypt(
+      {"encrypt", "--data-only", "--format", HintName(c.hint), path, "--output-dir", out_dir, "--progress", "none"});
   EXPECT_EQ(enc.exit_code, 3) << enc.err;
   EXPECT_NE(enc.err.find(c.expect), std::string::npos) << "stderr: " << enc.err << "\nexpected: " << c.expect;
   EXPECT_EQ(enc.err.find("AddressSanitizer"), std::string::npos) << enc.err;

@@ -113,16 +113,15 @@ TEST(Engine, SameOutputForEveryThreadCountAndChunkSizeAndItIsPlain64Xts) {
 
     for (unsigned threads : {1u, 2u, 3u, 8u}) {
       for (size_t chunk : {4 * kKiB, 8 * kKiB, 12 * kKiB, 64 * kKiB, 1 * kMiB}) {
-        SCOPED_TRACE("sector " + std::to_string(l.sector_size) + ", threads " + std::to_string(threads) +
-                     ", chunk " + std::to_string(chunk));
+        SCOPED_TRACE("sector " + std::to_string(l.sector_size) + ", threads " + std::to_string(threads) + ", chunk " +
+                     std::to_string(chunk));
         auto image = MemImage("src.img", source);
         MemDisk out(l.out_size);
-        VolumeJob job{image.get(), l.source_offset, l.length, out.writer.get(), l.out_offset, key, l.sector_size,
-                      Direction::kEncrypt};
+        VolumeJob job{image.get(), l.source_offset, l.length,           out.writer.get(), l.out_offset,
+                      key,         l.sector_size,   Direction::kEncrypt};
         std::vector<std::pair<uint64_t, uint64_t>> calls;
-        Status s = RunVolumeJob(job, {threads, chunk}, [&](uint64_t done, uint64_t total) {
-          calls.emplace_back(done, total);
-        });
+        Status s = RunVolumeJob(job, {threads, chunk},
+                                [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); });
         ASSERT_TRUE(s.ok()) << s.error().message();
         ASSERT_TRUE(out.Finish() == expected);
         ASSERT_EQ(calls.size(), (l.length + chunk - 1) / chunk);
@@ -142,8 +141,8 @@ TEST(Engine, DecryptRestoresTheOriginal) {
     const Bytes source = RandomBytes(l.source_size, 100 + l.sector_size);
     auto image = MemImage("src.img", source);
     MemDisk encrypted(l.out_size);
-    VolumeJob job{image.get(), l.source_offset, l.length, encrypted.writer.get(), l.out_offset, key, l.sector_size,
-                  Direction::kEncrypt};
+    VolumeJob job{image.get(), l.source_offset, l.length,           encrypted.writer.get(), l.out_offset,
+                  key,         l.sector_size,   Direction::kEncrypt};
     ASSERT_TRUE(RunVolumeJob(job, {3, 64 * kKiB}).ok());
     const Bytes& cipher = encrypted.Finish();
     EXPECT_FALSE(std::equal(source.begin() + l.source_offset, source.begin() + l.source_offset + 4096,
@@ -151,8 +150,8 @@ TEST(Engine, DecryptRestoresTheOriginal) {
 
     auto back_in = MemImage("enc.img", cipher);
     MemDisk plain(l.length);
-    VolumeJob back{back_in.get(), l.out_offset, l.length, plain.writer.get(), 0, key, l.sector_size,
-                   Direction::kDecrypt};
+    VolumeJob back{back_in.get(), l.out_offset,  l.length,           plain.writer.get(), 0,
+                   key,           l.sector_size, Direction::kDecrypt};
     ASSERT_TRUE(RunVolumeJob(back, {2, 1 * kMiB}).ok());
     const Bytes& restored = plain.Finish();
     ASSERT_TRUE(std::equal(restored.begin(), restored.end(), source.begin() + l.source_offset));
@@ -442,8 +441,8 @@ LuksVolume LoadLuks(const std::string& path, const std::string& passphrase) {
   if (r == 0) {
     v.key.resize(static_cast<size_t>(crypt_get_volume_key_size(cd)));
     size_t key_size = v.key.size();
-    r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, reinterpret_cast<char*>(v.key.data()), &key_size,
-                             passphrase.data(), passphrase.size());
+    r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, reinterpret_cast<char*>(v.key.data()), &key_size, passphrase.data(),
+                             passphrase.size());
     EXPECT_GE(r, 0) << "crypt_volume_key_get";
     v.key.resize(key_size);
     v.data_offset = crypt_get_data_offset(cd) * 512;  // libcryptsetup counts 512-byte sectors
@@ -470,11 +469,27 @@ TEST_P(CryptsetupCrossCheck, EngineDecryptsWhatCryptsetupEncrypted) {
   WriteFile(image, original);
   WriteFile(keyfile, Bytes(passphrase.begin(), passphrase.end()));
 
-  CommandResult run = RunCommand({cryptsetup, "reencrypt", "--encrypt", "--type", "luks2", "--cipher",
-                                  "aes-xts-plain64", "--key-size", "512", "--reduce-device-size",
-                                  std::to_string(reduce / kMiB) + "M", "--sector-size", std::to_string(sector_size),
-                                  "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--batch-mode",
-                                  "--key-file", keyfile, image});
+  CommandResult run = RunCommand({cryptsetup,
+                                  "reencrypt",
+                                  "--encrypt",
+                                  "--type",
+                                  "luks2",
+                                  "--cipher",
+                                  "aes-xts-plain64",
+                                  "--key-size",
+                                  "512",
+                                  "--reduce-device-size",
+                                  std::to_string(reduce / kMiB) + "M",
+                                  "--sector-size",
+                                  std::to_string(sector_size),
+                                  "--pbkdf",
+                                  "pbkdf2",
+                                  "--pbkdf-force-iterations",
+                                  "1000",
+                                  "--batch-mode",
+                                  "--key-file",
+                                  keyfile,
+                                  image});
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   LuksVolume luks = LoadLuks(image, passphrase);
@@ -494,8 +509,8 @@ TEST_P(CryptsetupCrossCheck, EngineDecryptsWhatCryptsetupEncrypted) {
   ASSERT_TRUE(img.ok());
   const uint64_t segment = file_size - luks.data_offset;
   MemDisk plain(segment);
-  VolumeJob job{img->get(), luks.data_offset, segment, plain.writer.get(), 0, luks.key, sector_size,
-                Direction::kDecrypt};
+  VolumeJob job{img->get(), luks.data_offset, segment,     plain.writer.get(),
+                0,          luks.key,         sector_size, Direction::kDecrypt};
   Status s = RunVolumeJob(job, {2, 256 * kKiB});
   ASSERT_TRUE(s.ok()) << s.error().message();
   const Bytes& data = plain.Finish();
@@ -517,8 +532,8 @@ TEST_P(CryptsetupCrossCheck, EngineDecryptsWhatCryptsetupEncrypted) {
   Bytes other_key = luks.key;
   other_key[0] ^= 1;
   MemDisk garbage(segment);
-  VolumeJob wrong_key{img->get(), luks.data_offset, kept, garbage.writer.get(), 0, other_key, sector_size,
-                      Direction::kDecrypt};
+  VolumeJob wrong_key{img->get(), luks.data_offset, kept,        garbage.writer.get(),
+                      0,          other_key,        sector_size, Direction::kDecrypt};
   ASSERT_TRUE(RunVolumeJob(wrong_key, {1, 1 * kMiB}).ok());
   EXPECT_FALSE(std::equal(original.begin(), original.begin() + 4096, garbage.Finish().begin()));
   OPENSSL_cleanse(luks.key.data(), luks.key.size());

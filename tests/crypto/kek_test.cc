@@ -33,8 +33,7 @@ Pkey Rsa(size_t bits) { return Pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", b
 std::string PublicPem(EVP_PKEY* key, bool pkcs1 = false) {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
   if (pkcs1) {
-    OSSL_ENCODER_CTX* ectx =
-        OSSL_ENCODER_CTX_new_for_pkey(key, EVP_PKEY_PUBLIC_KEY, "PEM", "type-specific", nullptr);
+    OSSL_ENCODER_CTX* ectx = OSSL_ENCODER_CTX_new_for_pkey(key, EVP_PKEY_PUBLIC_KEY, "PEM", "type-specific", nullptr);
     EXPECT_NE(ectx, nullptr);
     EXPECT_EQ(OSSL_ENCODER_to_bio(ectx, bio.get()), 1);
     OSSL_ENCODER_CTX_free(ectx);
@@ -158,9 +157,8 @@ TEST_F(KekTest, RefusesAnEcKey) {
 }
 
 TEST_F(KekTest, RefusesGarbagePrivateEmptyAndMissingFiles) {
-  for (const std::string& content :
-       {std::string("not a key\n"), std::string(),
-        std::string("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")}) {
+  for (const std::string& content : {std::string("not a key\n"), std::string(),
+                                     std::string("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")}) {
     const std::string pem = WritePem(dir_, "bad.pem", content);
     auto r = WrapPassphrase(pem, KekAlg::kRsaOaep, Bytes("secret"));
     ASSERT_FALSE(r.ok());

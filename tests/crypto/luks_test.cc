@@ -154,7 +154,8 @@ std::string Hex(std::span<const uint8_t> bytes, const char* separator) {
 
 std::string Base64(std::span<const uint8_t> bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), static_cast<int>(bytes.size()));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), static_cast<int>(bytes.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -451,7 +452,7 @@ TEST_F(LuksTest, CalibrationRefusesBadOptions) {
   few_iterations.iterations = 10;
   too_much.max_memory_kb = 8 * 1024 * 1024;  // refused by libcryptsetup itself
   const std::pair<LuksOptions, const char*> cases[] = {
-      {zero_time, "iteration time"},       {tiny_memory, "8 KiB"},  {memory_alone, "without iterations"},
+      {zero_time, "iteration time"},         {tiny_memory, "8 KiB"}, {memory_alone, "without iterations"},
       {few_iterations, "iterations 10 are"}, {too_much, "memory"},
   };
   for (const auto& [options, message_part] : cases) {
@@ -633,8 +634,10 @@ TEST_F(LuksTest, LogsNeverSpellASecret) {
   explicit_costs.parallel_threads = 1;
   auto h = FormatLuksHeader(passphrase_, key_, FastPbkdf2(4096));
   auto fixed = FormatLuksHeader(passphrase_, key_, explicit_costs);
-  Result<SecretBytes> right = h.ok() ? UnlockLuksHeader(h->bytes, passphrase_) : Result<SecretBytes>(IoError("no header"));
-  Result<SecretBytes> wrong = h.ok() ? UnlockLuksHeader(h->bytes, SecretOf("wrong")) : Result<SecretBytes>(IoError("no header"));
+  Result<SecretBytes> right =
+      h.ok() ? UnlockLuksHeader(h->bytes, passphrase_) : Result<SecretBytes>(IoError("no header"));
+  Result<SecretBytes> wrong =
+      h.ok() ? UnlockLuksHeader(h->bytes, SecretOf("wrong")) : Result<SecretBytes>(IoError("no header"));
 
   crypt_set_debug_level(CRYPT_DEBUG_NONE);
   spdlog::set_default_logger(previous);

@@ -16,7 +16,8 @@ using Bytes = std::vector<uint8_t>;
 
 Bytes FromHex(const std::string& hex) {
   Bytes out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -206,11 +207,15 @@ constexpr char kVector19Ct[] =
     "5fd46cd312021d4b438862419a791be03bb4d97c0e59578542531ba466a83baf"
     "92cefc151b5cc1611a167893819b63fb8a6b18e86de60290fa72b797b0ce59f3";
 
-constexpr char kKey128[] = "27182818284590452353602874713526" "31415926535897932384626433832795";
+constexpr char kKey128[] =
+    "27182818284590452353602874713526"
+    "31415926535897932384626433832795";
 constexpr char kKey256[] =
     "2718281828459045235360287471352662497757247093699959574966967627"
     "3141592653589793238462643383279502884197169399375105820974944592";
-constexpr char kKey19[] = "e0e1e2e3e4e5e6e7e8e9eaebecedeeef" "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf";
+constexpr char kKey19[] =
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf";
 
 struct Vector {
   const char* name;

@@ -23,16 +23,17 @@ TEST(NewcArchive, GnuCpioUnpacksItAfterAnotherArchive) {
   testing::TempDir dir;
   std::vector<uint8_t> header(70000);
   for (size_t i = 0; i < header.size(); ++i) header[i] = static_cast<uint8_t>(i * 7 + 3);
-  auto archive = NewcArchive({{"boot", 040755, {}}, {"boot/luks", 040700, {}},
-                              {"boot/luks/osluksheader", 0100600, header}},
-                             1700000000);
+  auto archive = NewcArchive(
+      {{"boot", 040755, {}}, {"boot/luks", 040700, {}}, {"boot/luks/osluksheader", 0100600, header}}, 1700000000);
   EXPECT_EQ(archive.size() % 512, 0u);
   EXPECT_EQ(std::string(archive.begin(), archive.begin() + 6), "070701");
   // The first archive: an old osluksheader, made by cpio itself.
   std::filesystem::create_directories(dir / "old/boot/luks");
   std::ofstream(dir / "old/boot/luks/osluksheader") << "old header";
-  const std::string make_old = "cd " + (dir / "old") + " && printf 'boot\\nboot/luks\\nboot/luks/osluksheader\\n' | "
-                               "cpio -o -H newc --quiet > " + (dir / "initrd.img");
+  const std::string make_old = "cd " + (dir / "old") +
+                               " && printf 'boot\\nboot/luks\\nboot/luks/osluksheader\\n' | "
+                               "cpio -o -H newc --quiet > " +
+                               (dir / "initrd.img");
   ASSERT_EQ(std::system(make_old.c_str()), 0);
   {
     std::ofstream out(dir / "initrd.img", std::ios::binary | std::ios::app);

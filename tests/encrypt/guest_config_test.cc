@@ -136,9 +136,9 @@ TEST(EditKernelCmdline, DropsWhatStopsTheUnlockAndPointsRootAtTheMapping) {
   EXPECT_EQ(EditKernelCmdline("ro  rd.luks=0 console=ttyS0 root=PARTUUID=0a1b2c3d-0002 luks.crypttab=no quiet", edit,
                               &changes),
             "ro console=ttyS0 root=/dev/mapper/osencrypt quiet");
-  EXPECT_EQ(changes, (std::vector<std::string>{"removed rd.luks=0",
-                                               "root=PARTUUID=0a1b2c3d-0002 -> root=/dev/mapper/osencrypt",
-                                               "removed luks.crypttab=no"}));
+  EXPECT_EQ(changes,
+            (std::vector<std::string>{"removed rd.luks=0", "root=PARTUUID=0a1b2c3d-0002 -> root=/dev/mapper/osencrypt",
+                                      "removed luks.crypttab=no"}));
   changes.clear();
   // Other partitions, filesystem UUIDs, other rd.luks options and LVM roots stay.
   const std::string keep = "root=UUID=1234 rd.luks.uuid=abcd rd.luks=1 rd.lvm.lv=vg0/root root=PARTUUID=0a1b2c3d-0003";
@@ -146,8 +146,7 @@ TEST(EditKernelCmdline, DropsWhatStopsTheUnlockAndPointsRootAtTheMapping) {
   EXPECT_EQ(EditKernelCmdline("root=/dev/disk/by-partuuid/0a1b2c3d-0002", {"0a1b2c3d-0002", ""}, &changes),
             "root=/dev/disk/by-partuuid/0a1b2c3d-0002");
   EXPECT_TRUE(changes.empty());
-  EXPECT_EQ(EditKernelCmdline("root=/dev/disk/by-partuuid/0a1b2c3d-0002", edit, nullptr),
-            "root=/dev/mapper/osencrypt");
+  EXPECT_EQ(EditKernelCmdline("root=/dev/disk/by-partuuid/0a1b2c3d-0002", edit, nullptr), "root=/dev/mapper/osencrypt");
 }
 
 TEST(EditGrubDefaults, EditsTheCmdlineAssignmentsOnly) {

@@ -37,8 +37,8 @@ Disk MakeGptDisk() {
   // p1 BIOS boot 1 MiB at 1 MiB, p2 data 8 MiB, p3 after a 1 MiB gap, p4 to near the end.
   layout.partitions = {
       {1, GuidFromText(kGptTypeBiosBoot), GuidFromText("00000000-0000-4000-8000-000000000001"), 2048, 4095, 0, "bios"},
-      {2, GuidFromText(kGptTypeLinuxFilesystem), GuidFromText("00000000-0000-4000-8000-000000000002"), 4096, 20479,
-       0, "data one"},
+      {2, GuidFromText(kGptTypeLinuxFilesystem), GuidFromText("00000000-0000-4000-8000-000000000002"), 4096, 20479, 0,
+       "data one"},
       {3, GuidFromText(kGptTypeLinuxFilesystem), GuidFromText("00000000-0000-4000-8000-000000000003"), 22528, 38911,
        1ull << 60, "data two"},
       {4, GuidFromText(kGptTypeLinuxSwap), GuidFromText("00000000-0000-4000-8000-000000000004"), 40960, 120000, 0,
@@ -198,8 +198,7 @@ TEST(PlanDiskLayout, FixedVhdOutputIsRoundedToAWholeMiBAndGptBackupIsAtTheNewEnd
   // Cut the disk to a size that is not whole MiB: the fixed VHD output is.
   PartitionTable t = d.table;
   const VolumeRequest enc[] = {{2, kHeader}};
-  auto layout =
-      PlanDiskLayout("gpt.img", t, Sector0(d), d.bytes.size() - 512 * 7, enc, ContainerKind::kVhdFixed);
+  auto layout = PlanDiskLayout("gpt.img", t, Sector0(d), d.bytes.size() - 512 * 7, enc, ContainerKind::kVhdFixed);
   ASSERT_TRUE(layout.ok()) << layout.error().message();
   EXPECT_EQ(layout->out_size % kMiB, 0u);
   EXPECT_GE(layout->out_size, d.bytes.size() - 512 * 7 + kHeader);
@@ -286,8 +285,8 @@ TEST(PlanDiskLayout, Refusals) {
 
   PartitionTable mbr;
   mbr.kind = TableKind::kMbr;
-  mbr.partitions = {{1, 2048 * 512, 10 * kMiB, "0x83"}, {2, 30 * kMiB, 20 * kMiB, "0x05"},
-                    {5, 31 * kMiB, 5 * kMiB, "0x83"}};
+  mbr.partitions = {
+      {1, 2048 * 512, 10 * kMiB, "0x83"}, {2, 30 * kMiB, 20 * kMiB, "0x05"}, {5, 31 * kMiB, 5 * kMiB, "0x83"}};
   refused(mbr, {1}, 64 * kMiB, "extended or logical");
 
   // 2 TiB: the last partition would cross the 32-bit sector limit once moved.
@@ -356,7 +355,9 @@ TEST(PlanDiskLayout, NewMbrPartitionTakesTheFirstFreePrimarySlot) {
   EXPECT_EQ(t2->disk_id, "0xcafe1234");
 
   // Four primaries: no slot.
-  layout.partitions = {{1, 0x83, true, 2048, 8192}, {2, 0x83, false, 10240, 8192}, {3, 0x83, false, 30720, 8192},
+  layout.partitions = {{1, 0x83, true, 2048, 8192},
+                       {2, 0x83, false, 10240, 8192},
+                       {3, 0x83, false, 30720, 8192},
                        {4, 0x83, false, 40960, 8192}};
   std::vector<uint8_t> full(48 * kMiB, 0);
   Apply(full, *EncodeMbr(layout, full.size()));

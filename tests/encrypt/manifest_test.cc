@@ -12,8 +12,8 @@ Manifest Sample() {
   Manifest m;
   m.tool = "vhdcrypt 0.1.0";
   m.passphrase_file = "passphrase";
-  m.disks.push_back({"/in/os.vhd", std::string(64, 'a'), ContainerKind::kVhdFixed, 1 << 30, "os.vhd", ContainerKind::kVhdFixed,
-                     (1 << 30) + (16 << 20), "gpt", true});
+  m.disks.push_back({"/in/os.vhd", std::string(64, 'a'), ContainerKind::kVhdFixed, 1 << 30, "os.vhd",
+                     ContainerKind::kVhdFixed, (1 << 30) + (16 << 20), "gpt", true});
   ManifestVolume v;
   v.disk = 0;
   v.partition = 3;
@@ -64,7 +64,8 @@ TEST(Manifest, MalformedManifestsNameTheFileAndField) {
       {"not json", nullptr, "not valid JSON"},
       {"version", [](auto& j) { j["version"] = 2; }, "manifest.version is 2, expected 1"},
       {"missing", [](auto& j) { j.erase("tool"); }, "manifest.tool is missing"},
-      {"type", [](auto& j) { j["disks"][0]["input_virtual_size"] = "big"; }, "disks[0].input_virtual_size is not an integer"},
+      {"type", [](auto& j) { j["disks"][0]["input_virtual_size"] = "big"; },
+       "disks[0].input_virtual_size is not an integer"},
       {"negative", [](auto& j) { j["volumes"][0]["size"] = -1; }, "volumes[0].size is negative"},
       {"disk index", [](auto& j) { j["volumes"][0]["disk"] = 3; }, "volumes[0].disk is 3, but there are 1 disks"},
       {"escape", [](auto& j) { j["disks"][0]["output"] = "../etc/passwd"; }, "is not a file name"},

@@ -81,8 +81,8 @@ TEST(SelectDataVolumes, WithoutAnOsEveryExtAndXfsFilesystemOnEveryDisk) {
   guest::Facts f;
   f.image = "a.raw";
   f.data_disks = {"b.raw"};
-  f.filesystems = {Fs("/dev/sda1", 0, 1, "ext4", "u1"), Fs("/dev/sda2", 0, 2, "swap", "u2"),
-                   Fs("/dev/sda3", 0, 3, "xfs", "u3"), Fs("/dev/sdb", 1, 0, "ext3", "u4"),
+  f.filesystems = {Fs("/dev/sda1", 0, 1, "ext4", "u1"),        Fs("/dev/sda2", 0, 2, "swap", "u2"),
+                   Fs("/dev/sda3", 0, 3, "xfs", "u3"),         Fs("/dev/sdb", 1, 0, "ext3", "u4"),
                    Fs("/dev/sdb9", 1, 9, "crypto_LUKS", "u5"), Fs("/dev/sda4", 0, 4, "ntfs", "u6")};
   auto s = SelectDataVolumes(f);
   ASSERT_TRUE(s.ok());

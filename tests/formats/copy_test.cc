@@ -85,19 +85,19 @@ TEST(CopyRange, MovesOneRangeAndLeavesTheRestUnwritten) {
   auto w = MakeWriter(ContainerKind::kRaw, out, 12 * kMiB, {});
   ASSERT_TRUE(w.ok());
   uint64_t last_done = 0;
-  auto stats = CopyRange(**in, 3 * kMiB + 512, 2 * kMiB, **w, 9 * kMiB,
-                         [&](uint64_t done, uint64_t total) {
-                           EXPECT_EQ(total, 2 * kMiB);
-                           EXPECT_GE(done, last_done);
-                           last_done = done;
-                         });
+  auto stats = CopyRange(**in, 3 * kMiB + 512, 2 * kMiB, **w, 9 * kMiB, [&](uint64_t done, uint64_t total) {
+    EXPECT_EQ(total, 2 * kMiB);
+    EXPECT_GE(done, last_done);
+    last_done = done;
+  });
   ASSERT_TRUE(stats.ok()) << stats.error().message();
   EXPECT_EQ(stats->bytes_read, 2 * kMiB);
   EXPECT_EQ(last_done, 2 * kMiB);
   ASSERT_TRUE((*w)->Finish().ok());
   ASSERT_EQ(out.data().size(), 12 * kMiB);
   EXPECT_TRUE(IsZero(std::span(out.data()).first(9 * kMiB)));
-  EXPECT_TRUE(std::equal(bytes.begin() + 3 * kMiB + 512, bytes.begin() + 5 * kMiB + 512, out.data().begin() + 9 * kMiB));
+  EXPECT_TRUE(
+      std::equal(bytes.begin() + 3 * kMiB + 512, bytes.begin() + 5 * kMiB + 512, out.data().begin() + 9 * kMiB));
   EXPECT_TRUE(IsZero(std::span(out.data()).subspan(11 * kMiB)));
 }
 
@@ -107,9 +107,9 @@ TEST(CopyRange, RefusesRangesOutsideEitherDisk) {
   MemFile out("out.img");
   auto w = MakeWriter(ContainerKind::kRaw, out, kMiB, {});
   ASSERT_TRUE(w.ok());
-  EXPECT_FALSE(CopyRange(**in, 512, kMiB, **w, 0).ok());         // past the input
-  EXPECT_FALSE(CopyRange(**in, 0, kMiB, **w, 512).ok());         // past the output
-  EXPECT_FALSE(CopyRange(**in, 100, 512, **w, 0).ok());          // not sector-aligned
+  EXPECT_FALSE(CopyRange(**in, 512, kMiB, **w, 0).ok());              // past the input
+  EXPECT_FALSE(CopyRange(**in, 0, kMiB, **w, 512).ok());              // past the output
+  EXPECT_FALSE(CopyRange(**in, 100, 512, **w, 0).ok());               // not sector-aligned
   EXPECT_FALSE(CopyRange(**in, UINT64_MAX - 511, 512, **w, 0).ok());  // overflow
 }
 

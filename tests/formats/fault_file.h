@@ -13,10 +13,10 @@ class FaultFile : public File {
  public:
   explicit FaultFile(std::string path, std::vector<uint8_t> data = {}) : mem_(std::move(path), std::move(data)) {}
 
-  size_t max_io = SIZE_MAX;              // at most this many bytes per call
-  uint64_t eio_from = UINT64_MAX;        // reads touching [eio_from, eio_to) fail
+  size_t max_io = SIZE_MAX;        // at most this many bytes per call
+  uint64_t eio_from = UINT64_MAX;  // reads touching [eio_from, eio_to) fail
   uint64_t eio_to = UINT64_MAX;
-  uint64_t space = UINT64_MAX;           // writes past this size fail with ENOSPC
+  uint64_t space = UINT64_MAX;  // writes past this size fail with ENOSPC
   int reads = 0;
 
   const std::string& path() const override { return mem_.path(); }

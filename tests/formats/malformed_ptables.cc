@@ -27,9 +27,9 @@ constexpr size_t kBackupArray = (kDiskSectors - 33) * 512;
 constexpr size_t kArrayBytes = 128 * 128;
 
 // GPT header fields (UEFI 2.10, table 5-5).
-constexpr size_t kRevision = 8, kHeaderSize = 12, kHeaderCrc = 16, kReserved = 20, kMyLba = 24,
-                 kAlternateLba = 32, kFirstUsable = 40, kLastUsable = 48, kDiskGuid = 56, kEntryLba = 72,
-                 kNumEntries = 80, kEntrySize = 84, kArrayCrc = 88;
+constexpr size_t kRevision = 8, kHeaderSize = 12, kHeaderCrc = 16, kReserved = 20, kMyLba = 24, kAlternateLba = 32,
+                 kFirstUsable = 40, kLastUsable = 48, kDiskGuid = 56, kEntryLba = 72, kNumEntries = 80, kEntrySize = 84,
+                 kArrayCrc = 88;
 // GPT entry fields.
 constexpr size_t kEntryFirst = 32, kEntryLast = 40, kEntryName = 56;
 
@@ -195,8 +195,7 @@ std::vector<MalformedCase> MalformedPartitionTableCases() {
   add("gpt_my_lba", PrimaryWith([](Bytes& b, size_t at) { Put64(b, at + kMyLba, 2); }), "my_lba 2 is not 1");
   add("gpt_alternate_lba", PrimaryWith([](Bytes& b, size_t at) { Put64(b, at + kAlternateLba, 8000); }),
       "alternate_lba 8000 is not 8191 (the last LBA of the disk; if the disk was grown");
-  add("gpt_first_usable_after_last",
-      PrimaryWith([](Bytes& b, size_t at) { Put64(b, at + kFirstUsable, 8160); }),
+  add("gpt_first_usable_after_last", PrimaryWith([](Bytes& b, size_t at) { Put64(b, at + kFirstUsable, 8160); }),
       "first_usable_lba 8160 is greater than last_usable_lba 8158 + 1");
   add("gpt_last_usable_past_disk", PrimaryWith([](Bytes& b, size_t at) { Put64(b, at + kLastUsable, 8192); }),
       "last_usable_lba 8192 is past the end of the disk");
@@ -204,15 +203,13 @@ std::vector<MalformedCase> MalformedPartitionTableCases() {
       "first_usable_lba 1 overlaps the GPT header at LBA 1");
   add("gpt_last_usable_on_backup", PrimaryWith([](Bytes& b, size_t at) { Put64(b, at + kLastUsable, 8191); }),
       "last_usable_lba 8191 overlaps the GPT header at LBA 8191");
-  add("gpt_num_entries_huge",
-      PrimaryWith([](Bytes& b, size_t at) { Put32(b, at + kNumEntries, 0xFFFFFFFF); }),
+  add("gpt_num_entries_huge", PrimaryWith([](Bytes& b, size_t at) { Put32(b, at + kNumEntries, 0xFFFFFFFF); }),
       "num_partition_entries 4294967295 exceeds the supported maximum 4096");
   add("gpt_entry_size_zero", PrimaryWith([](Bytes& b, size_t at) { Put32(b, at + kEntrySize, 0); }),
       "size_of_partition_entry 0 is less than 128");
   add("gpt_entry_size_odd", PrimaryWith([](Bytes& b, size_t at) { Put32(b, at + kEntrySize, 200); }),
       "size_of_partition_entry 200 is not 128 times a power of two");
-  add("gpt_entry_size_huge",
-      PrimaryWith([](Bytes& b, size_t at) { Put32(b, at + kEntrySize, 0x80000000); }),
+  add("gpt_entry_size_huge", PrimaryWith([](Bytes& b, size_t at) { Put32(b, at + kEntrySize, 0x80000000); }),
       "size_of_partition_entry 2147483648 exceeds the supported maximum 4096");
   add("gpt_entries_past_disk", PrimaryWith([](Bytes& b, size_t at) { Put64(b, at + kEntryLba, 8180); }),
       "partition_entry_lba 8180: the entry array (32 sectors) extends past the end of the disk");
@@ -226,7 +223,9 @@ std::vector<MalformedCase> MalformedPartitionTableCases() {
       "partition_entry_lba 1: the entry array (LBAs 1-32) overlaps the GPT header at LBA 1");
   add("gpt_entries_in_usable", PrimaryWith([](Bytes& b, size_t at) { Put64(b, at + kEntryLba, 34); }),
       "partition_entry_lba 34: the entry array (LBAs 34-65) overlaps the usable range");
-  add_computed("gpt_entries_crc", [] {
+  add_computed(
+      "gpt_entries_crc",
+      [] {
         Bytes b = ValidGptDisk();
         b[kPrimaryArray + kEntryName] ^= 0x20;  // "bios" -> "Bios" without re-sealing
         return b;
@@ -236,25 +235,29 @@ std::vector<MalformedCase> MalformedPartitionTableCases() {
   // --- Backup header: the same checks at the other end, then agreement.
   add("gpt_backup_signature", BackupWith([](Bytes& b, size_t at) { std::memset(&b[at], 0, 8); }),
       kBackupAt + "signature \"\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\" is not \"EFI PART\"");
-  add_computed("gpt_backup_header_crc",
-               BackupWith([](Bytes& b, size_t at) { b[at + kFirstUsable] ^= 4; }, false),
+  add_computed("gpt_backup_header_crc", BackupWith([](Bytes& b, size_t at) { b[at + kFirstUsable] ^= 4; }, false),
                [](const Bytes& b) { return kBackupAt + HeaderCrcMessage(b, kBackup); });
   add("gpt_backup_my_lba", BackupWith([](Bytes& b, size_t at) { Put64(b, at + kMyLba, 1); }),
       kBackupAt + "my_lba 1 is not 8191");
   add("gpt_backup_alternate_lba", BackupWith([](Bytes& b, size_t at) { Put64(b, at + kAlternateLba, 2); }),
       kBackupAt + "alternate_lba 2 is not 1 (the primary header)");
-  add_computed("gpt_backup_entries_crc", [] {
+  add_computed(
+      "gpt_backup_entries_crc",
+      [] {
         Bytes b = ValidGptDisk();
         b[kBackupArray + kEntryName] ^= 0x20;
         return b;
       }(),
       [](const Bytes& b) { return kBackupAt + ArrayCrcMessage(b, kBackup, kBackupArray); });
   add("gpt_backup_disk_guid", BackupWith([](Bytes& b, size_t at) { b[at + kDiskGuid] = 0x99; }),
-      kBackupAt + "disk_guid 11111199-2222-3333-4444-555555555555 differs from the primary header's "
-                  "11111111-2222-3333-4444-555555555555");
+      kBackupAt +
+          "disk_guid 11111199-2222-3333-4444-555555555555 differs from the primary header's "
+          "11111111-2222-3333-4444-555555555555");
   add("gpt_backup_last_usable", BackupWith([](Bytes& b, size_t at) { Put64(b, at + kLastUsable, 8157); }),
       kBackupAt + "last_usable_lba 8157 differs from the primary header's 8158");
-  add_computed("gpt_backup_entries_differ", [] {
+  add_computed(
+      "gpt_backup_entries_differ",
+      [] {
         Bytes b = ValidGptDisk();
         b[kBackupArray + kEntryName] ^= 0x20;  // a valid backup array with other contents
         SealArray(b, kBackup, kBackupArray);
@@ -266,35 +269,41 @@ std::vector<MalformedCase> MalformedPartitionTableCases() {
       });
 
   // --- Partition entries (both arrays edited alike).
-  add("gpt_partition_past_last_usable",
-      EntryWith(2, [](Bytes& b, size_t at) { Put64(b, at + kEntryLast, 8159); }),
+  add("gpt_partition_past_last_usable", EntryWith(2, [](Bytes& b, size_t at) { Put64(b, at + kEntryLast, 8159); }),
       "GPT partition 3 (entry at offset 0x500 (1280)): last_lba 8159 is past last_usable_lba 8158");
-  add("gpt_partition_before_first_usable",
-      EntryWith(0, [](Bytes& b, size_t at) { Put64(b, at + kEntryFirst, 33); }),
+  add("gpt_partition_before_first_usable", EntryWith(0, [](Bytes& b, size_t at) { Put64(b, at + kEntryFirst, 33); }),
       "GPT partition 1 (entry at offset 0x400 (1024)): first_lba 33 is before first_usable_lba 34");
-  add("gpt_partition_first_after_last", EntryWith(1, [](Bytes& b, size_t at) {
-        Put64(b, at + kEntryFirst, 6000);
-        Put64(b, at + kEntryLast, 5000);
-      }),
+  add("gpt_partition_first_after_last",
+      EntryWith(1,
+                [](Bytes& b, size_t at) {
+                  Put64(b, at + kEntryFirst, 6000);
+                  Put64(b, at + kEntryLast, 5000);
+                }),
       "GPT partition 2 (entry at offset 0x480 (1152)): first_lba 6000 is greater than last_lba 5000");
   add("gpt_partitions_overlap", EntryWith(1, [](Bytes& b, size_t at) { Put64(b, at + kEntryFirst, 4000); }),
       "GPT partition 2: starts at LBA 4000 but overlaps partition 1 (LBAs 2048-4095)");
 
   // --- Protective MBR.
-  add("gpt_no_protective_mbr", [] {
+  add(
+      "gpt_no_protective_mbr",
+      [] {
         Bytes b = ValidGptDisk();
         b[510] = b[511] = 0;
         return b;
       }(),
       "GPT header at LBA 1 but no protective MBR");
-  add("gpt_4k_sectors", [] {
+  add(
+      "gpt_4k_sectors",
+      [] {
         Bytes b = ValidGptDisk();
         std::memcpy(&b[4096], &b[kPrimary], 512);  // where a 4Kn disk keeps its header
         std::memset(&b[kPrimary], 0, 512);
         return b;
       }(),
       "suggests 4096-byte sectors, which are not supported");
-  add("gpt_disk_too_small", [] {
+  add(
+      "gpt_disk_too_small",
+      [] {
         Bytes b(1024);
         PutEntry(b, 0, 0, 0, kMbrTypeGptProtective, 1, 1);
         PutSignature(b, 0);

@@ -40,16 +40,12 @@ uint32_t GetBe32(const Bytes& b, size_t at) {
   return uint32_t{b[at]} << 24 | uint32_t{b[at + 1]} << 16 | uint32_t{b[at + 2]} << 8 | b[at + 3];
 }
 
-void SealFooter(Bytes& b, size_t at) {
-  PutBe32(b, at + 64, vhd::Checksum(std::span(b).subspan(at, 512), 64));
-}
-void SealHeader(Bytes& b, size_t at) {
-  PutBe32(b, at + 36, vhd::Checksum(std::span(b).subspan(at, 1024), 36));
-}
+void SealFooter(Bytes& b, size_t at) { PutBe32(b, at + 64, vhd::Checksum(std::span(b).subspan(at, 512), 64)); }
+void SealHeader(Bytes& b, size_t at) { PutBe32(b, at + 36, vhd::Checksum(std::span(b).subspan(at, 1024), 36)); }
 
 // Footer field offsets (see vhd.cc).
-constexpr size_t kFeatures = 8, kVersion = 12, kDataOffset = 16, kCurrentSize = 48, kDiskType = 60,
-                 kChecksum = 64, kSavedState = 84;
+constexpr size_t kFeatures = 8, kVersion = 12, kDataOffset = 16, kCurrentSize = 48, kDiskType = 60, kChecksum = 64,
+                 kSavedState = 84;
 // Dynamic header field offsets.
 constexpr size_t kTableOffset = 16, kHdrVersion = 24, kMaxEntries = 28, kBlockSize = 32, kHdrChecksum = 36;
 constexpr size_t kHdr = 512, kBat = 1536;
@@ -105,8 +101,8 @@ std::vector<MalformedCase> MalformedVhdCases() {
 
   // --- fixed VHD footer ---
   c.push_back({"fixed-bad-cookie", FixedWith([](Bytes& b, size_t at) { b[at] = 'X'; }), "cookie", V});
-  c.push_back({"fixed-bad-checksum", FixedWith([](Bytes& b, size_t at) { b[at + kChecksum] ^= 1; }, false),
-               "checksum", A});
+  c.push_back(
+      {"fixed-bad-checksum", FixedWith([](Bytes& b, size_t at) { b[at + kChecksum] ^= 1; }, false), "checksum", A});
   c.push_back({"fixed-checksum-zeroed", FixedWith([](Bytes& b, size_t at) { PutBe32(b, at + kChecksum, 0); }, false),
                "checksum", A});
   c.push_back({"fixed-bad-version", FixedWith([](Bytes& b, size_t at) { PutBe32(b, at + kVersion, 0x00020000); }),
@@ -115,8 +111,8 @@ std::vector<MalformedCase> MalformedVhdCases() {
                "disk_type 7", A});
   c.push_back({"fixed-disk-type-none", FixedWith([](Bytes& b, size_t at) { PutBe32(b, at + kDiskType, 0); }),
                "disk_type 0", A});
-  c.push_back({"fixed-differencing", FixedWith([](Bytes& b, size_t at) { PutBe32(b, at + kDiskType, 4); }),
-               "differencing", A});
+  c.push_back(
+      {"fixed-differencing", FixedWith([](Bytes& b, size_t at) { PutBe32(b, at + kDiskType, 4); }), "differencing", A});
   c.push_back({"fixed-size-larger-than-data",
                FixedWith([](Bytes& b, size_t at) { PutBe64(b, at + kCurrentSize, 8 * kMiB); }), "current_size", A});
   c.push_back({"fixed-size-smaller-than-data",
@@ -126,10 +122,9 @@ std::vector<MalformedCase> MalformedVhdCases() {
                "not a multiple of 512", A});
   c.push_back({"fixed-size-zero", FixedWith([](Bytes& b, size_t at) { PutBe64(b, at + kCurrentSize, 0); }),
                "current_size is 0", A});
-  c.push_back({"fixed-saved-state", FixedWith([](Bytes& b, size_t at) { b[at + kSavedState] = 1; }),
-               "saved_state", A});
-  c.push_back({"fixed-says-dynamic-without-copy",
-               FixedWith([](Bytes& b, size_t at) { PutBe32(b, at + kDiskType, 3); }), "no footer copy", A});
+  c.push_back({"fixed-saved-state", FixedWith([](Bytes& b, size_t at) { b[at + kSavedState] = 1; }), "saved_state", A});
+  c.push_back({"fixed-says-dynamic-without-copy", FixedWith([](Bytes& b, size_t at) { PutBe32(b, at + kDiskType, 3); }),
+               "no footer copy", A});
   {
     Bytes b = ValidFixedVhd();
     b.resize(b.size() - 100);
@@ -175,20 +170,20 @@ std::vector<MalformedCase> MalformedVhdCases() {
                DynamicFooters([](Bytes& b, size_t at) { PutBe32(b, at + kVersion, 0x00000001); }),
                "file_format_version", A});
   c.push_back({"dynamic-size-not-sector-multiple",
-               DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kCurrentSize, 8 * kMiB + 1); }),
-               "current_size", A});
+               DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kCurrentSize, 8 * kMiB + 1); }), "current_size",
+               A});
   c.push_back({"dynamic-size-zero", DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kCurrentSize, 0); }),
                "current_size is 0", A});
-  c.push_back({"dynamic-data-offset-zero",
-               DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kDataOffset, 0); }), "data_offset", A});
+  c.push_back({"dynamic-data-offset-zero", DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kDataOffset, 0); }),
+               "data_offset", A});
   c.push_back({"dynamic-data-offset-inside-copy",
                DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kDataOffset, 256); }), "data_offset", A});
   c.push_back({"dynamic-data-offset-past-eof",
                DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kDataOffset, uint64_t{1} << 40); }),
                "data_offset", A});
   c.push_back({"dynamic-data-offset-all-ones",
-               DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kDataOffset, ~uint64_t{0}); }),
-               "data_offset", A});
+               DynamicFooters([](Bytes& b, size_t at) { PutBe64(b, at + kDataOffset, ~uint64_t{0}); }), "data_offset",
+               A});
   {
     Bytes b = ValidDynamicVhd();
     b.resize(1024);
@@ -199,10 +194,10 @@ std::vector<MalformedCase> MalformedVhdCases() {
   c.push_back({"header-bad-cookie", DynamicHeaderWith([](Bytes& b) { b[kHdr + 2] = 'S'; }), "cxsparse", A});
   c.push_back({"header-bad-checksum", DynamicHeaderWith([](Bytes& b) { b[kHdr + kHdrChecksum] ^= 0x80; }, false),
                "dynamic header: checksum", A});
-  c.push_back({"header-bad-version",
-               DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kHdrVersion, 0x00010001); }), "header_version", A});
-  c.push_back({"block-size-zero", DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kBlockSize, 0); }),
-               "block_size is 0", A});
+  c.push_back({"header-bad-version", DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kHdrVersion, 0x00010001); }),
+               "header_version", A});
+  c.push_back(
+      {"block-size-zero", DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kBlockSize, 0); }), "block_size is 0", A});
   c.push_back({"block-size-not-power-of-two",
                DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kBlockSize, 3 * kMiB); }), "block_size", A});
   c.push_back({"block-size-below-sector", DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kBlockSize, 256); }),
@@ -213,15 +208,13 @@ std::vector<MalformedCase> MalformedVhdCases() {
                "max_table_entries is 0", A});
   c.push_back({"max-entries-too-small", DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kMaxEntries, 1); }),
                "max_table_entries 1 is too small", A});
-  c.push_back({"max-entries-overflow",
-               DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kMaxEntries, 0xFFFFFFFF); }), "max_table_entries",
-               A});
-  c.push_back({"table-offset-unaligned",
-               DynamicHeaderWith([](Bytes& b) { PutBe64(b, kHdr + kTableOffset, kBat + 4); }),
+  c.push_back({"max-entries-overflow", DynamicHeaderWith([](Bytes& b) { PutBe32(b, kHdr + kMaxEntries, 0xFFFFFFFF); }),
+               "max_table_entries", A});
+  c.push_back({"table-offset-unaligned", DynamicHeaderWith([](Bytes& b) { PutBe64(b, kHdr + kTableOffset, kBat + 4); }),
                "not a multiple of 512", A});
   c.push_back({"table-offset-past-eof",
-               DynamicHeaderWith([](Bytes& b) { PutBe64(b, kHdr + kTableOffset, uint64_t{1} << 50); }),
-               "table_offset", A});
+               DynamicHeaderWith([](Bytes& b) { PutBe64(b, kHdr + kTableOffset, uint64_t{1} << 50); }), "table_offset",
+               A});
   c.push_back({"table-offset-zero", DynamicHeaderWith([](Bytes& b) { PutBe64(b, kHdr + kTableOffset, 0); }),
                "table_offset", A});
   c.push_back({"table-overlaps-header",
@@ -229,13 +222,12 @@ std::vector<MalformedCase> MalformedVhdCases() {
                "overlaps the dynamic header", A});
 
   // --- BAT ---
-  c.push_back({"bat-entry-past-eof", DynamicBat([](Bytes& b) { PutBe32(b, kBat + 4 * 1, 0x00FFFFFF); }),
-               "BAT entry 1", A});
+  c.push_back(
+      {"bat-entry-past-eof", DynamicBat([](Bytes& b) { PutBe32(b, kBat + 4 * 1, 0x00FFFFFF); }), "BAT entry 1", A});
   c.push_back({"bat-entry-into-footer-copy", DynamicBat([](Bytes& b) { PutBe32(b, kBat, 0); }), "metadata", A});
   c.push_back({"bat-entry-into-header", DynamicBat([](Bytes& b) { PutBe32(b, kBat, 1); }), "metadata", A});
   c.push_back({"bat-entry-into-bat", DynamicBat([](Bytes& b) { PutBe32(b, kBat + 4, 3); }), "metadata", A});
-  c.push_back({"bat-entries-overlap",
-               DynamicBat([](Bytes& b) { PutBe32(b, kBat + 8, GetBe32(b, kBat) + 1); }),
+  c.push_back({"bat-entries-overlap", DynamicBat([](Bytes& b) { PutBe32(b, kBat + 8, GetBe32(b, kBat) + 1); }),
                "overlaps the block of BAT entry", A});
   c.push_back({"bat-entries-identical", DynamicBat([](Bytes& b) { PutBe32(b, kBat + 8, GetBe32(b, kBat)); }),
                "overlaps the block of BAT entry", A});

@@ -60,8 +60,8 @@ TEST(OutputFile, WriteBehindKeepsEveryByteAndLeavesNoTrailInThePageCache) {
     }
   }
   std::copy(header.begin(), header.end(), expect.begin());
-  ASSERT_TRUE(WriteFull((*out)->file(), header.size(), std::span(expect).subspan(header.size(), kMiB - header.size()))
-                  .ok());
+  ASSERT_TRUE(
+      WriteFull((*out)->file(), header.size(), std::span(expect).subspan(header.size(), kMiB - header.size())).ok());
   struct statfs fs;
   ASSERT_EQ(::statfs(dir.path().c_str(), &fs), 0);
   if (fs.f_type != TMPFS_MAGIC) {  // tmpfs pages cannot be dropped

@@ -118,8 +118,8 @@ class SfdiskTest : public ::testing::Test {
     std::ofstream(script_path) << script;
     { std::ofstream create(path, std::ios::binary); }
     std::filesystem::resize_file(path, size);
-    auto r = Shell(sfdisk_ + " --quiet --no-reread --no-tell-kernel " + Quote(path) + " < " +
-                     Quote(script_path) + " 2>&1");
+    auto r =
+        Shell(sfdisk_ + " --quiet --no-reread --no-tell-kernel " + Quote(path) + " < " + Quote(script_path) + " 2>&1");
     EXPECT_EQ(r.exit_code, 0) << r.out;
     return path;
   }
@@ -175,8 +175,7 @@ TEST_F(SfdiskTest, SfdiskReadsOurGpt) {
   const uint64_t n = size / 512;
   GptLayout layout;
   layout.disk_guid = RandomGuid();
-  auto spec = [](uint32_t number, const char* type, uint64_t first, uint64_t last, const char* name,
-                 uint64_t attrs) {
+  auto spec = [](uint32_t number, const char* type, uint64_t first, uint64_t last, const char* name, uint64_t attrs) {
     GptPartitionSpec s;
     s.number = number;
     s.type = GuidFromText(type);

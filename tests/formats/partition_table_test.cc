@@ -224,7 +224,10 @@ TEST(Gpt, NamesDecodeLoneSurrogatesAsReplacement) {
     raw[56 + 2 * i] = static_cast<uint8_t>(name[i]);
     raw[57 + 2 * i] = static_cast<uint8_t>(name[i] >> 8);
   }
-  EXPECT_EQ(DecodeGptEntry(raw).name, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "😀");
+  EXPECT_EQ(DecodeGptEntry(raw).name,
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD"
+            "😀");
 }
 
 // Entries larger than 128 bytes (128 * 2^k) are legal; only the first 128
@@ -306,9 +309,13 @@ TEST(Mbr, EncodeRefusesBadLayouts) {
       {{{1, 0xEE, false, 1, 10}}, "os_type 0xee cannot be written"},
       {{{5, 0x83, false, 100, 10}}, "number out of range"},
       {{{1, 0x83, false, 100, 10}, {1, 0x83, false, 200, 10}}, "number used twice"},
-      {{{1, 0x83, false, 100, 100}, {2, 0x83, false, 150, 100}}, "partition 2: starts at sector 150 but overlaps "
-                                                                   "partition 1 (sectors 100-199)"},
-      {{{0, 0x83, false, 1, 1}, {0, 0x83, false, 2, 1}, {0, 0x83, false, 3, 1}, {0, 0x83, false, 4, 1},
+      {{{1, 0x83, false, 100, 100}, {2, 0x83, false, 150, 100}},
+       "partition 2: starts at sector 150 but overlaps "
+       "partition 1 (sectors 100-199)"},
+      {{{0, 0x83, false, 1, 1},
+        {0, 0x83, false, 2, 1},
+        {0, 0x83, false, 3, 1},
+        {0, 0x83, false, 4, 1},
         {0, 0x83, false, 5, 1}},
        "at most 4"},
   };
@@ -370,8 +377,7 @@ TEST(PartitionTable, MalformedCases) {
 TEST(PartitionTable, SurvivesRandomCorruption) {
   std::mt19937_64 rng(42);
   // The bytes worth hitting: MBR, GPT headers and arrays, EBRs.
-  const std::pair<size_t, size_t> hot[] = {
-      {0, 34 * 512}, {8159 * 512, 33 * 512}, {4096 * 512, 512}, {6144 * 512, 512}};
+  const std::pair<size_t, size_t> hot[] = {{0, 34 * 512}, {8159 * 512, 33 * 512}, {4096 * 512, 512}, {6144 * 512, 512}};
   int rejected = 0;
   for (const Bytes& base : {testing::ValidGptDisk(), testing::ValidMbrDisk()}) {
     auto mem = std::make_unique<MemFile>("disk.img", base);

@@ -108,8 +108,7 @@ TEST_P(WriterRoundTrip, ReadsBackWhatWasWritten) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllContainers, WriterRoundTrip,
-                         ::testing::Values(ContainerKind::kRaw, ContainerKind::kVhdFixed,
-                                           ContainerKind::kVhdDynamic));
+                         ::testing::Values(ContainerKind::kRaw, ContainerKind::kVhdFixed, ContainerKind::kVhdDynamic));
 
 TEST(VhdDynamic, UnwrittenBlocksStayUnallocated) {
   auto img = OpenMem(testing::ValidDynamicVhd());

@@ -60,10 +60,10 @@ std::vector<uint8_t> Apply(const Result<std::vector<DiskWrite>>& writes, uint64_
 std::vector<uint8_t> SmallGptDisk() {
   GptLayout layout;
   layout.disk_guid = GuidFromText("5A1E0000-0000-4000-8000-000000000000");
-  layout.partitions.push_back({1, GuidFromText(kGptTypeLinuxFilesystem),
-                               GuidFromText("5A1E0000-0000-4000-8000-000000000001"), 34, 47, 0, "a"});
-  layout.partitions.push_back({2, GuidFromText(kGptTypeEfiSystem),
-                               GuidFromText("5A1E0000-0000-4000-8000-000000000002"), 48, 62, 1, "esp"});
+  layout.partitions.push_back(
+      {1, GuidFromText(kGptTypeLinuxFilesystem), GuidFromText("5A1E0000-0000-4000-8000-000000000001"), 34, 47, 0, "a"});
+  layout.partitions.push_back(
+      {2, GuidFromText(kGptTypeEfiSystem), GuidFromText("5A1E0000-0000-4000-8000-000000000002"), 48, 62, 1, "esp"});
   return Apply(EncodeGpt(layout, 96 * 512), 96 * 512);
 }
 

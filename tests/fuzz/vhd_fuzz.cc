@@ -8,8 +8,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace vhdcrypt;
-  auto img = OpenImage(std::make_unique<MemFile>("fuzz.vhd", std::vector<uint8_t>(data, data + size)),
-                       FormatHint::kVhd);
+  auto img =
+      OpenImage(std::make_unique<MemFile>("fuzz.vhd", std::vector<uint8_t>(data, data + size)), FormatHint::kVhd);
   if (!img.ok()) return 0;
   Image& image = **img;
   auto extents = image.AllocatedExtents();

@@ -27,17 +27,17 @@ class FakeGuest : public guest::Ops {
   // Files of other filesystems (device -> path inside it -> content), which
   // appear under the mountpoint when the device is mounted.
   std::map<std::string, std::map<std::string, std::string>> devices;
-  std::vector<std::string> mkfs;                             // "ext4 /dev/sda3 boot"
-  std::vector<std::vector<std::string>> commands;            // every Command, in order
+  std::vector<std::string> mkfs;                   // "ext4 /dev/sda3 boot"
+  std::vector<std::vector<std::string>> commands;  // every Command, in order
   // Answers Command (after it is recorded); by default every program succeeds
   // and prints nothing.
   std::function<Result<std::string>(const std::vector<std::string>&)> on_command;
 
   void AddFile(const std::string& path, const std::string& content) {
-    Mkdir(Parent(path));
+    MakeDirs(Parent(path));
     files[path] = content;
   }
-  void AddDir(const std::string& path) { Mkdir(path); }
+  void AddDir(const std::string& path) { MakeDirs(path); }
 
   // Commands whose argv[0] is `program`.
   std::vector<std::vector<std::string>> Ran(const std::string& program) const {
@@ -116,7 +116,7 @@ class FakeGuest : public guest::Ops {
     return Write(path, std::string(content.begin(), content.end()));
   }
   Status Mkdir(const std::string& path) override {
-    for (std::string p = path; !p.empty() && p != "/"; p = Parent(p)) dirs.insert(p);
+    MakeDirs(path);
     return {};
   }
   Status Chmod(int mode, const std::string& path) override {
@@ -134,13 +134,14 @@ class FakeGuest : public guest::Ops {
       if (p.compare(0, prefix.size(), prefix) == 0) AddFile(to + "/" + p.substr(prefix.size()), c);
     }
     for (const auto& d : std::set<std::string>(dirs)) {
-      if (d.compare(0, prefix.size(), prefix) == 0) Mkdir(to + "/" + d.substr(prefix.size()));
+      if (d.compare(0, prefix.size(), prefix) == 0) MakeDirs(to + "/" + d.substr(prefix.size()));
     }
     return {};
   }
   Status RemoveTree(const std::string& path) override {
     const std::string prefix = path + "/";
-    std::erase_if(files, [&](const auto& f) { return f.first == path || f.first.compare(0, prefix.size(), prefix) == 0; });
+    std::erase_if(files,
+                  [&](const auto& f) { return f.first == path || f.first.compare(0, prefix.size(), prefix) == 0; });
     std::erase_if(dirs, [&](const auto& d) { return d == path || d.compare(0, prefix.size(), prefix) == 0; });
     return {};
   }
@@ -162,6 +163,9 @@ class FakeGuest : public guest::Ops {
   }
 
  private:
+  void MakeDirs(const std::string& path) {
+    for (std::string p = path; !p.empty() && p != "/"; p = Parent(p)) dirs.insert(p);
+  }
   static std::string Parent(const std::string& path) {
     const auto slash = path.rfind('/');
     return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);

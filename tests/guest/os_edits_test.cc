@@ -47,7 +47,8 @@ void AddDebianFiles(FakeGuest& g) {
   g.AddDir("/boot/efi");
   g.AddDir("/usr/lib/grub/i386-pc");
   g.on_command = [](const std::vector<std::string>& argv) -> Result<std::string> {
-    if (argv[0] == "sh" && argv.back().find("command -v") != std::string::npos) return std::string("/usr/sbin/update-grub\n");
+    if (argv[0] == "sh" && argv.back().find("command -v") != std::string::npos)
+      return std::string("/usr/sbin/update-grub\n");
     return std::string();
   };
 }
@@ -177,8 +178,9 @@ TEST(GuestEdits, BootMoveWithAnEspReinstallsGrubForUefiAndTheRemovablePath) {
   e.esp_device = "/dev/sda1";
   e.table = TableKind::kGpt;
   ASSERT_TRUE(ApplyGuestEdits(g, facts, e).ok());
-  EXPECT_NE(std::find(g.mounts.begin(), g.mounts.end(), std::make_pair(std::string("/dev/sda1"), std::string("/boot/efi"))),
-            g.mounts.end());
+  EXPECT_NE(
+      std::find(g.mounts.begin(), g.mounts.end(), std::make_pair(std::string("/dev/sda1"), std::string("/boot/efi"))),
+      g.mounts.end());
   const auto installs = g.Ran("grub-install");
   ASSERT_EQ(installs.size(), 2u);
   EXPECT_TRUE(RanWith(g, "grub-install", "--target=x86_64-efi"));
