@@ -62,7 +62,7 @@ struct Subcommand {
   std::function<int()> run;
 };
 
-Subcommand AddInfo(CLI::App& root, InfoOptions& o, std::string& format) {
+Subcommand AddInfo(CLI::App& root, InfoCommandOptions& o, std::string& format) {
   auto* cmd = root.add_subcommand("info", "Show the container, virtual size and partition table of an image");
   cmd->add_option("IMAGE", o.image, "Disk image (VHD fixed or dynamic, or raw)")->required();
   cmd->add_option("--format", format, "Container format: auto (detect by content), vhd, raw")->capture_default_str();
@@ -82,7 +82,7 @@ Subcommand AddInfo(CLI::App& root, InfoOptions& o, std::string& format) {
           }};
 }
 
-Subcommand AddConvert(CLI::App& root, ConvertOptions& o, std::string& format, std::string& to) {
+Subcommand AddConvert(CLI::App& root, ConvertCommandOptions& o, std::string& format, std::string& to) {
   auto* cmd = root.add_subcommand("convert", "Copy an image into another container, keeping it sparse");
   cmd->add_option("IN", o.input, "Input image (never modified)")->required();
   cmd->add_option("OUT", o.output, "Output image (written atomically)")->required();
@@ -465,8 +465,8 @@ int RunCli(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbosity, "More log output (repeat for more)");
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
 
-  InfoOptions info;
-  ConvertOptions convert;
+  InfoCommandOptions info;
+  ConvertCommandOptions convert;
   CheckCommandOptions check;
   std::string info_format = "auto", convert_format = "auto", convert_to;
   std::string check_format = "auto", check_policy = "azure", check_volumes = "all";

@@ -15,7 +15,7 @@
 namespace vhdcrypt {
 namespace {
 
-Status Convert(const ConvertOptions& o) {
+Status Convert(const ConvertCommandOptions& o) {
   ASSIGN_OR_RETURN(auto in_file, OpenReadOnly(o.input));
   ASSIGN_OR_RETURN(auto in, OpenImage(std::move(in_file), o.format));
   for (const auto& w : in->Warnings()) spdlog::warn("{}: {}", o.input, w);
@@ -53,7 +53,7 @@ Status Convert(const ConvertOptions& o) {
 
 }  // namespace
 
-int RunConvert(const ConvertOptions& options) {
+int RunConvert(const ConvertCommandOptions& options) {
   auto st = Convert(options);
   if (!st.ok()) return ReportError(st.error());
   return kExitOk;

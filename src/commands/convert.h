@@ -8,7 +8,7 @@
 
 namespace vhdcrypt {
 
-struct ConvertOptions {
+struct ConvertCommandOptions {
   std::string input;
   std::string output;
   FormatHint format = FormatHint::kAuto;
@@ -17,6 +17,6 @@ struct ConvertOptions {
   bool progress = false;
 };
 
-int RunConvert(const ConvertOptions& options);
+int RunConvert(const ConvertCommandOptions& options);
 
 }  // namespace vhdcrypt

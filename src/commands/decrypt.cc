@@ -72,9 +72,7 @@ Result<Plan> PlanFromManifest(const std::string& dir) {
     p.start = v.header_offset;
     p.data_offset = v.data_offset;
     p.size = v.size;
-    p.what = m.disks[p.disk].output +
-             (v.partition == 0 ? std::string(" (whole disk)") : " partition " + std::to_string(v.partition)) +
-             (v.mountpoint.empty() ? "" : " (" + v.mountpoint + ")");
+    p.what = DescribeVolume(v, m.disks[p.disk]);
     if (v.header == HeaderPlacement::kDetached) {
       if (!g) {
         std::vector<guest::Drive> drives;

@@ -28,7 +28,7 @@ std::string CreatorApp(const std::array<char, 4>& a) {
 
 }  // namespace
 
-Result<nlohmann::ordered_json> CollectInfo(const InfoOptions& options) {
+Result<nlohmann::ordered_json> CollectInfo(const InfoCommandOptions& options) {
   ASSIGN_OR_RETURN(auto file, OpenReadOnly(options.image));
   ASSIGN_OR_RETURN(uint64_t file_size, file->Size());
   ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file), options.format));
@@ -127,7 +127,7 @@ std::string RenderInfoText(const nlohmann::ordered_json& j) {
   return out.str();
 }
 
-int RunInfo(const InfoOptions& options) {
+int RunInfo(const InfoCommandOptions& options) {
   auto info = CollectInfo(options);
   if (!info.ok()) return ReportError(info.error());
   if (options.json) {

@@ -9,15 +9,15 @@
 
 namespace vhdcrypt {
 
-struct InfoOptions {
+struct InfoCommandOptions {
   std::string image;
   FormatHint format = FormatHint::kAuto;
   bool json = false;
 };
 
 // Everything `info` reports, as JSON (the text output is rendered from it).
-Result<nlohmann::ordered_json> CollectInfo(const InfoOptions& options);
+Result<nlohmann::ordered_json> CollectInfo(const InfoCommandOptions& options);
 std::string RenderInfoText(const nlohmann::ordered_json& info);
-int RunInfo(const InfoOptions& options);
+int RunInfo(const InfoCommandOptions& options);
 
 }  // namespace vhdcrypt

@@ -20,13 +20,6 @@
 namespace vhdcrypt {
 namespace {
 
-std::string Describe(const ManifestVolume& v, const ManifestDisk& d) {
-  std::string s = d.output + " partition " + std::to_string(v.partition);
-  if (v.partition == 0) s = d.output + " (whole disk)";
-  if (!v.mountpoint.empty()) s += " (" + v.mountpoint + ")";
-  return s;
-}
-
 // The filesystem check of a decrypted device: "" when clean.
 Result<std::string> CheckFilesystem(guest::Handle& g, const std::string& dev, const std::string& fstype) {
   if (fstype == "xfs") {
@@ -181,7 +174,7 @@ Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const 
     const ManifestVolume& v = m.volumes[i];
     Image* source = sources.empty() ? nullptr : sources[v.disk].get();
     ASSIGN_OR_RETURN(std::string problem, VerifyVolume(*g, v, i, reinterpret_cast<const char*>(key.data()), source));
-    const std::string what = Describe(v, m.disks[v.disk]);
+    const std::string what = DescribeVolume(v, m.disks[v.disk]);
     if (problem.empty()) {
       std::cout << "ok      " << what << ": "
                 << (source && v.header != HeaderPlacement::kDetached ? "decrypts to the source partition (sha256)"

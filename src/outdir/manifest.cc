@@ -13,6 +13,13 @@ using json = nlohmann::ordered_json;
 
 const char* HeaderPlacementName(HeaderPlacement h) { return h == HeaderPlacement::kDetached ? "detached" : "attached"; }
 
+std::string DescribeVolume(const ManifestVolume& v, const ManifestDisk& d) {
+  std::string s =
+      d.output + (v.partition == 0 ? std::string(" (whole disk)") : " partition " + std::to_string(v.partition));
+  if (!v.mountpoint.empty()) s += " (" + v.mountpoint + ")";
+  return s;
+}
+
 std::string ManifestToJson(const Manifest& m) {
   json disks = json::array();
   for (const auto& d : m.disks) {

@@ -60,6 +60,9 @@ struct Manifest {
   std::vector<ManifestVolume> volumes;
 };
 
+// A volume for messages: "os.vhd partition 2 (/data)", "data.vhd (whole disk)".
+std::string DescribeVolume(const ManifestVolume& v, const ManifestDisk& d);
+
 std::string ManifestToJson(const Manifest& m);
 // Validates every field; errors are kInvalidInput naming `path` and the field.
 Result<Manifest> ManifestFromJson(const std::string& path, const std::string& text);
