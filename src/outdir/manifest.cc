@@ -1,9 +1,9 @@
 #include "src/outdir/manifest.h"
 
-#include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
-#include <utility>
+#include <string_view>
 
 #include "formats/io.h"
 
@@ -12,6 +12,13 @@ namespace vhdcrypt {
 using json = nlohmann::ordered_json;
 
 const char* HeaderPlacementName(HeaderPlacement h) { return h == HeaderPlacement::kDetached ? "detached" : "attached"; }
+
+std::optional<HeaderPlacement> HeaderPlacementFromName(std::string_view name) {
+  for (HeaderPlacement h : {HeaderPlacement::kAttached, HeaderPlacement::kDetached}) {
+    if (name == HeaderPlacementName(h)) return h;
+  }
+  return std::nullopt;
+}
 
 std::string DescribeVolume(const ManifestVolume& v, const ManifestDisk& d) {
   std::string s =
@@ -99,32 +106,23 @@ class Reader {
     return Get(key, out);
   }
 
-  // A string that must be one of `names` (each with its value), as `expected` says.
+  // A string that `parse` turns into a value (nullopt: not a name it knows), as `expected` says.
   template <typename E>
-  Status GetEnum(const char* key, std::initializer_list<std::pair<const char*, E>> names, const char* expected,
-                 E* out) const {
+  Status GetEnum(const char* key, std::optional<E> (*parse)(std::string_view), const char* expected, E* out) const {
     std::string name;
     RETURN_IF_ERROR(Get(key, &name));
-    for (const auto& [text, value] : names) {
-      if (name == text) {
-        *out = value;
-        return {};
-      }
-    }
-    return Fail(key, "is \"" + name + "\", expected " + expected);
+    const std::optional<E> value = parse(name);
+    if (!value) return Fail(key, "is \"" + name + "\", expected " + expected);
+    *out = *value;
+    return {};
   }
 
   Status GetContainer(const char* key, ContainerKind* out) const {
-    return GetEnum(key,
-                   {std::pair{"raw", ContainerKind::kRaw}, std::pair{"vhd-fixed", ContainerKind::kVhdFixed},
-                    std::pair{"vhd-dynamic", ContainerKind::kVhdDynamic}},
-                   "\"raw\", \"vhd-fixed\" or \"vhd-dynamic\"", out);
+    return GetEnum(key, ContainerKindFromName, "\"raw\", \"vhd-fixed\" or \"vhd-dynamic\"", out);
   }
 
   Status GetHeaderPlacement(const char* key, HeaderPlacement* out) const {
-    return GetEnum(
-        key, {std::pair{"attached", HeaderPlacement::kAttached}, std::pair{"detached", HeaderPlacement::kDetached}},
-        "\"attached\" or \"detached\"", out);
+    return GetEnum(key, HeaderPlacementFromName, "\"attached\" or \"detached\"", out);
   }
 
   Error Fail(const std::string& key, const std::string& what) const {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -17,6 +19,8 @@ namespace vhdcrypt {
 // data_offset == header_offset == the partition start.
 enum class HeaderPlacement { kAttached, kDetached };
 const char* HeaderPlacementName(HeaderPlacement h);  // "attached", "detached"
+// The placement HeaderPlacementName spells `name`; nullopt for any other text.
+std::optional<HeaderPlacement> HeaderPlacementFromName(std::string_view name);
 
 struct ManifestDisk {
   std::string input;         // path as given
