@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "formats/image.h"
 #include "src/check/rules.h"
 
@@ -17,6 +18,8 @@ struct CheckCommandOptions {
   bool json = false;
 };
 
-int RunCheck(const CheckCommandOptions& options);
+// The exit code of a run that completed (0, or 1 when a finding is an error), or the error that stopped it
+// (the CLI reports it and maps it to its exit code).
+Result<int> RunCheck(const CheckCommandOptions& options);
 
 }  // namespace vhdcrypt

@@ -10,7 +10,6 @@
 #include "formats/copy.h"
 #include "formats/output_file.h"
 #include "formats/writer.h"
-#include "src/commands/report.h"
 
 namespace vhdcrypt {
 namespace {
@@ -53,9 +52,8 @@ Status Convert(const ConvertCommandOptions& o) {
 
 }  // namespace
 
-int RunConvert(const ConvertCommandOptions& options) {
-  auto st = Convert(options);
-  if (!st.ok()) return ReportError(st.error());
+Result<int> RunConvert(const ConvertCommandOptions& options) {
+  RETURN_IF_ERROR(Convert(options));
   return kExitOk;
 }
 

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "base/result.h"
 #include "formats/image.h"
 
 namespace vhdcrypt {
@@ -17,6 +18,8 @@ struct ConvertCommandOptions {
   bool progress = false;
 };
 
-int RunConvert(const ConvertCommandOptions& options);
+// The exit code of a run that completed (0), or the error that stopped it
+// (the CLI reports it and maps it to its exit code).
+Result<int> RunConvert(const ConvertCommandOptions& options);
 
 }  // namespace vhdcrypt

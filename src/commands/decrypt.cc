@@ -15,7 +15,6 @@
 #include "formats/writer.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
-#include "src/commands/report.h"
 #include "src/crypto/engine.h"
 #include "src/crypto/luks.h"
 #include "src/crypto/secret.h"
@@ -208,7 +207,7 @@ Result<int> Decrypt(const DecryptCommandOptions& o) {
   if (dir && !o.data_disks.empty()) {
     return UsageError("--data: only with an IMAGE; an output directory's manifest lists its disks");
   }
-  RETURN_IF_ERROR(CheckOutputDir(o.output_dir));
+  ASSIGN_OR_RETURN(OutputDirectory out_dir, OutputDirectory::Open(o.output_dir));  // destroyed last
   ASSIGN_OR_RETURN(SecretBytes passphrase, ReadKeyFile(o.key_file));
   std::vector<std::string> paths = {o.source};
   paths.insert(paths.end(), o.data_disks.begin(), o.data_disks.end());
@@ -252,6 +251,7 @@ Result<int> Decrypt(const DecryptCommandOptions& o) {
   }
   progress.Phase("commit", "");
   for (auto& out : outputs) RETURN_IF_ERROR(out->Commit());
+  out_dir.Keep();
   progress.Finish();
   for (const auto& v : plan.volumes) spdlog::info("decrypted {} ({} bytes)", v.what, v.size);
   return kExitOk;
@@ -259,13 +259,9 @@ Result<int> Decrypt(const DecryptCommandOptions& o) {
 
 }  // namespace
 
-int RunDecrypt(const DecryptCommandOptions& o) {
+Result<int> RunDecrypt(const DecryptCommandOptions& o) {
   HardenProcess();
-  auto r = Decrypt(o);
-  const int code = r.ok() ? *r : ReportError(r.error());
-  if (o.progress == ProgressMode::kJson)
-    PrintJsonResult("decrypt", code, r.ok() ? "" : r.error().message(), o.output_dir);
-  return code;
+  return Decrypt(o);
 }
 
 }  // namespace vhdcrypt

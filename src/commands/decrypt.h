@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "formats/image.h"
 #include "src/commands/progress.h"
 
@@ -31,6 +32,8 @@ struct DecryptCommandOptions {
   ProgressMode progress = ProgressMode::kAuto;
 };
 
-int RunDecrypt(const DecryptCommandOptions& options);
+// The exit code of a run that completed (0), or the error that stopped it
+// (the CLI reports it and maps it to its exit code).
+Result<int> RunDecrypt(const DecryptCommandOptions& options);
 
 }  // namespace vhdcrypt

@@ -8,7 +8,6 @@
 
 #include "base/exit_codes.h"
 #include "src/commands/encrypt_stages.h"
-#include "src/commands/report.h"
 #include "src/commands/verify.h"
 #include "src/crypto/kek.h"
 #include "src/outdir/names.h"
@@ -18,13 +17,12 @@ namespace {
 
 using namespace encrypt;
 
-// Refused before anything is read: options that contradict each other, a
-// missing output directory, a key that cannot be read or wrapped.
+// Refused before anything is read: options that contradict each other, a key
+// that cannot be read or wrapped.
 Status CheckOptionsAndKeys(const EncryptCommandOptions& o, SecretBytes* passphrase, std::vector<uint8_t>* wrapped) {
   if (o.rules.volume_type != VolumeType::kData && o.data_only) {
     return UsageError("--data-only cannot encrypt the OS volume; use --volume-type data");
   }
-  RETURN_IF_ERROR(CheckOutputDir(o.output_dir));
   if (!o.key_file.empty()) {
     ASSIGN_OR_RETURN(*passphrase, ReadKeyFile(o.key_file));
   } else {
@@ -88,6 +86,7 @@ void LogResult(const EncryptCommandOptions& o, const Plan& plan, const KeyOutput
 
 Result<int> Encrypt(const EncryptCommandOptions& o) {
   HardenProcess();
+  ASSIGN_OR_RETURN(OutputDirectory out_dir, OutputDirectory::Open(o.output_dir));  // destroyed last
   SecretBytes passphrase;
   std::vector<uint8_t> wrapped;
   RETURN_IF_ERROR(CheckOptionsAndKeys(o, &passphrase, &wrapped));
@@ -116,6 +115,7 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   for (Disk& d : plan.disks) RETURN_IF_ERROR(d.out->Commit());
   RETURN_IF_ERROR(keys.Commit());
   RETURN_IF_ERROR(manifest_out->Commit());
+  out_dir.Keep();
   LogResult(o, plan, keys, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (o.verify) return VerifyDirectory(o.output_dir, passphrase, in.paths);
   return kExitOk;
@@ -123,14 +123,6 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
 
 }  // namespace
 
-int RunEncrypt(const EncryptCommandOptions& options) {
-  auto r = Encrypt(options);
-  const int code = r.ok() ? *r : ReportError(r.error());
-  if (options.progress == ProgressMode::kJson) {
-    PrintJsonResult("encrypt", code, r.ok() ? (code == kExitOk ? "" : "verification failed") : r.error().message(),
-                    options.output_dir);
-  }
-  return code;
-}
+Result<int> RunEncrypt(const EncryptCommandOptions& options) { return Encrypt(options); }
 
 }  // namespace vhdcrypt

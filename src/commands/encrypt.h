@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "formats/image.h"
 #include "src/check/rules.h"
 #include "src/commands/progress.h"
@@ -53,6 +54,8 @@ struct EncryptCommandOptions {
   ProgressMode progress = ProgressMode::kAuto;
 };
 
-int RunEncrypt(const EncryptCommandOptions& options);
+// The exit code of a run that completed (0, or 1 when --verify found a volume that fails), or the error that stopped it
+// (the CLI reports it and maps it to its exit code).
+Result<int> RunEncrypt(const EncryptCommandOptions& options);
 
 }  // namespace vhdcrypt

@@ -8,7 +8,6 @@
 #include "base/strings.h"
 #include "formats/partition_table.h"
 #include "formats/vhd.h"
-#include "src/commands/report.h"
 
 namespace vhdcrypt {
 namespace {
@@ -127,13 +126,12 @@ std::string RenderInfoText(const nlohmann::ordered_json& j) {
   return out.str();
 }
 
-int RunInfo(const InfoCommandOptions& options) {
-  auto info = CollectInfo(options);
-  if (!info.ok()) return ReportError(info.error());
+Result<int> RunInfo(const InfoCommandOptions& options) {
+  ASSIGN_OR_RETURN(const nlohmann::ordered_json info, CollectInfo(options));
   if (options.json) {
-    std::cout << info->dump(2) << "\n";
+    std::cout << info.dump(2) << "\n";
   } else {
-    std::cout << RenderInfoText(*info);
+    std::cout << RenderInfoText(info);
   }
   return kExitOk;
 }

@@ -18,6 +18,8 @@ struct InfoCommandOptions {
 // Everything `info` reports, as JSON (the text output is rendered from it).
 Result<nlohmann::ordered_json> CollectInfo(const InfoCommandOptions& options);
 std::string RenderInfoText(const nlohmann::ordered_json& info);
-int RunInfo(const InfoCommandOptions& options);
+// The exit code of a run that completed (0), or the error that stopped it
+// (the CLI reports it and maps it to its exit code).
+Result<int> RunInfo(const InfoCommandOptions& options);
 
 }  // namespace vhdcrypt

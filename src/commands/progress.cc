@@ -20,14 +20,6 @@ std::string Duration(double s) {
 
 }  // namespace
 
-Result<ProgressMode> ParseProgressMode(const std::string& text) {
-  if (text == "auto") return ProgressMode::kAuto;
-  if (text == "plain") return ProgressMode::kPlain;
-  if (text == "json") return ProgressMode::kJson;
-  if (text == "none") return ProgressMode::kNone;
-  return UsageError("--progress: '" + text + "' is not one of auto, plain, json, none");
-}
-
 Progress::Progress(ProgressMode mode, uint64_t total, std::FILE* text_out, std::FILE* json_out)
     : mode_(mode), text_(text_out), json_(json_out), total_(total), start_(Clock::now()), last_(start_) {
   if (mode_ == ProgressMode::kAuto) mode_ = ::isatty(::fileno(text_)) ? ProgressMode::kAuto : ProgressMode::kPlain;

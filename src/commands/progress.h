@@ -15,7 +15,6 @@
 namespace vhdcrypt {
 
 enum class ProgressMode { kAuto, kPlain, kJson, kNone };
-Result<ProgressMode> ParseProgressMode(const std::string& text);  // auto, plain, json, none
 
 // With --progress json, the last line a run prints on stdout:
 // {"type":"result","command":...,"exit_code":N,"error":"..."(when N != 0),...details}.

@@ -12,7 +12,6 @@
 #include "formats/image.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
-#include "src/commands/report.h"
 #include "src/crypto/secret.h"
 #include "src/guest/cpio.h"
 #include "src/guest/key_volume.h"
@@ -170,11 +169,9 @@ Result<int> Rekey(const RekeyCommandOptions& o) {
 
 }  // namespace
 
-int RunRekey(const RekeyCommandOptions& o) {
+Result<int> RunRekey(const RekeyCommandOptions& o) {
   HardenProcess();
-  auto r = Rekey(o);
-  if (!r.ok()) return ReportError(r.error());
-  return *r;
+  return Rekey(o);
 }
 
 }  // namespace vhdcrypt

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "src/crypto/luks.h"
 
 namespace vhdcrypt {
@@ -22,6 +23,8 @@ struct RekeyCommandOptions {
   LuksOptions luks;  // PBKDF of the new key slots
 };
 
-int RunRekey(const RekeyCommandOptions& options);
+// The exit code of a run that completed (0), or the error that stopped it
+// (the CLI reports it and maps it to its exit code).
+Result<int> RunRekey(const RekeyCommandOptions& options);
 
 }  // namespace vhdcrypt

@@ -17,7 +17,6 @@
 #include "formats/partition_table.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
-#include "src/commands/report.h"
 #include "src/crypto/luks.h"
 #include "src/guest/luks_scan.h"
 #include "src/outdir/manifest.h"
@@ -339,10 +338,6 @@ Result<int> CollectStatus(const StatusCommandOptions& o) {
 
 }  // namespace
 
-int RunStatus(const StatusCommandOptions& o) {
-  auto r = CollectStatus(o);
-  if (!r.ok()) return ReportError(r.error());
-  return *r;
-}
+Result<int> RunStatus(const StatusCommandOptions& o) { return CollectStatus(o); }
 
 }  // namespace vhdcrypt

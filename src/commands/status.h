@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+
 namespace vhdcrypt {
 
 struct StatusCommandOptions {
@@ -16,6 +18,8 @@ struct StatusCommandOptions {
   bool json = false;
 };
 
-int RunStatus(const StatusCommandOptions& options);
+// The exit code of a run that completed (0), or the error that stopped it
+// (the CLI reports it and maps it to its exit code).
+Result<int> RunStatus(const StatusCommandOptions& options);
 
 }  // namespace vhdcrypt

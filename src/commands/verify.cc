@@ -13,7 +13,6 @@
 #include "formats/image.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
-#include "src/commands/report.h"
 #include "src/crypto/digest.h"
 #include "src/outdir/manifest.h"
 
@@ -197,17 +196,15 @@ Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const 
 
 }  // namespace
 
-int VerifyDirectory(const std::string& dir, const SecretBytes& passphrase, const std::vector<std::string>& against) {
-  auto r = Verify(dir, passphrase, against);
-  if (!r.ok()) return ReportError(r.error());
-  return *r;
+Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphrase,
+                            const std::vector<std::string>& against) {
+  return Verify(dir, passphrase, against);
 }
 
-int RunVerify(const VerifyCommandOptions& o) {
+Result<int> RunVerify(const VerifyCommandOptions& o) {
   HardenProcess();
-  auto passphrase = ReadKeyFile(o.key_file);
-  if (!passphrase.ok()) return ReportError(passphrase.error());
-  return VerifyDirectory(o.dir, *passphrase, o.against);
+  ASSIGN_OR_RETURN(const SecretBytes passphrase, ReadKeyFile(o.key_file));
+  return VerifyDirectory(o.dir, passphrase, o.against);
 }
 
 }  // namespace vhdcrypt

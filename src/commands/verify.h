@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "src/crypto/secret.h"
 
 namespace vhdcrypt {
@@ -17,10 +18,13 @@ struct VerifyCommandOptions {
   std::vector<std::string> against;  // the original inputs, in manifest disk order
 };
 
-int RunVerify(const VerifyCommandOptions& options);
+// The exit code of a run that completed (0, or 1 when a volume fails), or the error that stopped it
+// (the CLI reports it and maps it to its exit code).
+Result<int> RunVerify(const VerifyCommandOptions& options);
 
 // For encrypt --verify: the same, with the passphrase already in memory.
 // Returns kExitOk or kExitFindings, having printed one line per volume.
-int VerifyDirectory(const std::string& dir, const SecretBytes& passphrase, const std::vector<std::string>& against);
+Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphrase,
+                            const std::vector<std::string>& against);
 
 }  // namespace vhdcrypt

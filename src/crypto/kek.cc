@@ -155,12 +155,6 @@ nlohmann::ordered_json SecretRest() {
 
 const char* KekAlgName(KekAlg alg) { return alg == KekAlg::kRsaOaep256 ? "RSA-OAEP-256" : "RSA-OAEP"; }
 
-Result<KekAlg> ParseKekAlg(const std::string& name) {
-  if (name == "RSA-OAEP") return KekAlg::kRsaOaep;
-  if (name == "RSA-OAEP-256") return KekAlg::kRsaOaep256;
-  return UsageError("--kek-alg: '" + name + "' is not one of RSA-OAEP, RSA-OAEP-256");
-}
-
 Result<std::vector<uint8_t>> WrapPassphrase(const std::string& pem_path, KekAlg alg,
                                             std::span<const uint8_t> passphrase) {
   ASSIGN_OR_RETURN(Pkey key, LoadPublicKey(pem_path));

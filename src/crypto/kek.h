@@ -23,9 +23,8 @@ enum class KekAlg {
   kRsaOaep256,  // "RSA-OAEP-256": OAEP with SHA-256, MGF1 with SHA-256
 };
 
+// "RSA-OAEP" or "RSA-OAEP-256", exactly as Key Vault spells them.
 const char* KekAlgName(KekAlg alg);
-// "RSA-OAEP" or "RSA-OAEP-256", exactly as Key Vault spells them (kUsage otherwise).
-Result<KekAlg> ParseKekAlg(const std::string& name);
 
 // The name ADE gives the passphrase file on its key volume, and the value of
 // the DiskEncryptionKeyFileName tag on its Key Vault secrets.

@@ -131,6 +131,43 @@ TEST(Cli, EverySubcommandsDocsPageListsExactlyItsOptions) {
   }
 }
 
+// An option's names to choose from: "{a, b}" after it in --help, "a\|b" in
+// a docs table row; empty for an option that takes no fixed names.
+std::set<std::string> ChoicesAfter(const std::string& text, const std::string& option, bool in_docs) {
+  std::set<std::string> names;
+  const auto at = text.find(option + (in_docs ? " " : " {"));
+  if (at == std::string::npos) return names;
+  const size_t from = at + option.size() + (in_docs ? 1 : 2);
+  const std::string list = text.substr(from, text.find(in_docs ? '`' : '}', from) - from);
+  const std::string sep = in_docs ? "\\|" : ", ";
+  if (in_docs && list.find(sep) == std::string::npos) return names;
+  size_t start = 0;
+  for (size_t end; (end = list.find(sep, start)) != std::string::npos; start = end + sep.size()) {
+    names.insert(list.substr(start, end - start));
+  }
+  names.insert(list.substr(start));
+  return names;
+}
+
+// Options with names to choose from (--to, --format, --pbkdf, ...) offer the
+// same names in --help and in their docs page.
+TEST(Cli, EveryChoiceOptionOffersTheSameNamesInItsDocsPage) {
+  size_t compared = 0;
+  for (const auto& [name, help] : SubcommandHelps()) {
+    const std::string page = testing::ReadText(std::string(VHDCRYPT_SOURCE_DIR) + "/docs/" + name + ".md");
+    for (const auto& option : HelpOptions(help)) {
+      const auto from_help = ChoicesAfter(help, option, false);
+      if (from_help.empty()) continue;
+      const auto row = page.find("| `" + option + " ");
+      ASSERT_NE(row, std::string::npos) << name << ": docs lack " << option;
+      EXPECT_EQ(ChoicesAfter(page.substr(row, page.find('\n', row) - row), option, true), from_help)
+          << "docs/" << name << ".md, " << option;
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 15u);
+}
+
 // Every subcommand the top-level help lists has a man-page-like help: what
 // it does, examples of itself, the exit codes.
 TEST(Cli, EverySubcommandHelpDescribesItselfWithExamples) {
@@ -144,7 +181,12 @@ TEST(Cli, EverySubcommandHelpDescribesItselfWithExamples) {
 
 TEST(Cli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(RunVhdcrypt({}).exit_code, 2);
-  EXPECT_EQ(RunVhdcrypt({"frobnicate"}).exit_code, 2);
+  auto unknown = RunVhdcrypt({"frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("'frobnicate' is not a subcommand (one of info, convert, check, encrypt, verify, "
+                             "decrypt, rekey, status)"),
+            std::string::npos)
+      << unknown.err;
   EXPECT_EQ(RunVhdcrypt({"info"}).exit_code, 2);
   EXPECT_EQ(RunVhdcrypt({"info", "x", "--bogus"}).exit_code, 2);
   EXPECT_EQ(RunVhdcrypt({"convert", "a", "b"}).exit_code, 2);  // --to is required
@@ -152,8 +194,11 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   WriteBytes(dir / "in.vhd", testing::ValidFixedVhd());
   auto r = RunVhdcrypt({"convert", dir / "in.vhd", dir / "out", "--to", "vmdk"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("vmdk"), std::string::npos) << r.err;
-  EXPECT_EQ(RunVhdcrypt({"info", "--format", "qcow2", dir / "in.vhd"}).exit_code, 2);
+  EXPECT_NE(r.err.find("vhdcrypt: error: --to: 'vmdk' is not one of vhd-fixed, vhd-dynamic, raw"), std::string::npos)
+      << r.err;
+  r = RunVhdcrypt({"info", "--format", "qcow2", dir / "in.vhd"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--format: 'qcow2' is not one of auto, vhd, raw"), std::string::npos) << r.err;
 }
 
 TEST(Cli, MissingInputIsAnIoErrorNamingTheFile) {

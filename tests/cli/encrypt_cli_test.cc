@@ -132,9 +132,13 @@ TEST(EncryptCli, UsageErrorsComeBeforeAnyWork) {
     EXPECT_EQ(r.exit_code, 2) << c.expect << ": " << r.err;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
   }
-  auto no_dir = RunVhdcrypt({"encrypt", img, "--output-dir", dir / "nope"});
+  auto no_dir = RunVhdcrypt({"encrypt", img, "--output-dir", dir / "nope/out"});
   EXPECT_EQ(no_dir.exit_code, 2);
-  EXPECT_NE(no_dir.err.find("nope: output directory does not exist"), std::string::npos) << no_dir.err;
+  EXPECT_NE(no_dir.err.find("nope/out: output directory does not exist, nor does its parent"), std::string::npos)
+      << no_dir.err;
+  auto not_dir = RunVhdcrypt({"encrypt", img, "--output-dir", img});
+  EXPECT_EQ(not_dir.exit_code, 2);
+  EXPECT_NE(not_dir.err.find("d.raw: output directory is not a directory"), std::string::npos) << not_dir.err;
   EXPECT_EQ(RunVhdcrypt({"encrypt", img}).exit_code, 2);         // --output-dir is required
   EXPECT_EQ(RunVhdcrypt({"verify", dir / "out"}).exit_code, 2);  // --key-file is required
   EXPECT_TRUE(std::filesystem::is_empty(dir / "out"));
@@ -144,10 +148,11 @@ TEST(EncryptCli, DataOnlyRunWritesImageManifestAndPassphrase) {
   testing::TempDir dir;
   const std::string img = MakeExt4Disk(dir, "data.raw");
   const std::string before = testing::ReadText(img);
-  ASSERT_EQ(::mkdir((dir / "out").c_str(), 0700), 0);
+  // The output directory does not exist yet: encrypt makes it, for the owner only.
   auto r = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "out", "--to", "vhd-fixed", "--pbkdf",
                         "pbkdf2", "--iter-time", "50", "--progress", "json", "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Mode(dir / "out"), 0700u);
   EXPECT_TRUE(std::filesystem::exists(dir / "out/data.vhd"));
   const std::string pass = testing::ReadText(dir / "out/passphrase");
   ASSERT_EQ(pass.size(), 44u);
@@ -405,6 +410,10 @@ TEST(EncryptCli, NothingToEncryptIsInvalidInput) {
   EXPECT_EQ(result["type"], "result");
   EXPECT_EQ(result["exit_code"], 3);
   EXPECT_NE(result["error"].get<std::string>().find("no data volume to encrypt"), std::string::npos) << r.out;
+  // An output directory encrypt made for a run that failed is removed again.
+  r = RunVhdcrypt({"encrypt", "--data-only", dir / "zeros.raw", "--output-dir", dir / "made/"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_FALSE(std::filesystem::exists(dir / "made"));
 }
 
 TEST(VerifyCli, MalformedManifestIsInvalidInput) {
@@ -507,9 +516,13 @@ TEST(DecryptCli, BadSourcesAreNamed) {
   r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "out"});
   EXPECT_EQ(r.exit_code, 4);
   EXPECT_NE(r.err.find("manifest.json"), std::string::npos) << r.err;
-  r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "nowhere"});
+  r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "no/where"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("nowhere: output directory does not exist"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no/where: output directory does not exist, nor does its parent"), std::string::npos) << r.err;
+  // A directory decrypt made for a run that failed is not left behind.
+  r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "made"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_FALSE(std::filesystem::exists(dir / "made"));
   WriteText(dir / "empty/manifest.json", "{\"version\": 1}");
   r = RunVhdcrypt({"decrypt", dir / "empty", "--key-file", dir / "key", "--output-dir", dir / "out"});
   EXPECT_EQ(r.exit_code, 3);
