@@ -46,6 +46,11 @@ void QuietProgress(const GlobalOptions& global, ProgressMode& progress) {
   if (global.quiet && progress == ProgressMode::kAuto) progress = ProgressMode::kNone;
 }
 
+// "out/" -> "out", so that the paths made from it read "out/disk.vhd" ("/" stays).
+void DropTrailingSlashes(std::string& dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+}
+
 // A usage error, as a run's result.
 Result<int> Refused(const Status& status) { return status.error(); }
 
@@ -199,6 +204,7 @@ Invocation SetUpEncrypt(CLI::App* cmd, const GlobalOptions& global) {
   auto run = [o, to, &global]() -> Result<int> {
     o->has_to = to->count() > 0;
     QuietProgress(global, o->progress);
+    DropTrailingSlashes(o->output_dir);
     if (Status s = FinishEncryptOptions(*o); !s.ok()) return Refused(s);
     return RunEncrypt(*o);
   };
@@ -235,6 +241,7 @@ Invocation SetUpDecrypt(CLI::App* cmd, const GlobalOptions& global) {
   auto run = [o, to, &global]() -> Result<int> {
     o->has_to = to->count() > 0;
     QuietProgress(global, o->progress);
+    DropTrailingSlashes(o->output_dir);
     return RunDecrypt(*o);
   };
   return {run, JsonResultDir(o)};

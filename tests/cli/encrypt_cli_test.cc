@@ -148,8 +148,9 @@ TEST(EncryptCli, DataOnlyRunWritesImageManifestAndPassphrase) {
   testing::TempDir dir;
   const std::string img = MakeExt4Disk(dir, "data.raw");
   const std::string before = testing::ReadText(img);
-  // The output directory does not exist yet: encrypt makes it, for the owner only.
-  auto r = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "out", "--to", "vhd-fixed", "--pbkdf",
+  // The output directory does not exist yet: encrypt makes it, for the owner
+  // only; its trailing slash is dropped from the paths it reports.
+  auto r = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "out/", "--to", "vhd-fixed", "--pbkdf",
                         "pbkdf2", "--iter-time", "50", "--progress", "json", "--threads", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Mode(dir / "out"), 0700u);
