@@ -20,11 +20,13 @@ std::optional<ContainerKind> ContainerKindFromName(std::string_view name) {
   return std::nullopt;
 }
 
-std::optional<FormatHint> FormatHintFromName(std::string_view name) {
-  if (name == "auto") return FormatHint::kAuto;
-  if (name == "vhd") return FormatHint::kVhd;
-  if (name == "raw") return FormatHint::kRaw;
-  return std::nullopt;
+const char* FormatHintName(FormatHint hint) {
+  switch (hint) {
+    case FormatHint::kAuto: return "auto";
+    case FormatHint::kVhd: return "vhd";
+    case FormatHint::kRaw: return "raw";
+  }
+  return "unknown";
 }
 
 Status CheckVirtualRange(const std::string& path, uint64_t size, uint64_t offset, uint64_t len) {

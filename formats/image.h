@@ -21,8 +21,7 @@ enum class FormatHint { kAuto, kVhd, kRaw };
 const char* ContainerKindName(ContainerKind kind);  // "raw", "vhd-fixed", "vhd-dynamic"
 // The kind ContainerKindName spells `name`; nullopt for any other text.
 std::optional<ContainerKind> ContainerKindFromName(std::string_view name);
-// "auto", "vhd", "raw"; nullopt for any other text.
-std::optional<FormatHint> FormatHintFromName(std::string_view name);
+const char* FormatHintName(FormatHint hint);  // "auto", "vhd", "raw"
 
 class Image {
  public:

@@ -24,8 +24,7 @@ Choices<T> Named(std::initializer_list<T> values, const char* (*name)(T)) {
   return choices;
 }
 
-const Choices<FormatHint> kFormats = {
-    {"auto", FormatHint::kAuto}, {"vhd", FormatHint::kVhd}, {"raw", FormatHint::kRaw}};
+const Choices<FormatHint> kFormats = Named({FormatHint::kAuto, FormatHint::kVhd, FormatHint::kRaw}, FormatHintName);
 const Choices<ContainerKind> kContainers =
     Named({ContainerKind::kVhdFixed, ContainerKind::kVhdDynamic, ContainerKind::kRaw}, ContainerKindName);
 const Choices<Policy> kPolicies = {{"azure", Policy::kAzure}, {"generic", Policy::kGeneric}};
@@ -50,9 +49,6 @@ void QuietProgress(const GlobalOptions& global, ProgressMode& progress) {
 void DropTrailingSlashes(std::string& dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
 }
-
-// A usage error, as a run's result.
-Result<int> Refused(const Status& status) { return status.error(); }
 
 // cryptsetup's options for fixed key slot costs (no benchmark): for
 // reproducible pipelines and for measuring the bulk work alone.
@@ -205,7 +201,7 @@ Invocation SetUpEncrypt(CLI::App* cmd, const GlobalOptions& global) {
     o->has_to = to->count() > 0;
     QuietProgress(global, o->progress);
     DropTrailingSlashes(o->output_dir);
-    if (Status s = FinishEncryptOptions(*o); !s.ok()) return Refused(s);
+    RETURN_IF_ERROR(FinishEncryptOptions(*o));
     return RunEncrypt(*o);
   };
   return {run, JsonResultDir(o)};
@@ -255,7 +251,7 @@ Invocation SetUpRekey(CLI::App* cmd, const GlobalOptions&) {
   cmd->add_option("--new-key-file", o->new_key_file, "File holding the new passphrase (all its bytes)")->required();
   AddPbkdfOptions(cmd, o->luks);
   auto run = [o]() -> Result<int> {
-    if (Status s = FinishPbkdfCosts(o->luks); !s.ok()) return Refused(s);
+    RETURN_IF_ERROR(FinishPbkdfCosts(o->luks));
     return RunRekey(*o);
   };
   return {run, {}};

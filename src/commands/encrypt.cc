@@ -84,7 +84,9 @@ void LogResult(const EncryptCommandOptions& o, const Plan& plan, const KeyOutput
                keys.Describe(o));
 }
 
-Result<int> Encrypt(const EncryptCommandOptions& o) {
+}  // namespace
+
+Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   HardenProcess();
   ASSIGN_OR_RETURN(OutputDirectory out_dir, OutputDirectory::Open(o.output_dir));  // destroyed last
   SecretBytes passphrase;
@@ -120,9 +122,5 @@ Result<int> Encrypt(const EncryptCommandOptions& o) {
   if (o.verify) return VerifyDirectory(o.output_dir, passphrase, in.paths);
   return kExitOk;
 }
-
-}  // namespace
-
-Result<int> RunEncrypt(const EncryptCommandOptions& options) { return Encrypt(options); }
 
 }  // namespace vhdcrypt

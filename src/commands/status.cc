@@ -323,8 +323,10 @@ void RenderText(std::ostream& out, const std::vector<Disk>& disks, const std::ve
   }
 }
 
+}  // namespace
+
 // Collect, then render.
-Result<int> CollectStatus(const StatusCommandOptions& o) {
+Result<int> RunStatus(const StatusCommandOptions& o) {
   ASSIGN_OR_RETURN(Scan scan, OpenDisks(o));
   ASSIGN_OR_RETURN(std::vector<Volume> volumes, ScanVolumes(scan));
   const States states = AdeStates(scan.disks, volumes);
@@ -335,9 +337,5 @@ Result<int> CollectStatus(const StatusCommandOptions& o) {
   }
   return kExitOk;
 }
-
-}  // namespace
-
-Result<int> RunStatus(const StatusCommandOptions& o) { return CollectStatus(o); }
 
 }  // namespace vhdcrypt

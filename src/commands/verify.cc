@@ -134,7 +134,10 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
   return problem;
 }
 
-Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const std::vector<std::string>& against) {
+}  // namespace
+
+Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphrase,
+                            const std::vector<std::string>& against) {
   const std::string path = dir + "/manifest.json";
   ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir));
   if (!against.empty() && against.size() != m.disks.size()) {
@@ -192,13 +195,6 @@ Result<int> Verify(const std::string& dir, const SecretBytes& passphrase, const 
   RETURN_IF_ERROR(g->Shutdown());
   std::cout << m.volumes.size() - bad << " of " << m.volumes.size() << " volume(s) verified\n";
   return bad == 0 ? kExitOk : kExitFindings;
-}
-
-}  // namespace
-
-Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphrase,
-                            const std::vector<std::string>& against) {
-  return Verify(dir, passphrase, against);
 }
 
 Result<int> RunVerify(const VerifyCommandOptions& o) {
