@@ -4,8 +4,8 @@
 // Data, everything else belongs to the OS side.
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -83,10 +83,56 @@ bool HasOption(const FstabEntry& e, std::string_view name) {
   return false;
 }
 
+// Hand-written matchers for device names: guest text is hostile, and
+// std::regex recurses once per character (a long spec overflows the stack).
+// Each takes linear time and no recursion.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view s) : s_(s) {}
+  // Consumes `text` if the rest starts with it.
+  bool Take(std::string_view text) {
+    if (s_.substr(i_, text.size()) != text) return false;
+    i_ += text.size();
+    return true;
+  }
+  // Consumes the longest run of bytes in [lo, hi]; what it consumed.
+  std::string_view Run(char lo, char hi) {
+    const size_t start = i_;
+    while (i_ < s_.size() && s_[i_] >= lo && s_[i_] <= hi) ++i_;
+    return s_.substr(start, i_ - start);
+  }
+  std::string_view Digits() { return Run('0', '9'); }
+  bool AtEnd() const { return i_ == s_.size(); }
+  // The rest is [0-9]* (none is fine).
+  bool RestIsDigits() {
+    Digits();
+    return AtEnd();
+  }
+
+ private:
+  std::string_view s_;
+  size_t i_ = 0;
+};
+
+// After "/dev/": sd, vd, xvd or hd.
+bool TakeDiskPrefix(Cursor& c) { return c.Take("sd") || c.Take("vd") || c.Take("xvd") || c.Take("hd"); }
+
+// /dev/(s|v|xv|h)d[a-z]+[0-9]*, /dev/nvme[0-9]+n[0-9]+(p[0-9]+)?, /dev/mmcblk[0-9]+(p[0-9]+)?
 // Kernel-assigned names: they follow probe order, which Azure does not keep stable.
-bool IsKernelDeviceName(const std::string& spec) {
-  static const std::regex kName(R"(/dev/((s|v|xv|h)d[a-z]+[0-9]*|nvme[0-9]+n[0-9]+(p[0-9]+)?|mmcblk[0-9]+(p[0-9]+)?))");
-  return std::regex_match(spec, kName);
+bool IsKernelDeviceName(std::string_view spec) {
+  auto optional_partition = [](Cursor& c) { return !c.Take("p") || !c.Digits().empty(); };
+  {
+    Cursor c(spec);
+    if (c.Take("/dev/") && TakeDiskPrefix(c) && !c.Run('a', 'z').empty() && c.RestIsDigits()) return true;
+  }
+  {
+    Cursor c(spec);
+    if (c.Take("/dev/nvme") && !c.Digits().empty() && c.Take("n") && !c.Digits().empty() && optional_partition(c) &&
+        c.AtEnd())
+      return true;
+  }
+  Cursor c(spec);
+  return c.Take("/dev/mmcblk") && !c.Digits().empty() && optional_partition(c) && c.AtEnd();
 }
 
 // /dev/sdXN, /dev/vdXN, /dev/xvdXN, /dev/hdXN as (disk index, partition):
@@ -95,16 +141,17 @@ struct DiskPartition {
   int disk = 0;
   int partition = 0;
 };
-std::optional<DiskPartition> ParseDiskPartition(const std::string& spec) {
-  static const std::regex kName(R"(/dev/(s|v|xv|h)d([a-z]+)([0-9]*))");
-  std::smatch m;
-  if (!std::regex_match(spec, m, kName)) return std::nullopt;
-  const std::string letters = m[2].str();
-  const std::string digits = m[3].str();
-  if (letters.size() > 3 || digits.size() > 6) return std::nullopt;
+std::optional<DiskPartition> ParseDiskPartition(std::string_view spec) {
+  Cursor c(spec);
+  if (!c.Take("/dev/") || !TakeDiskPrefix(c)) return std::nullopt;
+  const std::string_view letters = c.Run('a', 'z');
+  const std::string_view digits = c.Digits();
+  if (!c.AtEnd() || letters.empty() || letters.size() > 3 || digits.size() > 6) return std::nullopt;
   int disk = 0;  // bijective base 26: a=0, z=25, aa=26
-  for (char c : letters) disk = disk * 26 + (c - 'a' + 1);
-  return DiskPartition{disk - 1, digits.empty() ? 0 : std::stoi(digits)};
+  for (char ch : letters) disk = disk * 26 + (ch - 'a' + 1);
+  int partition = 0;
+  for (char ch : digits) partition = partition * 10 + (ch - '0');
+  return DiskPartition{disk - 1, partition};
 }
 
 // kUnresolved: the spec names a filesystem by something we can match (UUID,
@@ -186,9 +233,13 @@ bool IsNonBlockType(const std::string& vfstype) {
   return kTypes.count(vfstype) > 0 || StartsWith(vfstype, "fuse.");
 }
 
-bool IsRemovableSpec(const std::string& spec) {
-  static const std::regex kRemovable(R"(/dev/(sr[0-9]+|cdrom[0-9]*|dvd[0-9]*|fd[0-9]+|floppy))");
-  return std::regex_match(spec, kRemovable);
+// /dev/(sr[0-9]+|cdrom[0-9]*|dvd[0-9]*|fd[0-9]+|floppy)
+bool IsRemovableSpec(std::string_view spec) {
+  Cursor c(spec);
+  if (!c.Take("/dev/")) return false;
+  if (c.Take("sr") || c.Take("fd")) return !c.Digits().empty() && c.AtEnd();
+  if (c.Take("cdrom") || c.Take("dvd")) return c.RestIsDigits();
+  return c.Take("floppy") && c.AtEnd();
 }
 
 // cloud-init's mount of the Azure resource disk: the disk ADE warns about, not a data volume.
@@ -278,10 +329,72 @@ void NonPersistentNames(const std::vector<Entry>& entries, Findings* out) {
   }
 }
 
+// The data volumes' mount points as a tree of their '/'-separated parts, so
+// that finding the volume a mount is nested in costs the length of its path,
+// not the number of fstab lines (a guest's fstab may have 100,000).
+class MountTree {
+ public:
+  // The first entry of a mount point is the one that counts.
+  void Add(const Entry& x) {
+    size_t node = 0;
+    ForEachPart(x.mount, [&](std::string_view part, bool) { node = Child(node, part); });
+    if (nodes_[node].entry == nullptr) nodes_[node].entry = &x;
+  }
+  // The deepest data volume whose mount point + "/" starts `mount` ("/" encloses nothing).
+  const Entry* Parent(std::string_view mount) const {
+    const Entry* parent = nullptr;
+    size_t node = 0;
+    bool gone = false;
+    ForEachPart(mount, [&](std::string_view part, bool last) {
+      if (gone || last) return;
+      auto it = nodes_[node].children.find(part);
+      if (it == nodes_[node].children.end()) {
+        gone = true;
+        return;
+      }
+      node = it->second;
+      const Entry* e = nodes_[node].entry;
+      if (e != nullptr && e->mount != "/") parent = e;
+    });
+    return parent;
+  }
+
+ private:
+  struct Node {
+    std::map<std::string_view, size_t, std::less<>> children;  // views into the entries' mount strings
+    const Entry* entry = nullptr;
+  };
+  // Calls f(part, is_last) for each part between '/'s ("/a/b": "", "a", "b").
+  template <typename F>
+  static void ForEachPart(std::string_view s, F f) {
+    size_t start = 0;
+    for (;;) {
+      const size_t slash = s.find('/', start);
+      if (slash == std::string_view::npos) {
+        f(s.substr(start), true);
+        return;
+      }
+      f(s.substr(start, slash - start), false);
+      start = slash + 1;
+    }
+  }
+  size_t Child(size_t node, std::string_view part) {
+    auto it = nodes_[node].children.find(part);
+    if (it != nodes_[node].children.end()) return it->second;
+    nodes_.emplace_back();
+    nodes_[node].children.emplace(part, nodes_.size() - 1);
+    return nodes_.size() - 1;
+  }
+  std::vector<Node> nodes_ = std::vector<Node>(1);
+};
+
 void DataVolumeRules(const Facts& facts, const std::vector<Entry>& entries, Findings* out) {
   std::vector<const Entry*> data;
+  MountTree mounts;
   for (const auto& x : entries) {
-    if (x.checked && x.data) data.push_back(&x);
+    if (!x.checked || !x.data) continue;
+    data.push_back(&x);
+    mounts.Add(x);
   }
   for (const Entry* x : data) {
     const FstabEntry& e = *x->e;
@@ -300,14 +413,7 @@ void DataVolumeRules(const Facts& facts, const std::vector<Entry>& entries, Find
           "change the mount point on line " + std::to_string(e.line) +
               " of /etc/fstab to a directory outside /mnt (for example /datadrive) and move the directory there");
     }
-    // The nearest enclosing data volume, if any.
-    const Entry* parent = nullptr;
-    for (const Entry* y : data) {
-      if (y == x) continue;
-      const bool inside = y->mount == "/" ? false : StartsWith(x->mount, y->mount + "/");
-      if (inside && (parent == nullptr || y->mount.size() > parent->mount.size())) parent = y;
-    }
-    if (parent != nullptr) {
+    if (const Entry* parent = mounts.Parent(x->mount)) {
       std::string flat = x->mount;
       if (flat.size() > 1) std::replace(flat.begin() + 1, flat.end(), '/', '-');
       out->Add("fstab-nested-mount", Subject(e),

@@ -1,6 +1,7 @@
 // The fstab and volume rules: fstab-*, already-encrypted, unsupported-filesystem.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -338,6 +339,67 @@ TEST(UnsupportedFilesystem, ExtAndXfsPass) {
     f.filesystems[3].type = type;
     EXPECT_TRUE(Check(f).empty()) << type;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Hostile fstab text: the guest's author controls every byte.
+
+// std::regex recursed once per character: a spec of "/dev/sr" and 60,000
+// digits overflowed the stack (SIGSEGV). Each matcher is tried at that length.
+TEST(FstabHostile, LongSpecsOfEveryDeviceNameShape) {
+  const std::string digits(60000, '7');
+  const std::string letters(60000, 'q');
+  for (const std::string& spec :
+       {"/dev/sr" + digits, "/dev/cdrom" + digits, "/dev/fd" + digits, "/dev/sd" + letters,
+        "/dev/sd" + letters + digits, "/dev/sda" + digits, "/dev/nvme" + digits + "n" + digits + "p" + digits,
+        "/dev/mmcblk" + digits + "p" + digits, "/dev/xvd" + letters + "!"}) {
+    SCOPED_TRACE(spec.substr(0, 12));
+    Facts f = Baseline();
+    f.fstab.push_back(Line(6, spec, "/srv/x", "ext4", "defaults,nofail"));
+    auto findings = Check(f);
+    // A removable spec is skipped; every other shape is a kernel name that resolves to nothing.
+    const bool removable =
+        spec.rfind("/dev/sr", 0) == 0 || spec.rfind("/dev/cd", 0) == 0 || spec.rfind("/dev/fd", 0) == 0;
+    const bool kernel_name = !removable && spec.back() != '!';
+    EXPECT_EQ(Has(findings, "fstab-nonpersistent-name"), kernel_name) << Dump(findings).substr(0, 300);
+  }
+}
+
+TEST(FstabHostile, DeviceNameShapesMatchExactly) {
+  for (const char* spec : {"/dev/sr", "/dev/fd", "/dev/sdA1", "/dev/sd1", "/dev/nvme0", "/dev/nvme0n", "/dev/nvme0n1p",
+                           "/dev/mmcblk", "/dev/mmcblk0p", "/dev/sda1x", "/dev/floppy0", "dev/sda1"}) {
+    SCOPED_TRACE(spec);
+    Facts f = Baseline();
+    f.fstab.push_back(Line(6, spec, "/srv/x", "ext4", "defaults,nofail"));
+    EXPECT_FALSE(Has(Check(f), "fstab-nonpersistent-name"));
+  }
+  Facts f = Baseline();
+  f.fstab.push_back(Line(6, "/dev/floppy", "/srv/x", "ext4", "defaults"));  // removable: no nofail needed
+  f.fstab.push_back(Line(7, "/dev/cdrom", "/srv/y", "ext4", "defaults"));
+  f.fstab.push_back(Line(8, "/dev/sr0", "/srv/z", "ext4", "defaults"));
+  EXPECT_TRUE(Check(f).empty()) << Dump(Check(f));
+}
+
+// 100,000 nested data volumes: the nesting rule once compared every pair
+// (10^10 steps); it walks each mount point's path now.
+TEST(FstabHostile, HundredThousandNestedDataVolumesInLinearTime) {
+  Facts f = Baseline();
+  std::string mount = "/data";
+  const int kLines = 100000;
+  for (int i = 0; i < kLines; ++i) {
+    if (i % 1000 == 0) mount += "/d";  // depth grows to 100; 1,000 lines share each mount point
+    f.fstab.push_back(Line(6 + i, std::string("UUID=") + kDataUuid, mount, "ext4", "nofail"));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto findings = Check(f);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(20));  // about 1 s under ASan
+  // Every added line is nested: in /data (line 4), or in the first line one level up.
+  auto nested = Only(findings, "fstab-nested-mount");
+  ASSERT_EQ(nested.size(), static_cast<size_t>(kLines));
+  EXPECT_TRUE(Contains(nested.front().message, "mounted at /data (/etc/fstab:4)")) << nested.front().message;
+  EXPECT_TRUE(Contains(nested.back().message, "(/etc/fstab:" + std::to_string(6 + kLines - 2000) + ")"))
+      << nested.back().message.substr(0, 200);
 }
 
 }  // namespace
