@@ -4,10 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/exit_codes.h"
+#include "base/strings.h"
 #include "base/version.h"
 #include "formats/output_file.h"
 #include "src/cli/help.h"
@@ -43,8 +46,30 @@ const Command kCommands[] = {
     {"status", "Report what is encrypted in images, in ADE's terms (no key needed)", kStatusHelp, SetUpStatus},
 };
 
+// Log lines carry text from guests and file names: each message goes out
+// through TerminalSafe (control characters and bytes that are not UTF-8 as
+// \xNN), then to the coloured stderr sink, whose own colour codes stay.
+class TerminalSafeSink : public spdlog::sinks::sink {
+ public:
+  TerminalSafeSink() : inner_(std::make_shared<spdlog::sinks::stderr_color_sink_mt>()) {}
+  void log(const spdlog::details::log_msg& msg) override {
+    const std::string safe = TerminalSafe(std::string_view(msg.payload.data(), msg.payload.size()), false);
+    spdlog::details::log_msg copy = msg;
+    copy.payload = safe;
+    inner_->log(copy);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
 void SetUpLogging(const GlobalOptions& global) {
-  auto logger = spdlog::stderr_color_mt("vhdcrypt");
+  auto logger = std::make_shared<spdlog::logger>("vhdcrypt", std::make_shared<TerminalSafeSink>());
   logger->set_pattern("vhdcrypt: %^%l%$: %v");
   if (global.quiet) {
     logger->set_level(spdlog::level::warn);
@@ -86,8 +111,8 @@ bool IsUnknownSubcommand(int argc, char** argv) {
   }
   std::string names;
   for (const Command& c : kCommands) names += std::string(names.empty() ? "" : ", ") + c.name;
-  std::fprintf(stderr, "vhdcrypt: error: '%s' is not a subcommand (one of %s); see vhdcrypt --help\n", argv[1],
-               names.c_str());
+  std::fprintf(stderr, "vhdcrypt: error: '%s' is not a subcommand (one of %s); see vhdcrypt --help\n",
+               TerminalSafe(argv[1], false).c_str(), names.c_str());
   return true;
 }
 
@@ -101,7 +126,7 @@ int RunCli(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", kToolName);
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
-    return std::string("vhdcrypt: error: ") + e.what() + "\nRun with --help for more information.\n";
+    return "vhdcrypt: error: " + TerminalSafe(e.what(), false) + "\nRun with --help for more information.\n";
   });
   GlobalOptions global;
   app.add_flag("-v,--verbose", global.verbosity, "More log output (repeat for more)");

@@ -119,7 +119,8 @@ void AddEncryptKeyOptions(CLI::App* cmd, EncryptCommandOptions& o) {
 CLI::Option* AddEncryptRunOptions(CLI::App* cmd, EncryptCommandOptions& o) {
   auto* to = AddChoice(cmd, "--to", o.to, kContainers, "Output container (default: as the input)")->default_str("");
   AddChoice(cmd, "--format", o.format, kFormats, "Container format of IMAGE");
-  cmd->add_option("--threads", o.threads, "Encryption threads (default: one per CPU)");
+  cmd->add_option("--threads", o.threads, "Encryption threads, 1 to 256 (default: one per CPU)")
+      ->check(CLI::Range(1u, 256u));
   AddPbkdfOptions(cmd, o.luks);
   AddChoice(cmd, "--sector-size", o.sector_size, kSectorSizes,
             "Encryption sector size: auto (4096 when the filesystem allows), 512, 4096");
@@ -231,7 +232,8 @@ Invocation SetUpDecrypt(CLI::App* cmd, const GlobalOptions& global) {
                   "Directory for the plaintext images (same names as in DIR); made (0700) when missing")
       ->required();
   auto* to = AddChoice(cmd, "--to", o->to, kContainers, "Output container (default: as in DIR)")->default_str("");
-  cmd->add_option("--threads", o->threads, "Decryption threads (default: one per CPU)");
+  cmd->add_option("--threads", o->threads, "Decryption threads, 1 to 256 (default: one per CPU)")
+      ->check(CLI::Range(1u, 256u));
   cmd->add_flag("--force", o->force, "Replace existing outputs");
   AddChoice(cmd, "--progress", o->progress, kProgressModes, kProgressHelp);
   auto run = [o, to, &global]() -> Result<int> {

@@ -6,6 +6,8 @@
 #include <iostream>
 
 #include "base/exit_codes.h"
+#include "base/json.h"
+#include "base/strings.h"
 #include "guestfs/inspect.h"
 #include "src/check/report.h"
 
@@ -22,9 +24,9 @@ Result<int> RunCheck(const CheckCommandOptions& o) {
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   const auto findings = RunRules(facts, o.rules);
   if (o.json) {
-    std::cout << CheckJson(facts, findings).dump(2) << "\n";
+    std::cout << JsonText(CheckJson(facts, findings), 2) << "\n";
   } else {
-    std::cout << CheckText(facts, findings);
+    std::cout << TerminalSafe(CheckText(facts, findings));
   }
   for (const auto& f : findings) {
     if (f.severity == Severity::kError) return kExitFindings;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "base/exit_codes.h"
+#include "base/json.h"
 #include "base/strings.h"
 #include "formats/partition_table.h"
 #include "formats/vhd.h"
@@ -129,9 +130,9 @@ std::string RenderInfoText(const nlohmann::ordered_json& j) {
 Result<int> RunInfo(const InfoCommandOptions& options) {
   ASSIGN_OR_RETURN(const nlohmann::ordered_json info, CollectInfo(options));
   if (options.json) {
-    std::cout << info.dump(2) << "\n";
+    std::cout << JsonText(info, 2) << "\n";
   } else {
-    std::cout << RenderInfoText(info);
+    std::cout << TerminalSafe(RenderInfoText(info));
   }
   return kExitOk;
 }

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/strings.h"
 
 namespace vhdcrypt {
@@ -80,7 +81,7 @@ void Progress::Print(bool final) {
                         {"bytes_total", total_},
                         {"rate_bytes_per_second", static_cast<uint64_t>(rate)},
                         {"elapsed_seconds", elapsed}};
-    std::fprintf(json_, "%s\n", j.dump().c_str());
+    std::fprintf(json_, "%s\n", JsonText(j).c_str());
     std::fflush(json_);
     return;
   }
@@ -102,7 +103,7 @@ void PrintJsonResult(const std::string& command, int exit_code, const std::strin
   nlohmann::json j = {{"type", "result"}, {"command", command}, {"exit_code", exit_code}};
   if (exit_code != 0) j["error"] = error;
   if (exit_code == 0 && !output_dir.empty()) j["output_dir"] = output_dir;
-  std::fprintf(out, "%s\n", j.dump().c_str());
+  std::fprintf(out, "%s\n", JsonText(j).c_str());
   std::fflush(out);
 }
 

@@ -10,8 +10,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "base/exit_codes.h"
+#include "base/json.h"
+#include "base/strings.h"
 #include "formats/image.h"
 #include "formats/output_file.h"
 #include "formats/partition_table.h"
@@ -299,7 +302,7 @@ std::string RenderJson(const std::vector<Disk>& disks, const std::vector<Volume>
   for (const auto& d : disks) {
     j["images"].push_back({{"path", d.path}, {"container", d.container}, {"unfinished", d.partial}, {"note", d.note}});
   }
-  return j.dump(2) + "\n";
+  return JsonText(j, 2) + "\n";
 }
 
 void RenderText(std::ostream& out, const std::vector<Disk>& disks, const std::vector<Volume>& volumes,
@@ -333,7 +336,9 @@ Result<int> RunStatus(const StatusCommandOptions& o) {
   if (o.json) {
     std::cout << RenderJson(scan.disks, volumes, states);
   } else {
-    RenderText(std::cout, scan.disks, volumes, states);
+    std::ostringstream text;
+    RenderText(text, scan.disks, volumes, states);
+    std::cout << TerminalSafe(text.str());
   }
   return kExitOk;
 }

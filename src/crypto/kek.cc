@@ -15,6 +15,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
+
 namespace vhdcrypt {
 namespace {
 
@@ -126,7 +128,7 @@ Result<SecretBytes> Base64(std::span<const uint8_t> in, bool url) {
 // reallocations would leave it in freed heap memory; base64 and base64url
 // need no JSON escaping, so it is copied as it is.
 Result<SecretBytes> ComposeSecretJson(const SecretBytes& value, const nlohmann::ordered_json& rest) {
-  const std::string tail = rest.dump(2);  // "{\n  \"attributes\": ...\n}"; holds no secret
+  const std::string tail = JsonText(rest, 2);  // "{\n  \"attributes\": ...\n}"; holds no secret
   const std::string head = "{\n  \"value\": \"";
   const std::string mid = "\",\n";
   const std::string body = tail.substr(2) + "\n";

@@ -1,10 +1,12 @@
 #include "src/outdir/manifest.h"
 
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string_view>
 
+#include "base/json.h"
 #include "formats/io.h"
 
 namespace vhdcrypt {
@@ -67,7 +69,7 @@ std::string ManifestToJson(const Manifest& m) {
             {"passphrase_file", m.passphrase_file},
             {"disks", std::move(disks)},
             {"volumes", std::move(volumes)}};
-  return j.dump(2) + "\n";
+  return JsonText(j, 2) + "\n";
 }
 
 namespace {
@@ -86,9 +88,15 @@ class Reader {
         if (!it->is_boolean()) return Fail(key, "is not a boolean");
       } else if constexpr (std::is_integral_v<T>) {
         if (!it->is_number_integer()) return Fail(key, "is not an integer");
-        if (it->is_number_integer() && !it->is_number_unsigned() && it->template get<int64_t>() < 0) {
-          return Fail(key, "is negative");
+        if (!it->is_number_unsigned() && it->template get<int64_t>() < 0) return Fail(key, "is negative");
+        // Never narrowed: 4294967296 read into 32 bits would be 0.
+        const uint64_t value = it->template get<uint64_t>();
+        if (value > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+          return Fail(key,
+                      "is " + std::to_string(value) + ", more than " + std::to_string(std::numeric_limits<T>::max()));
         }
+        *out = static_cast<T>(value);
+        return {};
       } else {
         if (!it->is_string()) return Fail(key, "is not a string");
       }

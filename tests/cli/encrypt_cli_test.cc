@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/disks.h"
 #include "tests/cli/run.h"
 #include "tests/formats/malformed_case.h"
 #include "tests/formats/temp_dir.h"
@@ -15,15 +16,10 @@
 namespace vhdcrypt {
 namespace {
 
+using testing::MakeExt4Disk;
+using testing::Mode;
 using testing::RunVhdcrypt;
-
-void WriteText(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-unsigned Mode(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return 0;
-  return st.st_mode & 07777;
-}
+using testing::WriteText;
 
 // Standard base64, or base64url without padding; written here rather than
 // taken from OpenSSL, which wrote it. Returns "!" on a character outside the
@@ -80,18 +76,6 @@ std::string Sha256sum(const std::string& path) {
   return testing::ReadText(out).substr(0, 64);
 }
 
-// A 64 MiB disk holding ext4 (4 KiB blocks) with one file, made on the host
-// by mke2fs -d: no mount, no appliance.
-std::string MakeExt4Disk(const testing::TempDir& dir, const std::string& name) {
-  const std::string tree = dir / (name + "-tree");
-  std::filesystem::create_directories(tree);
-  WriteText(tree + "/hello.txt", "hello\n");
-  const std::string img = dir / name;
-  const std::string cmd = "truncate -s 64M " + img + " && mkfs.ext4 -q -F -b 4096 -d " + tree + " " + img;
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  return img;
-}
-
 TEST(EncryptCli, UsageErrorsComeBeforeAnyWork) {
   testing::TempDir dir;
   const std::string img = dir / "d.raw";
@@ -124,6 +108,8 @@ TEST(EncryptCli, UsageErrorsComeBeforeAnyWork) {
       {{"--kek-url", "https://v.vault.azure.net/keys/k/1"}, "--kek"},
       {{"--kek", dir / "k.pem", "--kek-url", "http://v/keys/k"},
        "--kek-url: 'http://v/keys/k' is not a Key Vault key URL"},
+      {{"--threads", "100000"}, "not in range 1 to 256"},  // refused before the check
+      {{"--threads", "0"}, "--threads"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"encrypt", img, "--output-dir", dir / "out"};

@@ -79,6 +79,12 @@ TEST(Manifest, MalformedManifestsNameTheFileAndField) {
        "disks[0].output_format is \"qcow2\", expected \"raw\", \"vhd-fixed\" or \"vhd-dynamic\""},
       {"detached without file", [](auto& j) { j["volumes"][0]["header"] = "detached"; },
        "volumes[0].header_file and header_device must name"},
+      // Once narrowed silently: 2^32 read into 32 bits was disk 0, 4294971392 a 4096-byte sector.
+      {"narrowed disk", [](auto& j) { j["volumes"][0]["disk"] = 4294967296ull; },
+       "volumes[0].disk is 4294967296, more than 2147483647"},
+      {"narrowed sector", [](auto& j) { j["volumes"][0]["sector_size"] = 4294971392ull; },
+       "volumes[0].sector_size is 4294971392, more than 4294967295"},
+      {"too big for 64 bits", [](auto& j) { j["volumes"][0]["size"] = 1e20; }, "volumes[0].size is not an integer"},
   };
   for (const auto& c : cases) {
     std::string text = "{ not json";
