@@ -39,6 +39,12 @@ Status CheckVirtualRange(const std::string& path, uint64_t size, uint64_t offset
 
 Result<std::unique_ptr<RawImage>> RawImage::Open(std::unique_ptr<File> file) {
   ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  if (size < 512) {
+    return InvalidInput(
+        file->path() + ": " +
+        (size == 0 ? std::string("is empty") : "is " + std::to_string(size) + " bytes, less than one 512-byte sector") +
+        ": not a disk image");
+  }
   if (size % 512 != 0) {
     return InvalidInput(file->path() + ": raw image size " + std::to_string(size) + " is not a multiple of 512 bytes");
   }

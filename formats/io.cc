@@ -212,14 +212,22 @@ Result<std::vector<Extent>> PosixFile::DataExtents(uint64_t offset, uint64_t len
 }
 
 Result<std::unique_ptr<PosixFile>> OpenReadOnly(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ErrnoError(path, "cannot open", errno);
   auto file = std::make_unique<PosixFile>(fd, path);
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoError(path, "stat failed", errno);
   if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-    return InvalidInput(path + ": not a regular file or block device");
+    const char* what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                                              : "of an unknown kind";
+    return InvalidInput(path + ": is " + what + ", not a regular file or block device");
   }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) return ErrnoError(path, "fcntl failed", errno);
   return file;
 }
 

@@ -75,7 +75,8 @@ TEST(Mbr, ChsOfCommonSectors) {
 }
 
 TEST(PartitionTable, UnpartitionedDisksAreNone) {
-  for (uint64_t size : {uint64_t{0}, uint64_t{512}, uint64_t{1024}, 4 * kMiB}) {
+  EXPECT_FALSE(Read(Bytes(0)).ok());  // an empty file is not a disk (docs/hostile-input.md)
+  for (uint64_t size : {uint64_t{512}, uint64_t{1024}, 4 * kMiB}) {
     auto t = Read(Bytes(size));
     ASSERT_TRUE(t.ok()) << t.error().message();
     EXPECT_EQ(t->kind, TableKind::kNone);
