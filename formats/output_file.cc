@@ -1,5 +1,6 @@
 #include "formats/output_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,43 +10,82 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
-#include <vector>
+#include <set>
 
 namespace vhdcrypt {
+
+// What the signal handler knows of one output. Records are linked into a
+// list that only grows (pushed with a compare-and-swap, never freed or
+// reused), so the handler can walk it at any moment without a lock and
+// without allocating; their strings are set before a record is published.
+struct PendingOutput {
+  enum State : int {
+    kIdle,           // nothing to clean up
+    kTemp,           // the temporary exists: unlink it
+    kPlacedNew,      // renamed to a name that was free: unlink the final name
+    kPlacedSwapped,  // swapped with an existing file: swap back, unlink the temporary
+  };
+  std::string temp;
+  std::string final_path;
+  std::atomic<int> state{kIdle};
+  PendingOutput* next = nullptr;
+};
+
 namespace {
 
-// The signal handler can only touch async-signal-safe state, so pending
-// temporary names live in a fixed table of C strings. This is the one piece
-// of process-wide state in the tool, and it exists only for cleanup.
-constexpr int kSlots = 16;
-constexpr size_t kMaxPath = 4096;
-char g_pending[kSlots][kMaxPath];
-std::atomic<bool> g_used[kSlots];
+std::atomic<PendingOutput*> g_pending{nullptr};
 
-int ClaimSlot(const std::string& path) {
-  if (path.size() >= kMaxPath) return -1;
-  for (int i = 0; i < kSlots; ++i) {
-    bool expected = false;
-    if (g_used[i].compare_exchange_strong(expected, true)) {
-      std::memcpy(g_pending[i], path.c_str(), path.size() + 1);
-      return i;
-    }
+PendingOutput* Track(const std::string& temp, const std::string& final_path) {
+  auto* p = new PendingOutput;
+  p->temp = temp;
+  p->final_path = final_path;
+  p->state.store(PendingOutput::kTemp);
+  p->next = g_pending.load();
+  while (!g_pending.compare_exchange_weak(p->next, p)) {
   }
-  return -1;
+  return p;
 }
 
-void ReleaseSlot(int slot) {
-  if (slot >= 0) g_used[slot].store(false);
+int SwapNames(const std::string& a, const std::string& b) {
+  return ::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE);
 }
 
 void OnSignal(int sig) {
-  for (int i = 0; i < kSlots; ++i) {
-    if (g_used[i].load()) ::unlink(g_pending[i]);
+  for (PendingOutput* p = g_pending.load(); p != nullptr; p = p->next) {
+    switch (p->state.load()) {
+      case PendingOutput::kTemp: ::unlink(p->temp.c_str()); break;
+      case PendingOutput::kPlacedNew: ::unlink(p->final_path.c_str()); break;
+      case PendingOutput::kPlacedSwapped:
+        ::renameat2(AT_FDCWD, p->temp.c_str(), AT_FDCWD, p->final_path.c_str(), RENAME_EXCHANGE);
+        ::unlink(p->temp.c_str());
+        break;
+      default: break;
+    }
   }
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
+
+// Blocks the cleanup signals in this thread for its lifetime: a state change
+// and the file operation it records happen together, as far as the handler
+// can tell.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t block;
+    sigemptyset(&block);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
+    ::pthread_sigmask(SIG_BLOCK, &block, &old_);
+  }
+  ~SignalsBlocked() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
 
 std::pair<std::string, std::string> SplitDir(const std::string& path) {
   auto slash = path.rfind('/');
@@ -57,17 +97,66 @@ Error ErrnoError(const std::string& path, const std::string& what) {
   return IoError(path + ": " + what + ": " + std::strerror(errno));
 }
 
-// ".NAME" + kTempTag + six characters from mkostemp.
+Status SyncDirectory(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoError(dir, "cannot open directory to sync it");
+  int rc = ::fsync(dfd);
+  int err = errno;
+  ::close(dfd);
+  if (rc != 0) {
+    errno = err;
+    return ErrnoError(dir, "directory fsync failed");
+  }
+  return {};
+}
+
+// ".NAME" + kTempTag + ["PID-"] + six characters from mkostemp.
 constexpr char kTempTag[] = ".vhdcrypt-";
 constexpr size_t kTempRandomChars = 6;
 
+bool AllDigits(std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos; }
+
+// The part between the tag and the random characters: "" or "PID-".
+std::optional<std::string_view> TempMiddle(std::string_view base) {
+  const size_t tag = base.rfind(kTempTag);
+  if (base.size() < 2 || base[0] != '.' || tag == std::string_view::npos || tag <= 1) return std::nullopt;
+  const size_t begin = tag + sizeof kTempTag - 1;
+  if (base.size() < begin + kTempRandomChars) return std::nullopt;
+  std::string_view middle = base.substr(begin, base.size() - begin - kTempRandomChars);
+  if (middle.empty()) return middle;
+  if (middle.back() != '-' || !AllDigits(middle.substr(0, middle.size() - 1))) return std::nullopt;
+  return middle;
+}
+
 }  // namespace
 
-bool IsOutputTempName(const std::string& path) {
+bool IsOutputTempName(const std::string& path) { return TempMiddle(BaseName(path)).has_value(); }
+
+std::optional<pid_t> OutputTempOwner(const std::string& path) {
   const std::string base = BaseName(path);
-  const size_t tag = base.rfind(kTempTag);
-  return base.size() > 1 && base[0] == '.' && tag != std::string::npos && tag > 1 &&
-         base.size() - tag == sizeof kTempTag - 1 + kTempRandomChars;
+  const auto middle = TempMiddle(base);
+  if (!middle || middle->empty() || middle->size() > 10) return std::nullopt;
+  const long pid = std::stol(std::string(middle->substr(0, middle->size() - 1)));
+  if (pid <= 0 || pid > INT32_MAX) return std::nullopt;
+  return static_cast<pid_t>(pid);
+}
+
+Result<std::vector<std::string>> RemoveDeadRunTemporaries(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ErrnoError(dir, "cannot list the directory");
+  std::vector<std::string> dead;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    const auto pid = OutputTempOwner(name);
+    // ESRCH: no such process. EPERM means one exists (another user's).
+    if (pid && *pid != ::getpid() && ::kill(*pid, 0) != 0 && errno == ESRCH) dead.push_back(name);
+  }
+  ::closedir(d);
+  std::vector<std::string> removed;
+  for (const auto& name : dead) {
+    if (::unlink((dir + "/" + name).c_str()) == 0) removed.push_back(name);
+  }
+  return removed;
 }
 
 void InstallCleanupSignalHandlers() {
@@ -93,19 +182,21 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
   } else if (errno != ENOENT) {
     return ErrnoError(path, "cannot stat");
   }
-  std::string temp = dir + "/." + base + kTempTag + std::string(kTempRandomChars, 'X');
+  std::string temp =
+      dir + "/." + base + kTempTag + std::to_string(::getpid()) + "-" + std::string(kTempRandomChars, 'X');
   std::vector<char> buf(temp.begin(), temp.end());
   buf.push_back('\0');
-  // Block the cleanup signals until the temporary is registered, so a signal
-  // can never arrive after it exists but before the handler knows its name.
-  sigset_t block, old;
-  sigemptyset(&block);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&block, sig);
-  ::pthread_sigmask(SIG_BLOCK, &block, &old);
-  int fd = ::mkostemp(buf.data(), O_CLOEXEC);
-  int err = errno;
-  int slot = fd >= 0 ? ClaimSlot(buf.data()) : -1;
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  int fd = -1;
+  int err = 0;
+  PendingOutput* pending = nullptr;
+  {
+    // A signal can never arrive after the temporary exists but before the
+    // handler knows its name.
+    SignalsBlocked blocked;
+    fd = ::mkostemp(buf.data(), O_CLOEXEC);
+    err = errno;
+    if (fd >= 0) pending = Track(buf.data(), path);
+  }
   errno = err;
   if (fd < 0) return ErrnoError(dir, "cannot create a temporary file");
   temp.assign(buf.data());
@@ -118,26 +209,35 @@ Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& path, 
   }
   auto file = std::make_unique<PosixFile>(fd, path);
   file->EnableWriteBehind();
-  return std::unique_ptr<OutputFile>(new OutputFile(path, temp, std::move(file), slot, overwrite));
+  return std::unique_ptr<OutputFile>(new OutputFile(path, temp, std::move(file), pending, overwrite));
 }
 
 OutputFile::~OutputFile() {
-  if (!committed_) Discard();
-}
-
-void OutputFile::Discard() {
+  if (committed_) return;
+  SignalsBlocked blocked;
   ::unlink(temp_path_.c_str());
-  ReleaseSlot(slot_);
-  slot_ = -1;
+  pending_->state.store(PendingOutput::kIdle);
 }
 
-Status OutputFile::Commit() {
-  RETURN_IF_ERROR(file_->Sync());
-  if (overwrite_) {
-    if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+Status OutputFile::Place() {
+  SignalsBlocked blocked;
+  struct stat st;
+  if (overwrite_ && ::lstat(path_.c_str(), &st) == 0) {
+    // The old file goes to the temporary name, where Undo finds it.
+    if (SwapNames(temp_path_, path_) == 0) {
+      exchanged_ = true;
+      pending_->state.store(PendingOutput::kPlacedSwapped);
+      return {};
+    }
+    // Filesystems without RENAME_EXCHANGE: a plain replace, which cannot be undone.
+    if (errno != EINVAL || ::rename(temp_path_.c_str(), path_.c_str()) != 0) {
       return ErrnoError(path_, "rename from " + temp_path_ + " failed");
     }
-  } else if (::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, path_.c_str(), RENAME_NOREPLACE) != 0) {
+    committed_ = true;
+    pending_->state.store(PendingOutput::kIdle);
+    return {};
+  }
+  if (::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, path_.c_str(), RENAME_NOREPLACE) != 0) {
     if (errno == EEXIST) return UsageError(path_ + ": appeared while vhdcrypt was writing it; not replaced");
     // Filesystems without RENAME_NOREPLACE: link() refuses an existing name too.
     if (errno != EINVAL || ::link(temp_path_.c_str(), path_.c_str()) != 0) {
@@ -146,19 +246,50 @@ Status OutputFile::Commit() {
     }
     ::unlink(temp_path_.c_str());
   }
-  committed_ = true;
-  ReleaseSlot(slot_);
-  slot_ = -1;
-  auto dir = SplitDir(path_).first;
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return ErrnoError(dir, "cannot open directory to sync it");
-  int rc = ::fsync(dfd);
-  int err = errno;
-  ::close(dfd);
-  if (rc != 0) {
-    errno = err;
-    return ErrnoError(dir, "directory fsync failed");
+  pending_->state.store(PendingOutput::kPlacedNew);
+  return {};
+}
+
+void OutputFile::Undo() {
+  if (committed_) return;  // replaced without a way back
+  SignalsBlocked blocked;
+  if (exchanged_) {
+    SwapNames(temp_path_, path_);  // the old file back under its name; ours under the temporary
+    exchanged_ = false;
+    pending_->state.store(PendingOutput::kTemp);
+    return;
   }
+  // Our file back under the temporary name (the destructor removes it): the final name is free again.
+  ::rename(path_.c_str(), temp_path_.c_str());
+  pending_->state.store(PendingOutput::kTemp);
+}
+
+void OutputFile::Finish() {
+  SignalsBlocked blocked;
+  if (exchanged_) ::unlink(temp_path_.c_str());  // the replaced file
+  committed_ = true;
+  pending_->state.store(PendingOutput::kIdle);
+}
+
+Status OutputFile::Commit() {
+  OutputFile* self = this;
+  return CommitAll(std::span(&self, 1));
+}
+
+Status CommitAll(std::span<OutputFile* const> outputs) {
+  for (OutputFile* out : outputs) RETURN_IF_ERROR(out->file_->Sync());
+  for (size_t placed = 0; placed < outputs.size(); ++placed) {
+    Status s = outputs[placed]->Place();
+    if (s.ok()) continue;
+    for (size_t i = placed; i-- > 0;) outputs[i]->Undo();
+    return s;
+  }
+  std::set<std::string> dirs;
+  for (OutputFile* out : outputs) {
+    out->Finish();
+    dirs.insert(SplitDir(out->path_).first);
+  }
+  for (const auto& dir : dirs) RETURN_IF_ERROR(SyncDirectory(dir));
   return {};
 }
 

@@ -99,7 +99,7 @@ const CommandHelp kStatusHelp = {
     "    NotMounted            (data) there are no data volumes\n"
     "    EncryptionInProgress  an encryption was interrupted: a LUKS2 header with a reencryption\n"
     "                          under way (ADE's in-place encryption), or an unfinished vhdcrypt\n"
-    "                          output (its temporary name .NAME.vhdcrypt-XXXXXX)\n"
+    "                          output (its temporary name .NAME.vhdcrypt-PID-XXXXXX)\n"
     "    Unknown               (OS) no OS volume was found, e.g. a data disk alone\n"
     "  The OS volume is the one whose LUKS header is detached on /boot (/luks/osluksheader: vhdcrypt's\n"
     "  and ADE's layout; its partition from manifest.json beside the image, else the largest\n"

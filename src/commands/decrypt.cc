@@ -208,6 +208,7 @@ Result<int> Decrypt(const DecryptCommandOptions& o) {
     return UsageError("--data: only with an IMAGE; an output directory's manifest lists its disks");
   }
   ASSIGN_OR_RETURN(OutputDirectory out_dir, OutputDirectory::Open(o.output_dir));  // destroyed last
+  if (const std::string note = out_dir.RemovedNote(); !note.empty()) spdlog::warn("{}", note);
   ASSIGN_OR_RETURN(SecretBytes passphrase, ReadKeyFile(o.key_file));
   std::vector<std::string> paths = {o.source};
   paths.insert(paths.end(), o.data_disks.begin(), o.data_disks.end());
@@ -237,20 +238,27 @@ Result<int> Decrypt(const DecryptCommandOptions& o) {
 
   ASSIGN_OR_RETURN(WriterOptions writer_options, DefaultWriterOptions());
   Progress progress(o.progress, total);
+  // Every output name is taken (under its temporary) before the first byte
+  // is decrypted, and all are committed together.
   std::vector<std::unique_ptr<OutputFile>> outputs;
+  std::vector<OutputFile*> commit;
+  for (size_t d = 0; d < plan.images.size(); ++d) {
+    const ContainerKind kind = o.has_to ? o.to : plan.images[d]->kind();
+    const std::string name = ImageOutputName(plan.names[d], kind);
+    ASSIGN_OR_RETURN(auto out, OutputFile::Create(o.output_dir + "/" + name, o.force, plan.images[d]->path()));
+    commit.push_back(out.get());
+    outputs.push_back(std::move(out));
+  }
   for (size_t d = 0; d < plan.images.size(); ++d) {
     Image& image = *plan.images[d];
     const ContainerKind kind = o.has_to ? o.to : image.kind();
-    const std::string name = ImageOutputName(plan.names[d], kind);
-    ASSIGN_OR_RETURN(auto out, OutputFile::Create(o.output_dir + "/" + name, o.force, image.path()));
-    ASSIGN_OR_RETURN(auto writer,
-                     MakeWriter(kind, out->file(), ContainerVirtualSize(kind, image.virtual_size()), writer_options));
+    ASSIGN_OR_RETURN(auto writer, MakeWriter(kind, outputs[d]->file(), ContainerVirtualSize(kind, image.virtual_size()),
+                                             writer_options));
     RETURN_IF_ERROR(DecryptDisk(o, plan, d, *writer, unlocked, progress));
     RETURN_IF_ERROR(writer->Finish());
-    outputs.push_back(std::move(out));
   }
   progress.Phase("commit", "");
-  for (auto& out : outputs) RETURN_IF_ERROR(out->Commit());
+  RETURN_IF_ERROR(CommitAll(commit));
   out_dir.Keep();
   progress.Finish();
   for (const auto& v : plan.volumes) spdlog::info("decrypted {} ({} bytes)", v.what, v.size);

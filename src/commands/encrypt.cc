@@ -89,6 +89,7 @@ void LogResult(const EncryptCommandOptions& o, const Plan& plan, const KeyOutput
 Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   HardenProcess();
   ASSIGN_OR_RETURN(OutputDirectory out_dir, OutputDirectory::Open(o.output_dir));  // destroyed last
+  if (const std::string note = out_dir.RemovedNote(); !note.empty()) spdlog::warn("{}", note);
   SecretBytes passphrase;
   std::vector<uint8_t> wrapped;
   RETURN_IF_ERROR(CheckOptionsAndKeys(o, &passphrase, &wrapped));
@@ -113,10 +114,13 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   const std::string json = ManifestToJson(MakeManifest(in, plan, keys, sums));
   RETURN_IF_ERROR(
       WriteFull(manifest_out->file(), 0, std::span(reinterpret_cast<const uint8_t*>(json.data()), json.size())));
-  // Images first, the manifest last: a manifest means a complete run.
-  for (Disk& d : plan.disks) RETURN_IF_ERROR(d.out->Commit());
-  RETURN_IF_ERROR(keys.Commit());
-  RETURN_IF_ERROR(manifest_out->Commit());
+  // All or nothing: the keys first (an image is never there without the key
+  // that opens it), then the images, the manifest last (a manifest means a
+  // complete run); a failed rename undoes the ones before it.
+  std::vector<OutputFile*> outputs = keys.Files();
+  for (Disk& d : plan.disks) outputs.push_back(d.out.get());
+  outputs.push_back(manifest_out.get());
+  RETURN_IF_ERROR(CommitAll(outputs));
   out_dir.Keep();
   LogResult(o, plan, keys, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (o.verify) return VerifyDirectory(o.output_dir, passphrase, in.paths);

@@ -39,11 +39,12 @@ Result<KeyOutputs> CreateKeyOutputs(const EncryptCommandOptions& o, const Secret
   return k;
 }
 
-Status KeyOutputs::Commit() {
-  for (auto* out : {&passphrase, &wrapped, &secret, &key_volume}) {
-    if (*out) RETURN_IF_ERROR((*out)->Commit());
+std::vector<OutputFile*> KeyOutputs::Files() const {
+  std::vector<OutputFile*> files;
+  for (const auto* out : {&passphrase, &wrapped, &secret, &key_volume}) {
+    if (*out) files.push_back(out->get());
   }
-  return {};
+  return files;
 }
 
 std::string KeyOutputs::Describe(const EncryptCommandOptions& o) const {

@@ -101,14 +101,15 @@ Result<Plan> PlanDisks(const EncryptCommandOptions& o, const Inputs& in, std::ve
 
 // Stage 2: the key outputs (encrypt_keys.cc). Every one is created (under a
 // temporary name) before the long part, so a clash or a refused key costs
-// nothing; they are committed together after the images.
+// nothing; they are committed first, with the images and the manifest
+// (CommitAll: all of them or none).
 struct KeyOutputs {
   std::unique_ptr<OutputFile> passphrase;  // DIR/passphrase
   std::unique_ptr<OutputFile> wrapped;     // DIR/passphrase.wrapped (--kek)
   std::unique_ptr<OutputFile> secret;      // DIR/keyvault-secret.json
   std::unique_ptr<OutputFile> key_volume;  // DIR/bek.vhd, filled by the guest stage
 
-  Status Commit();
+  std::vector<OutputFile*> Files() const;                      // those made, in commit order
   std::string Describe(const EncryptCommandOptions& o) const;  // for the closing log line
 };
 Result<KeyOutputs> CreateKeyOutputs(const EncryptCommandOptions& o, const SecretBytes& passphrase,

@@ -78,7 +78,7 @@ TEST(KeyOutputs, MadeUnderTemporaryNamesAndCommittedTogether) {
   EXPECT_EQ(dir.EntryCount(), 0u);  // dropped uncommitted: no temporary left
   auto keys = CreateKeyOutputs(o, pass, {}, true);
   ASSERT_TRUE(keys.ok()) << keys.error().message();
-  ASSERT_TRUE(keys->Commit().ok());
+  ASSERT_TRUE(CommitAll(keys->Files()).ok());
   EXPECT_EQ(Mode(dir / "passphrase"), 0600u);
   EXPECT_EQ(Mode(dir / "keyvault-secret.json"), 0600u);
   EXPECT_TRUE(std::filesystem::exists(dir / "bek.vhd"));
@@ -95,7 +95,7 @@ TEST(KeyOutputs, TheUsersOwnPassphraseIsNeverCopied) {
   auto keys = CreateKeyOutputs(o, Passphrase("mine"), {}, false);
   ASSERT_TRUE(keys.ok());
   EXPECT_FALSE(keys->passphrase || keys->secret || keys->wrapped || keys->key_volume);
-  ASSERT_TRUE(keys->Commit().ok());
+  ASSERT_TRUE(CommitAll(keys->Files()).ok());
   EXPECT_EQ(dir.EntryCount(), 0u);
 }
 

@@ -5,7 +5,12 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -158,6 +163,107 @@ TEST(OutputFile, MissingDirectoryIsAnIoError) {
   auto out = OutputFile::Create(dir / "no/such/dir/out.img", false);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().kind(), ErrorKind::kIo);
+}
+
+std::unique_ptr<OutputFile> Made(const std::string& path, const std::string& text, bool overwrite = false) {
+  auto out = OutputFile::Create(path, overwrite);
+  EXPECT_TRUE(out.ok()) << out.error().message();
+  EXPECT_TRUE(WriteFull((*out)->file(), 0, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())).ok());
+  return std::move(*out);
+}
+
+TEST(CommitAll, AllOrNothing) {
+  testing::TempDir dir;
+  auto key = Made(dir / "passphrase", "key");
+  auto image = Made(dir / "disk.vhd", "image");
+  auto manifest = Made(dir / "manifest.json", "{}");
+  std::ofstream(dir / "manifest.json") << "someone else's";  // appears while the run writes
+  std::vector<OutputFile*> all = {key.get(), image.get(), manifest.get()};
+  auto st = CommitAll(all);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("manifest.json: appeared"), std::string::npos) << st.error().message();
+  // The two renames before the failing one were undone.
+  EXPECT_FALSE(std::filesystem::exists(dir / "passphrase"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "disk.vhd"));
+  EXPECT_EQ(Slurp(dir / "manifest.json"), "someone else's");
+  key.reset();
+  image.reset();
+  manifest.reset();
+  EXPECT_EQ(dir.EntryCount(), 1u);  // no temporary left either
+}
+
+TEST(CommitAll, AFailedCommitPutsReplacedFilesBack) {
+  testing::TempDir dir;
+  std::ofstream(dir / "a") << "old a";
+  auto a = Made(dir / "a", "new a", true);
+  auto b = Made(dir / "b", "new b");
+  std::ofstream(dir / "b") << "appeared";
+  std::vector<OutputFile*> all = {a.get(), b.get()};
+  ASSERT_FALSE(CommitAll(all).ok());
+  EXPECT_EQ(Slurp(dir / "a"), "old a");
+  a.reset();
+  b.reset();
+  EXPECT_EQ(dir.EntryCount(), 2u);
+  // And when it succeeds, the replaced file is gone for good.
+  auto a2 = Made(dir / "a", "newer a", true);
+  std::vector<OutputFile*> one = {a2.get()};
+  ASSERT_TRUE(CommitAll(one).ok());
+  EXPECT_EQ(Slurp(dir / "a"), "newer a");
+  EXPECT_EQ(dir.EntryCount(), 2u);
+}
+
+// The signal handler once had 16 slots: the 17th output's temporary (the
+// passphrase, with 16 data disks) outlived SIGTERM.
+TEST(OutputFile, ASignalRemovesEveryTemporaryHoweverMany) {
+  testing::TempDir dir;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    InstallCleanupSignalHandlers();
+    std::vector<std::unique_ptr<OutputFile>> outs;
+    for (int i = 0; i < 40; ++i) outs.push_back(Made(dir / ("disk" + std::to_string(i) + ".vhd"), "x"));
+    auto committed = Made(dir / "committed", "x");
+    (void)committed->Commit();
+    ::raise(SIGTERM);
+    ::_exit(0);  // not reached
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  EXPECT_EQ(dir.EntryCount(), 1u);  // only what was committed
+  EXPECT_TRUE(std::filesystem::exists(dir / "committed"));
+}
+
+TEST(OutputFile, TemporariesNameTheirRun) {
+  testing::TempDir dir;
+  auto out = Made(dir / "disk.vhd", "x");
+  EXPECT_EQ(OutputTempOwner(out->temp_path()), ::getpid());
+  EXPECT_TRUE(IsOutputTempName(dir / ".disk.vhd.vhdcrypt-abc123"));  // before the PID was in the name
+  EXPECT_EQ(OutputTempOwner(dir / ".disk.vhd.vhdcrypt-abc123"), std::nullopt);
+  EXPECT_FALSE(IsOutputTempName(dir / ".disk.vhd.vhdcrypt-12x-abc123"));
+  EXPECT_FALSE(IsOutputTempName(dir / ".disk.vhd.vhdcrypt--abc123"));
+}
+
+TEST(RemoveDeadRunTemporaries, OnlyThoseOfRunsThatAreGone) {
+  testing::TempDir dir;
+  const pid_t dead = ::fork();  // a PID that is certainly gone once reaped
+  ASSERT_GE(dead, 0);
+  if (dead == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+  const std::string tag = ".vhdcrypt-" + std::to_string(dead) + "-Ab12Cd";
+  std::ofstream(dir / (".passphrase" + tag)) << "secret";
+  std::ofstream(dir / (".disk.vhd" + tag)) << "image";
+  std::ofstream(dir / (".other.vhd.vhdcrypt-1-Ab12Cd")) << "init's: alive";
+  std::ofstream(dir / "disk.vhd") << "a final name";
+  auto live = Made(dir / "mine.vhd", "this run's");
+  auto removed = RemoveDeadRunTemporaries(dir.path());
+  ASSERT_TRUE(removed.ok()) << removed.error().message();
+  std::sort(removed->begin(), removed->end());
+  EXPECT_EQ(*removed, (std::vector<std::string>{".disk.vhd" + tag, ".passphrase" + tag}));
+  EXPECT_TRUE(std::filesystem::exists(live->temp_path()));
+  EXPECT_TRUE(std::filesystem::exists(dir / "disk.vhd"));
+  EXPECT_TRUE(std::filesystem::exists(dir / ".other.vhd.vhdcrypt-1-Ab12Cd"));
 }
 
 }  // namespace
