@@ -1,6 +1,10 @@
 #include "guestfs/handle.h"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include <guestfs.h>
 
@@ -213,13 +217,14 @@ Result<std::vector<std::string>> Handle::ListPartitions() {
 }
 
 Result<std::vector<std::string>> Handle::ReadLines(const std::string& p) {
-  LIST_OR_FAIL(guestfs_read_lines(g_, p.c_str()), "read_lines " + p);
+  ASSIGN_OR_RETURN(auto lines, ReadGuestLines(p, kMaxConfigFileBytes));
+  if (!lines) return Error(ErrorKind::kGuest, "guest file " + p + " does not exist");
+  return std::move(*lines);
 }
 
 Result<std::vector<std::string>> Handle::ReadLinesIfExists(const std::string& p) {
-  ASSIGN_OR_RETURN(bool exists, Exists(p));
-  if (!exists) return std::vector<std::string>{};
-  return ReadLines(p);
+  ASSIGN_OR_RETURN(auto lines, ReadGuestLines(p, kMaxConfigFileBytes));
+  return lines ? std::move(*lines) : std::vector<std::string>{};
 }
 
 namespace {
@@ -294,6 +299,52 @@ Result<std::vector<uint8_t>> Handle::ReadBytes(const std::string& p, uint64_t ma
   return ReadInPieces(
       p, size, 0, [&](int want, int64_t at, size_t* got) { return guestfs_pread(g_, p.c_str(), want, at, got); },
       [&] { return Fail("pread " + p); });
+}
+
+Result<std::optional<std::vector<std::string>>> Handle::ReadGuestLines(const std::string& p, uint64_t max_bytes) {
+  // statns follows symlinks inside the guest (the daemon resolves them in
+  // its chroot); a dangling one is a file that does not exist.
+  struct guestfs_statns* st = guestfs_statns(g_, p.c_str());
+  if (st == nullptr) {
+    if (guestfs_last_errno(g_) == ENOENT) return std::optional<std::vector<std::string>>();
+    return Fail("statns " + p);
+  }
+  const auto mode = static_cast<mode_t>(st->st_mode);
+  const auto size = static_cast<uint64_t>(std::max<int64_t>(st->st_size, 0));
+  const auto rdev = static_cast<dev_t>(st->st_rdev);
+  guestfs_free_statns(st);
+  std::vector<std::string> lines;
+  if (S_ISCHR(mode) && major(rdev) == 1 && minor(rdev) == 3) return std::optional(lines);  // /dev/null: empty
+  if (!S_ISREG(mode)) {
+    const char* what = S_ISDIR(mode)    ? "a directory"
+                       : S_ISCHR(mode)  ? "a character device"
+                       : S_ISBLK(mode)  ? "a block device"
+                       : S_ISFIFO(mode) ? "a FIFO"
+                       : S_ISSOCK(mode) ? "a socket"
+                                        : "not a file";
+    return Error(ErrorKind::kInvalidInput, "guest file " + p + " is " + what + ", not a regular file");
+  }
+  if (size > max_bytes) {
+    return Error(ErrorKind::kInvalidInput, "guest file " + p + " is " + std::to_string(size) +
+                                               " bytes, more than the limit of " + std::to_string(max_bytes) +
+                                               " for a file vhdcrypt reads");
+  }
+  ASSIGN_OR_RETURN(
+      const auto bytes,
+      ReadInPieces(
+          p, size, 0, [&](int want, int64_t at, size_t* got) { return guestfs_pread(g_, p.c_str(), want, at, got); },
+          [&] { return Fail("pread " + p); }));
+  // As read_lines: split at "\n", a trailing "\r" dropped, no empty last line.
+  size_t start = 0;
+  while (start < bytes.size()) {
+    size_t end = start;
+    while (end < bytes.size() && bytes[end] != '\n') ++end;
+    size_t stop = end;
+    if (stop > start && bytes[stop - 1] == '\r') --stop;
+    lines.emplace_back(reinterpret_cast<const char*>(bytes.data()) + start, stop - start);
+    start = end + 1;
+  }
+  return std::optional(std::move(lines));
 }
 
 Result<StatVfs> Handle::Statvfs(const std::string& p) {

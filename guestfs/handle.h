@@ -78,9 +78,17 @@ class Handle : public Ops {
   Result<bool> IsDir(const std::string& path) override;
   Result<std::vector<std::string>> Ls(const std::string& dir) override;
   Result<std::vector<std::string>> Glob(const std::string& pattern) override;
+  // Guest files are hostile input: both read as ReadGuestLines does, with the
+  // limit for configuration files.
   Result<std::vector<std::string>> ReadLines(const std::string& path) override;
   // A file's lines, or none when it does not exist.
   Result<std::vector<std::string>> ReadLinesIfExists(const std::string& path) override;
+  // A guest file's lines, read with a bound: symlinks are followed inside the
+  // guest (a dangling one, like a missing file, gives nullopt); only a regular
+  // file is read (/dev/null as empty), of at most max_bytes, straight into
+  // memory (never through a host temporary file); anything else is an error
+  // of kind kInvalidInput naming the file.
+  Result<std::optional<std::vector<std::string>>> ReadGuestLines(const std::string& path, uint64_t max_bytes);
   // Raw bytes of a device, and writes to a device or an existing file, in
   // pieces under libguestfs' message limit.
   Result<std::vector<uint8_t>> PreadDevice(const std::string& dev, uint64_t size, uint64_t offset);

@@ -21,6 +21,9 @@ namespace {
 // volume, dm_crypt to open LUKS.
 const char* const kWatchedModules[] = {"vfat", "fat", "nls_cp437", "nls_iso8859_1", "nls_utf8", "dm_crypt"};
 
+// modprobe.d files read at most (a guest has a few dozen).
+constexpr size_t kMaxModprobeFiles = 1000;
+
 const char* const kLegacyAdeGlobs[] = {
     "/var/lib/azure_disk_encryption_config",
     "/var/lib/azure_disk_encryption_backup_config",
@@ -55,10 +58,16 @@ std::optional<std::pair<size_t, std::string>> SplitDiskName(const std::string& d
   return std::make_pair(number - 1, rest);
 }
 
-// Reads a file's lines if it exists; absent or unreadable files give {}.
-std::vector<std::string> LinesIfPresent(Handle& h, const std::string& path) {
-  auto lines = h.ReadLinesIfExists(path);
-  return lines.ok() ? *lines : std::vector<std::string>{};
+// Module lists of a kernel (modules.dep, modules.builtin) run to a few
+// hundred KiB; configuration files are held to kMaxConfigFileBytes.
+constexpr uint64_t kMaxModuleListBytes = uint64_t{16} << 20;
+
+// A file's lines if it exists (else none), read with a bound; a file that is
+// too big or not a regular file is an error naming it.
+Result<std::vector<std::string>> LinesIfPresent(Handle& h, const std::string& path,
+                                                uint64_t max_bytes = kMaxConfigFileBytes) {
+  ASSIGN_OR_RETURN(auto lines, h.ReadGuestLines(path, max_bytes));
+  return lines ? std::move(*lines) : std::vector<std::string>{};
 }
 
 bool AnyExists(Handle& h, std::initializer_list<const char*> paths) {
@@ -152,7 +161,7 @@ void CollectBootPartitions(const std::vector<PartitionTable>& disks, Facts& f) {
   }
 }
 
-void CollectKernels(Handle& h, Facts& f) {
+Status CollectKernels(Handle& h, Facts& f) {
   std::vector<std::string> versions;
   if (auto d = h.IsDir("/lib/modules"); d.ok() && *d) {
     if (auto ls = h.Ls("/lib/modules"); ls.ok()) versions = *ls;
@@ -166,7 +175,7 @@ void CollectKernels(Handle& h, Facts& f) {
     k.version = v;
     for (const char* m : kWatchedModules) k.modules[m] = ModuleState{};
     for (const char* m : kBootStorageDrivers) k.modules[m] = ModuleState{};
-    auto dep = LinesIfPresent(h, dir + "/modules.dep");
+    ASSIGN_OR_RETURN(auto dep, LinesIfPresent(h, dir + "/modules.dep", kMaxModuleListBytes));
     k.has_modules_dep = !dep.empty();
     for (const auto& line : dep) {
       auto colon = line.find(':');
@@ -179,26 +188,34 @@ void CollectKernels(Handle& h, Facts& f) {
         if (auto it = k.modules.find(ModuleNameFromPath(path)); it != k.modules.end()) it->second.loadable = true;
       }
     }
-    for (const auto& line : LinesIfPresent(h, dir + "/modules.builtin")) {
+    ASSIGN_OR_RETURN(auto builtin, LinesIfPresent(h, dir + "/modules.builtin", kMaxModuleListBytes));
+    for (const auto& line : builtin) {
       if (auto it = k.modules.find(ModuleNameFromPath(Trim(line))); it != k.modules.end()) it->second.builtin = true;
     }
     f.kernels.push_back(k);
   }
+  return {};
 }
 
-void CollectModprobe(Handle& h, Facts& f) {
+Status CollectModprobe(Handle& h, Facts& f) {
   std::set<std::string> files;
   for (const char* dir : {"/etc/modprobe.d", "/lib/modprobe.d", "/usr/lib/modprobe.d", "/run/modprobe.d"}) {
     for (const auto& p : GlobOrEmpty(h, std::string(dir) + "/*.conf")) files.insert(p);
   }
   if (auto e = h.Exists("/etc/modprobe.conf"); e.ok() && *e) files.insert("/etc/modprobe.conf");
+  if (files.size() > kMaxModprobeFiles) {
+    return InvalidInput("the guest has " + std::to_string(files.size()) + " modprobe configuration files, more than " +
+                        std::to_string(kMaxModprobeFiles) + " vhdcrypt reads");
+  }
   for (const auto& file : files) {
-    auto rules = ParseModprobe(file, LinesIfPresent(h, file));
+    ASSIGN_OR_RETURN(auto lines, LinesIfPresent(h, file));
+    auto rules = ParseModprobe(file, lines);
     f.modprobe_rules.insert(f.modprobe_rules.end(), rules.begin(), rules.end());
   }
+  return {};
 }
 
-void CollectAgent(Handle& h, Facts& f) {
+Status CollectAgent(Handle& h, Facts& f) {
   std::string best;
   for (const char* pattern : {"/usr/lib/python3*/dist-packages/azurelinuxagent/common/version.py",
                               "/usr/lib/python3*/site-packages/azurelinuxagent/common/version.py",
@@ -206,7 +223,8 @@ void CollectAgent(Handle& h, Facts& f) {
                               "/usr/lib/python2*/site-packages/azurelinuxagent/common/version.py",
                               "/usr/local/lib/python3*/dist-packages/azurelinuxagent/common/version.py"}) {
     for (const auto& path : GlobOrEmpty(h, pattern)) {
-      std::string v = AgentVersionFromSource(LinesIfPresent(h, path));
+      ASSIGN_OR_RETURN(auto lines, LinesIfPresent(h, path));
+      std::string v = AgentVersionFromSource(lines);
       if (!v.empty() && (best.empty() || CompareVersions(ParseVersion(v), ParseVersion(best)) > 0)) best = v;
     }
   }
@@ -219,24 +237,25 @@ void CollectAgent(Handle& h, Facts& f) {
     }
   }
   if (!best.empty()) f.agent_version = best;
+  return {};
 }
 
 Status CollectFromMountedGuest(Handle& h, Facts& f) {
-  auto osr = LinesIfPresent(h, "/etc/os-release");
-  if (osr.empty()) osr = LinesIfPresent(h, "/usr/lib/os-release");
+  ASSIGN_OR_RETURN(auto osr, LinesIfPresent(h, "/etc/os-release"));
+  if (osr.empty()) {
+    ASSIGN_OR_RETURN(osr, LinesIfPresent(h, "/usr/lib/os-release"));
+  }
   f.os.os_release_id = OsReleaseValue(osr, "ID");
   f.os.os_release_version_id = OsReleaseValue(osr, "VERSION_ID");
 
-  if (auto e = h.Exists("/etc/fstab"); e.ok() && *e) {
-    f.fstab_present = true;
-    f.fstab = ParseFstab(LinesIfPresent(h, "/etc/fstab"));
-  }
-  if (auto e = h.Exists("/etc/crypttab"); e.ok() && *e) {
-    f.crypttab_present = true;
-    f.crypttab = ParseCrypttab(LinesIfPresent(h, "/etc/crypttab"));
-  }
-  CollectKernels(h, f);
-  CollectModprobe(h, f);
+  ASSIGN_OR_RETURN(auto fstab, h.ReadGuestLines("/etc/fstab", kMaxConfigFileBytes));
+  f.fstab_present = fstab.has_value();
+  if (fstab) f.fstab = ParseFstab(*fstab);
+  ASSIGN_OR_RETURN(auto crypttab, h.ReadGuestLines("/etc/crypttab", kMaxConfigFileBytes));
+  f.crypttab_present = crypttab.has_value();
+  if (crypttab) f.crypttab = ParseCrypttab(*crypttab);
+  RETURN_IF_ERROR(CollectKernels(h, f));
+  RETURN_IF_ERROR(CollectModprobe(h, f));
 
   // By the program: /usr/share/initramfs-tools also exists on dracut guests
   // (other packages' hooks live there).
@@ -251,13 +270,14 @@ Status CollectFromMountedGuest(Handle& h, Facts& f) {
           ? AnyExists(h, {"/usr/lib/dracut/modules.d/90crypt", "/usr/share/dracut/modules.d/90crypt"})
           : AnyExists(h, {"/usr/share/initramfs-tools/hooks/cryptroot"});
 
-  for (const auto& line : LinesIfPresent(h, "/etc/selinux/config")) {
+  ASSIGN_OR_RETURN(auto selinux, LinesIfPresent(h, "/etc/selinux/config"));
+  for (const auto& line : selinux) {
     std::string t = Trim(line);
     if (t.rfind("SELINUX=", 0) == 0) f.selinux_mode = Trim(t.substr(8));
     if (t.rfind("SELINUXTYPE=", 0) == 0) f.selinux_type = Trim(t.substr(12));
   }
   f.setfiles_installed = AnyExists(h, {"/sbin/setfiles", "/usr/sbin/setfiles"});
-  CollectAgent(h, f);
+  RETURN_IF_ERROR(CollectAgent(h, f));
   for (const char* pattern : kLegacyAdeGlobs) {
     for (auto p : GlobOrEmpty(h, pattern)) {
       if (p.size() > 1 && p.back() == '/') p.pop_back();  // glob_expand marks directories
@@ -517,7 +537,10 @@ Result<Facts> CollectFacts(const InspectOptions& o) {
     // simply not inspected; fstab-unresolved reports the entry.
     (void)h->MountRo(dev, mp);
   }
-  RETURN_IF_ERROR(CollectFromMountedGuest(*h, f));
+  // Errors about the guest's files name the image they came from.
+  if (Status st = CollectFromMountedGuest(*h, f); !st.ok()) {
+    return Error(st.error().kind(), o.image + ": " + st.error().message());
+  }
   (void)h->UmountAll();
   return f;
 }

@@ -14,6 +14,10 @@
 
 namespace vhdcrypt::guest {
 
+// The most vhdcrypt reads of a guest's configuration file (fstab, crypttab,
+// modprobe.d, os-release, GRUB's defaults): such files are a few KiB.
+inline constexpr uint64_t kMaxConfigFileBytes = uint64_t{1} << 20;
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -22,6 +26,8 @@ class Ops {
   virtual Result<bool> IsDir(const std::string& path) = 0;
   virtual Result<std::vector<std::string>> Ls(const std::string& dir) = 0;
   virtual Result<std::vector<std::string>> Glob(const std::string& pattern) = 0;
+  // A file's lines; a file over kMaxConfigFileBytes, or one that is not a
+  // regular file, is an error naming it.
   virtual Result<std::vector<std::string>> ReadLines(const std::string& path) = 0;
   // A file's lines, or none when it does not exist.
   virtual Result<std::vector<std::string>> ReadLinesIfExists(const std::string& path) = 0;

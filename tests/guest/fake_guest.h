@@ -73,6 +73,9 @@ class FakeGuest : public guest::Ops {
   Result<std::vector<std::string>> ReadLines(const std::string& path) override {
     auto it = files.find(path);
     if (it == files.end()) return Missing("read_lines", path);
+    if (it->second.size() > guest::kMaxConfigFileBytes) {  // as Handle::ReadGuestLines
+      return Error(ErrorKind::kInvalidInput, "guest file " + path + " is too big");
+    }
     std::vector<std::string> lines;
     std::string line;
     for (char ch : it->second) {
