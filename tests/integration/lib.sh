@@ -89,9 +89,14 @@ prune_fixtures() {
 # The fixtures several tests share, by the scripts that build them (cached):
 #   data_disks_fixture SRC CACHE    -> dir with data.raw (ext4, XFS, ...) and whole.raw
 #   phony_guests_fixture SRC CACHE  -> dir with the small guests of build-phony-guests
+#   hostile_guests_fixture SRC CACHE  -> dir with the guests of build-hostile-guests
 data_disks_fixture() {
   cached_fixture "$2" data-disks "$1/fixtures/data-disks.guestfish" "$1/scripts/build-data-disks" \
     -- "$1/scripts/build-data-disks" @DIR@
+}
+hostile_guests_fixture() {
+  cached_fixture "$2" hostile "$1/fixtures/hostile-guests.guestfish" "$1/scripts/build-hostile-guests" \
+    -- "$1/scripts/build-hostile-guests" @DIR@
 }
 phony_guests_fixture() {
   cached_fixture "$2" phony "$1/fixtures/phony-guests.guestfish" "$1/scripts/build-phony-guests" \
