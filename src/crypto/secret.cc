@@ -138,6 +138,9 @@ Result<SecretBytes> ReadKeyFile(const std::string& path) {
   } while (n < 0 && errno == EINTR);
   OPENSSL_cleanse(&extra, sizeof extra);
   if (n > 0) return IoError(path + ": changed while being read (longer than its size)");
+  if (std::memchr(secret.data(), 0, secret.size()) != nullptr) {
+    return UsageError(path + ": the passphrase contains a NUL byte, which libguestfs cannot pass to cryptsetup");
+  }
   return secret;
 }
 
@@ -152,10 +155,12 @@ Result<SecretBytes> RandomSecret(size_t n) {
 }
 
 Result<SecretBytes> GeneratePassphrase() {
-  constexpr size_t kRawBytes = 32;
-  constexpr size_t kEncodedChars = 4 * ((kRawBytes + 2) / 3);  // 44
+  // ADE's extension (BekUtil.generate_passphrase) reads 127 bytes of
+  // /dev/urandom and base64-encodes them.
+  constexpr size_t kRawBytes = 127;
+  constexpr size_t kEncodedChars = 4 * ((kRawBytes + 2) / 3);  // 172
   ASSIGN_OR_RETURN(SecretBytes raw, RandomSecret(kRawBytes));
-  // EVP_EncodeBlock writes a terminating NUL after the 44 characters: room
+  // EVP_EncodeBlock writes a terminating NUL after the 172 characters: room
   // for it, then Truncate drops it from the size.
   SecretBytes encoded(kEncodedChars + 1);
   const int written = EVP_EncodeBlock(encoded.data(), raw.data(), static_cast<int>(raw.size()));

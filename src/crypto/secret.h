@@ -53,14 +53,16 @@ constexpr size_t kMaxKeyFileSize = 8 * 1024 * 1024;
 
 // Reads a passphrase file: every byte, as `cryptsetup --key-file` does (a
 // trailing newline is part of the passphrase). Refuses (kUsage, naming the
-// file) a missing, non-regular, empty or larger-than-8-MiB file.
+// file) a missing, non-regular, empty or larger-than-8-MiB file, and one
+// holding a NUL byte: libguestfs cannot pass it to cryptsetup, so verify
+// could not open what encrypt made; every command refuses it alike.
 Result<SecretBytes> ReadKeyFile(const std::string& path);
 
 // n bytes from OpenSSL's private DRBG (RAND_priv_bytes).
 Result<SecretBytes> RandomSecret(size_t n);
 
-// A new passphrase as ADE makes one: 32 random bytes, base64 encoded
-// (44 printable characters, no newline).
+// A new passphrase as ADE makes one: 127 random bytes, base64 encoded
+// (172 printable characters ending in "==", no newline).
 Result<SecretBytes> GeneratePassphrase();
 
 }  // namespace vhdcrypt

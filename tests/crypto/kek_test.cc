@@ -103,7 +103,7 @@ EVP_PKEY* KekTest::key_ = nullptr;
 
 TEST_F(KekTest, WrapsWithBothAlgorithmsAndEitherPemForm) {
   ASSERT_NE(key_, nullptr);
-  const std::string pass = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH";  // 44 bytes, as generated
+  const std::string pass = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH";  // 44 bytes
   for (bool pkcs1 : {false, true}) {
     const std::string pem = WritePem(dir_, pkcs1 ? "pkcs1.pem" : "spki.pem", PublicPem(key_, pkcs1));
     ASSERT_NE(ReadText(pem).find(pkcs1 ? "BEGIN RSA PUBLIC KEY" : "BEGIN PUBLIC KEY"), std::string::npos);

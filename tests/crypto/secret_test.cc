@@ -127,24 +127,23 @@ TEST(SecretBytes, TruncateKeepsThePrefix) {
 
 TEST(ReadKeyFile, ReadsEveryByteIncludingTheTrailingNewline) {
   testing::TempDir dir;
-  const std::string content = std::string("pass\0word", 9) + "\n";
+  const std::string content = "pass\xffword\x01\n";
   WriteFile(dir / "key", content);
   auto key = ReadKeyFile(dir / "key");
   ASSERT_TRUE(key.ok()) << key.error().message();
-  EXPECT_EQ(key->size(), 10u);
+  EXPECT_EQ(key->size(), 11u);
   EXPECT_TRUE(key->Equals(Bytes(content)));
 }
 
 TEST(ReadKeyFile, ReadsAFileOfExactlyTheLimit) {
   testing::TempDir dir;
   const std::string path = dir / "big";
-  { std::ofstream(path) << "x"; }
-  ASSERT_EQ(::truncate(path.c_str(), kMaxKeyFileSize), 0);
+  WriteFile(path, std::string(kMaxKeyFileSize, 'x'));
   auto key = ReadKeyFile(path);
   ASSERT_TRUE(key.ok()) << key.error().message();
   EXPECT_EQ(key->size(), kMaxKeyFileSize);
   EXPECT_EQ(key->data()[0], 'x');
-  EXPECT_EQ(key->data()[kMaxKeyFileSize - 1], 0);
+  EXPECT_EQ(key->data()[kMaxKeyFileSize - 1], 'x');
 }
 
 void ExpectRefused(const std::string& path, const std::string& expected) {
@@ -171,6 +170,14 @@ TEST(ReadKeyFile, RefusesFifoWithoutBlocking) {
 }
 
 TEST(ReadKeyFile, RefusesDeviceNode) { ExpectRefused("/dev/zero", "is not a regular file"); }
+
+// encrypt took a NUL byte and made images that verify (libguestfs) could not
+// open; every command reads key files here, so all refuse it before any work.
+TEST(ReadKeyFile, RefusesANulByte) {
+  testing::TempDir dir;
+  WriteFile(dir / "key", std::string("pass\0word", 9));
+  ExpectRefused(dir / "key", "the passphrase contains a NUL byte, which libguestfs cannot pass to cryptsetup");
+}
 
 TEST(ReadKeyFile, RefusesEmptyFile) {
   testing::TempDir dir;
@@ -208,25 +215,26 @@ TEST(RandomSecret, GivesTheRequestedSize) {
   EXPECT_FALSE(a->Equals(std::vector<uint8_t>(64, 0)));
 }
 
-TEST(GeneratePassphrase, IsFortyFourBase64Characters) {
+// As ADE's extension makes them: 127 random bytes, base64.
+TEST(GeneratePassphrase, Is172Base64Characters) {
   auto p = GeneratePassphrase();
   ASSERT_TRUE(p.ok());
-  ASSERT_EQ(p->size(), 44u);
+  ASSERT_EQ(p->size(), 172u);
   const std::string text = AsString(*p);
   const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (size_t i = 0; i < 43; ++i) EXPECT_NE(alphabet.find(text[i]), std::string::npos) << "char " << i;
-  EXPECT_EQ(text[43], '=');  // 32 bytes: one padding character, never a newline or NUL
+  for (size_t i = 0; i < 170; ++i) EXPECT_NE(alphabet.find(text[i]), std::string::npos) << "char " << i;
+  EXPECT_EQ(text.substr(170), "==");  // 127 bytes: two padding characters, never a newline or NUL
 }
 
-TEST(GeneratePassphrase, DecodesToThirtyTwoBytes) {
+TEST(GeneratePassphrase, DecodesTo127Bytes) {
   auto p = GeneratePassphrase();
   ASSERT_TRUE(p.ok());
-  uint8_t decoded[33];
-  // EVP_DecodeBlock counts the '=' padding as a zero byte: 33 for 32.
-  ASSERT_EQ(EVP_DecodeBlock(decoded, p->data(), static_cast<int>(p->size())), 33);
-  uint8_t again[45];
-  ASSERT_EQ(EVP_EncodeBlock(again, decoded, 32), 44);
-  EXPECT_TRUE(p->Equals(std::span<const uint8_t>(again, 44)));
+  uint8_t decoded[129];
+  // EVP_DecodeBlock counts the '=' padding as zero bytes: 129 for 127.
+  ASSERT_EQ(EVP_DecodeBlock(decoded, p->data(), static_cast<int>(p->size())), 129);
+  uint8_t again[173];
+  ASSERT_EQ(EVP_EncodeBlock(again, decoded, 127), 172);
+  EXPECT_TRUE(p->Equals(std::span<const uint8_t>(again, 172)));
 }
 
 TEST(GeneratePassphrase, TwoCallsDiffer) {

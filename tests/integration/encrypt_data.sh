@@ -173,7 +173,7 @@ mkdir "$OUT/b"
 "$BIN" -q encrypt --data-only "$D/whole.raw" --output-dir "$OUT/b" --iter-time 100 --progress none 2> "$OUT/b.err" ||
   { cat "$OUT/b.err"; fail "encrypt with a generated passphrase"; }
 [ "$(stat -c %a "$OUT/b/passphrase")" = 600 ] || fail "passphrase mode $(stat -c %a "$OUT/b/passphrase")"
-[ "$(stat -c %s "$OUT/b/passphrase")" = 44 ] || fail "passphrase is $(stat -c %s "$OUT/b/passphrase") bytes"
+[ "$(stat -c %s "$OUT/b/passphrase")" = 172 ] || fail "passphrase is $(stat -c %s "$OUT/b/passphrase") bytes"
 grep -qE '^[A-Za-z0-9+/]{43}=$' "$OUT/b/passphrase" || fail "passphrase is not base64 of 32 bytes"
 grep -q '"passphrase_file": "passphrase"' "$OUT/b/manifest.json" || fail "manifest does not name the passphrase"
 [ "$(stat -c %a "$OUT/b/keyvault-secret.json")" = 600 ] || fail "keyvault-secret.json mode $(stat -c %a "$OUT/b/keyvault-secret.json")"
@@ -186,7 +186,7 @@ PY
 for f in "$OUT/b.err" "$OUT/b/manifest.json" "$OUT/a.progress" "$OUT/a.err" "$OUT/a/manifest.json"; do
   if grep -qF "$(cat "$OUT/b/passphrase")" "$f" || grep -qF "$PASS" "$f"; then fail "a passphrase leaked into $f"; fi
 done
-ok "generated passphrase: 44 base64 bytes, no newline, mode 0600, in no log or manifest; keyvault-secret.json 0600"
+ok "generated passphrase: 172 base64 bytes, no newline, mode 0600, in no log or manifest; keyvault-secret.json 0600"
 
 # 6. Existing outputs are not replaced without --force.
 rc=0

@@ -74,7 +74,7 @@ ok "the artifact decrypts to the built disk byte for byte"
 # Without key_file: vhdcrypt generates the passphrase into the output directory (0600).
 packer_build b
 [ "$(stat -c %a "$OUT/b-enc/passphrase")" = 600 ] || fail "generated passphrase missing or not 0600"
-[ "$(stat -c %s "$OUT/b-enc/passphrase")" = 44 ] || fail "generated passphrase is not 44 base64 bytes"
+[ "$(stat -c %s "$OUT/b-enc/passphrase")" = 172 ] || fail "generated passphrase is not 172 base64 bytes"
 if grep -qF "$(cat "$OUT/b-enc/passphrase")" "$OUT/b.log"; then fail "the passphrase appears in packer's output"; fi
 ok "without key_file the passphrase is generated into the output directory (0600) and not in packer's log"
 
