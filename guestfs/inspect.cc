@@ -31,11 +31,19 @@ const char* const kLegacyAdeGlobs[] = {
     "/var/log/azure/Microsoft.Azure.Security.AzureDiskEncryptionForLinux*",
 };
 
+// Split on the blanks Trim trims (as libmount and systemd do), not on
+// isspace(): "\f" alone was a line with no field, and crypttab's fields[0]
+// read past the end (found by guest_text_fuzz).
 std::vector<std::string> Fields(const std::string& line) {
-  std::istringstream in(line);
   std::vector<std::string> out;
-  std::string f;
-  while (in >> f) out.push_back(f);
+  size_t i = 0;
+  while (true) {
+    i = line.find_first_not_of(" \t\r\n", i);
+    if (i == std::string::npos) break;
+    const size_t end = std::min(line.find_first_of(" \t\r\n", i), line.size());
+    out.push_back(line.substr(i, end - i));
+    i = end;
+  }
   return out;
 }
 
@@ -411,6 +419,7 @@ std::vector<CrypttabEntry> ParseCrypttab(const std::vector<std::string>& lines) 
     std::string t = Trim(lines[i]);
     if (t.empty() || t[0] == '#') continue;
     auto fields = Fields(t);
+    if (fields.empty()) continue;
     CrypttabEntry e;
     e.line = static_cast<int>(i + 1);
     e.name = fields[0];

@@ -36,6 +36,23 @@ TEST(ParseCrypttab, ReadsNamesAndDevices) {
   EXPECT_EQ(e[1].line, 3);
 }
 
+// A line of a form feed alone: Trim kept it, istream's >> found no field, and
+// name = fields[0] read past the end (found by guest_text_fuzz). Fields are
+// split on the blanks libmount and systemd split on, so \f and \v are field bytes.
+TEST(ParseCrypttab, ALineOfOtherWhitespaceIsNotAnEmptyEntry) {
+  auto e = ParseCrypttab({"\f", "\v", "x\fy /dev/sdb1\vz none"});
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].name, "\f");
+  EXPECT_EQ(e[2].name, "x\fy");
+  EXPECT_EQ(e[2].device, "/dev/sdb1\vz");
+  auto f = ParseFstab({"\f\f", "/dev/sdb1\f/srv ext4"});
+  ASSERT_EQ(f.size(), 1u);  // the first has one field: not an entry
+  EXPECT_EQ(f[0].spec, "/dev/sdb1\f/srv");
+  EXPECT_EQ(f[0].file, "ext4");
+  auto m = ParseModprobe("x.conf", {"\f", "blacklist\fvfat"});
+  EXPECT_TRUE(m.empty());
+}
+
 TEST(ParseModprobe, FindsBlacklistsAndInstallOverrides) {
   auto r = ParseModprobe(
       "/etc/modprobe.d/cis.conf",
