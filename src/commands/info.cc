@@ -20,9 +20,22 @@ std::string UuidText(const std::array<uint8_t, 16>& b) {
   return buf;
 }
 
+// The footer's creator application: four bytes, NUL-padded by some tools
+// (Disk2VHD writes "d2v\0"); padding dropped, any other byte that is not
+// printable ASCII written as \xNN.
 std::string CreatorApp(const std::array<char, 4>& a) {
+  size_t n = a.size();
+  while (n > 0 && a[n - 1] == '\0') --n;
   std::string s;
-  for (char c : a) s += (c >= 0x20 && c < 0x7f) ? c : '?';
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(a[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      s += static_cast<char>(c);
+    } else {
+      static const char kHex[] = "0123456789abcdef";
+      s += std::string("\\x") + kHex[c >> 4] + kHex[c & 15];
+    }
+  }
   return s;
 }
 

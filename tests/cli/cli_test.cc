@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "formats/vhd.h"
 #include "tests/cli/run.h"
 #include "tests/formats/malformed_case.h"
 #include "tests/formats/temp_dir.h"
@@ -225,6 +226,24 @@ TEST(Cli, InfoJsonDescribesADynamicVhd) {
   ASSERT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find("vhd-dynamic"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("8388608"), std::string::npos) << text.out;
+}
+
+// Disk2VHD's creator is "d2v" and a NUL: shown as "d2v", not "d2v?"; other
+// bytes that are not printable as \xNN.
+TEST(Cli, InfoShowsACreatorPaddedWithNulAsItsName) {
+  testing::TempDir dir;
+  for (const auto& [bytes, shown] : std::vector<std::pair<std::string, std::string>>{
+           {std::string("d2v\0", 4), "d2v"}, {std::string("a\0\x1b\0", 4), "a\\x00\\x1b"}}) {
+    std::vector<uint8_t> vhd = testing::ValidFixedVhd();
+    const size_t footer = vhd.size() - 512;
+    std::copy(bytes.begin(), bytes.end(), vhd.begin() + static_cast<long>(footer + 28));
+    const uint32_t sum = vhd::Checksum(std::span(vhd).subspan(footer, 512), 64);
+    for (int i = 0; i < 4; ++i) vhd[footer + 64 + i] = static_cast<uint8_t>(sum >> (24 - 8 * i));
+    WriteBytes(dir / "d.vhd", vhd);
+    auto r = RunVhdcrypt({"info", "--json", dir / "d.vhd"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["vhd"]["creator_app"], shown);
+  }
 }
 
 TEST(Cli, ConvertRefusesToReplaceAnExistingOutput) {
