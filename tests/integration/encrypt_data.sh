@@ -174,7 +174,7 @@ mkdir "$OUT/b"
   { cat "$OUT/b.err"; fail "encrypt with a generated passphrase"; }
 [ "$(stat -c %a "$OUT/b/passphrase")" = 600 ] || fail "passphrase mode $(stat -c %a "$OUT/b/passphrase")"
 [ "$(stat -c %s "$OUT/b/passphrase")" = 172 ] || fail "passphrase is $(stat -c %s "$OUT/b/passphrase") bytes"
-grep -qE '^[A-Za-z0-9+/]{43}=$' "$OUT/b/passphrase" || fail "passphrase is not base64 of 32 bytes"
+grep -qE '^[A-Za-z0-9+/]{170}==$' "$OUT/b/passphrase" || fail "passphrase is not base64 of 127 bytes"
 grep -q '"passphrase_file": "passphrase"' "$OUT/b/manifest.json" || fail "manifest does not name the passphrase"
 [ "$(stat -c %a "$OUT/b/keyvault-secret.json")" = 600 ] || fail "keyvault-secret.json mode $(stat -c %a "$OUT/b/keyvault-secret.json")"
 python3 - "$OUT/b/keyvault-secret.json" "$OUT/b/passphrase" <<'PY' || fail "keyvault-secret.json"
