@@ -145,6 +145,15 @@ Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
     p.header = h.bytes;
     p.what = BaseName(paths[p.disk]) + " " + dev + (h.file.empty() ? "" : " (header " + h.Describe() + ")");
     ASSIGN_OR_RETURN(LuksInfo info, InspectLuksHeader(p.header));
+    if (info.version != 2) {
+      return InvalidInput(p.what + ": a LUKS" + std::to_string(info.version) +
+                          " volume; decrypt reads LUKS2 only (cryptsetup convert --type luks2 converts it)");
+    }
+    if (info.unknown_requirements) {
+      return InvalidInput(p.what +
+                          ": the LUKS2 header has requirement flags this libcryptsetup does not know; "
+                          "it cannot be opened here");
+    }
     if (info.reencrypting) {
       return UsageError(p.what +
                         ": its encryption is still in progress (a LUKS2 reencryption was interrupted); "

@@ -48,6 +48,7 @@ struct Volume {
   std::string header;           // "attached" / "detached" / ""
   std::string header_location;  // "/dev/sda1:/luks/osluksheader" or "/dev/sdb1 (offset 0)"
   std::string filesystem;       // of a plaintext volume
+  std::string problem;          // an encrypted volume whose header cannot be read: why
 };
 
 std::string DirName(const std::string& path) {
@@ -160,13 +161,27 @@ Result<Scan> OpenDisks(const StatusCommandOptions& o) {
 // the same disk with no signature at all, which is ciphertext).
 Result<Volume> EncryptedVolume(guest::Handle& g, const Scan& scan, const LuksScan& luks, const ScannedHeader& h,
                                const ScannedFilesystem* root) {
-  auto info = InspectLuksHeader(h.bytes);
-  if (!info.ok()) return Error(info.error().kind(), h.Describe() + ": " + info.error().message());
   Volume v;
   v.encrypted = true;
-  v.luks = *info;
   v.disk = scan.DiskOf(h.device);
   const Disk& disk = scan.disks[v.disk];
+  // Named by image and partition: /dev/sdb1 means nothing to the user.
+  const int part = guest::AppliancePartitionNumber(h.device);
+  const std::string where = disk.path + (part > 0 ? " partition " + std::to_string(part) : std::string());
+  auto info = h.problem.empty() ? InspectLuksHeader(h.bytes) : Result<LuksInfo>(InvalidInput(h.problem));
+  if (!info.ok()) {
+    if (info.error().kind() != ErrorKind::kInvalidInput)
+      return Error(info.error().kind(), where + ": " + info.error().message());
+    // Reported, and the other volumes still are (RunStatus exits 3 after).
+    v.device = h.device;
+    v.partition = static_cast<uint32_t>(std::max(part, 0));
+    v.role = h.file.empty() ? "data" : "os";  // a detached header is the OS volume's
+    v.header = h.file.empty() ? "attached" : "detached";
+    v.header_location = h.Describe();
+    v.problem = where + ": " + info.error().message();
+    return v;
+  }
+  v.luks = *info;
   if (h.file.empty()) {
     v.device = h.device;
     v.partition = static_cast<uint32_t>(guest::AppliancePartitionNumber(h.device));
@@ -219,7 +234,7 @@ Result<std::vector<Volume>> ScanVolumes(const Scan& scan) {
   std::vector<Volume> volumes;
   if (scan.drives.empty()) return volumes;
   ASSIGN_OR_RETURN(auto g, guest::Handle::Launch(scan.drives));
-  ASSIGN_OR_RETURN(LuksScan luks, ScanImages(*g));
+  ASSIGN_OR_RETURN(LuksScan luks, ScanImages(*g, /*keep_going=*/true));
   const ScannedFilesystem* root = nullptr;
   for (const auto& fs : luks.filesystems) {
     if (fs.root) root = &fs;
@@ -293,6 +308,11 @@ std::string RenderJson(const std::vector<Disk>& disks, const std::vector<Volume>
       x["header"] = v.header;
       x["header_location"] = v.header_location;
       x["encryption_in_progress"] = v.luks->reencrypting;
+      x["unknown_requirements"] = v.luks->unknown_requirements;
+    } else if (!v.problem.empty()) {
+      x["header"] = v.header;
+      x["header_location"] = v.header_location;
+      x["error"] = v.problem;
     } else {
       x["filesystem"] = v.filesystem;
     }
@@ -318,7 +338,11 @@ void RenderText(std::ostream& out, const std::vector<Disk>& disks, const std::ve
     if (v.luks) {
       out << "LUKS" << v.luks->version << " " << v.luks->cipher << " " << v.luks->key_bits << "-bit key, "
           << v.luks->sector_size << "-byte sectors, UUID " << v.luks->uuid << ", header " << v.header << " ("
-          << v.header_location << ")" << (v.luks->reencrypting ? ", encryption in progress" : "");
+          << v.header_location << ")" << (v.luks->reencrypting ? ", encryption in progress" : "")
+          << (v.luks->unknown_requirements ? ", requirement flags this libcryptsetup does not know (cannot be opened)"
+                                           : "");
+    } else if (!v.problem.empty()) {
+      out << "encrypted, header unreadable: " << v.problem;
     } else {
       out << "not encrypted (" << v.filesystem << ")";
     }
@@ -339,6 +363,12 @@ Result<int> RunStatus(const StatusCommandOptions& o) {
     std::ostringstream text;
     RenderText(text, scan.disks, volumes, states);
     std::cout << TerminalSafe(text.str());
+  }
+  std::cout.flush();
+  // Every volume was reported; a header that could not be read still makes
+  // the run fail (exit 3), naming the first.
+  for (const auto& v : volumes) {
+    if (!v.problem.empty()) return InvalidInput(v.problem);
   }
   return kExitOk;
 }

@@ -417,7 +417,8 @@ struct LoadedHeader {
   std::optional<CryptDevice> cd;
 };
 
-Result<std::unique_ptr<LoadedHeader>> LoadHeader(const std::vector<uint8_t>& header) {
+// type: CRYPT_LUKS2, or CRYPT_LUKS for either version (only to inspect).
+Result<std::unique_ptr<LoadedHeader>> LoadHeader(const std::vector<uint8_t>& header, const char* type = CRYPT_LUKS2) {
   if (header.size() < kMinHeaderBytes) {
     return InvalidInput("LUKS2 header of " + std::to_string(header.size()) + " bytes is too short");
   }
@@ -427,12 +428,13 @@ Result<std::unique_ptr<LoadedHeader>> LoadHeader(const std::vector<uint8_t>& hea
   auto loaded = std::unique_ptr<LoadedHeader>(new LoadedHeader{std::move(memfd), size, {}, std::nullopt});
   ASSIGN_OR_RETURN(CryptDevice cd, CryptDevice::Open(loaded->memfd.path().c_str(), &loaded->sink));
   loaded->cd.emplace(std::move(cd));
-  const int r = crypt_load(loaded->cd->get(), CRYPT_LUKS2, nullptr);
+  const int r = crypt_load(loaded->cd->get(), type, nullptr);
   if (r < 0) {
     // A missing signature is -EINVAL with nothing logged at error level.
     const std::string& logged = loaded->sink.last_error;
     const std::string why = logged.empty() && r != -EINVAL ? std::strerror(-r) : logged;
-    return InvalidInput("not a valid LUKS2 header" + (why.empty() ? std::string() : ": " + why));
+    const std::string what = std::strcmp(type, CRYPT_LUKS2) == 0 ? "LUKS2" : "LUKS";
+    return InvalidInput("not a valid " + what + " header" + (why.empty() ? std::string() : ": " + why));
   }
   return loaded;
 }
@@ -489,7 +491,11 @@ Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& he
 
 Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> head) {
   static const uint8_t kMagic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
-  if (head.size() < 16 || !std::equal(kMagic, kMagic + 6, head.begin())) return uint64_t{0};
+  static const uint8_t kSecondMagic[6] = {'S', 'K', 'U', 'L', 0xba, 0xbe};
+  if (head.size() < 16 ||
+      !(std::equal(kMagic, kMagic + 6, head.begin()) || std::equal(kSecondMagic, kSecondMagic + 6, head.begin()))) {
+    return uint64_t{0};
+  }
   const unsigned version = static_cast<unsigned>(head[6]) << 8 | head[7];
   if (version != 2) return InvalidInput(what + ": LUKS version (offset 6) " + std::to_string(version) + ", expected 2");
   uint64_t hdr_size = 0;
@@ -499,6 +505,41 @@ Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> 
                         " is not a power of two from 16384 to 4194304");
   }
   return hdr_size;
+}
+
+Result<uint64_t> Luks1HeaderBytes(const std::string& what, std::span<const uint8_t> phdr) {
+  static const uint8_t kMagic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
+  if (phdr.size() < kLuks1PhdrBytes || !std::equal(kMagic, kMagic + 6, phdr.begin())) {
+    return InvalidInput(what + ": no LUKS signature");
+  }
+  auto be32 = [&](size_t at) {
+    return static_cast<uint32_t>(phdr[at]) << 24 | static_cast<uint32_t>(phdr[at + 1]) << 16 |
+           static_cast<uint32_t>(phdr[at + 2]) << 8 | phdr[at + 3];
+  };
+  const unsigned version = static_cast<unsigned>(phdr[6]) << 8 | phdr[7];
+  if (version != 1) return InvalidInput(what + ": LUKS version (offset 6) " + std::to_string(version) + ", expected 1");
+  const uint64_t key_bytes = be32(108);
+  if (key_bytes == 0 || key_bytes > 512) {
+    return InvalidInput(what + ": LUKS1 key-bytes (offset 108) " + std::to_string(key_bytes) + " is not 1 to 512");
+  }
+  // The header ends where the payload starts, or after its last key
+  // material (a detached LUKS1 header has a payload offset of 0).
+  uint64_t end = uint64_t{be32(104)} * 512;
+  for (int slot = 0; slot < 8; ++slot) {
+    const size_t at = 208 + 48 * static_cast<size_t>(slot);
+    const uint64_t material = uint64_t{be32(at + 40)} * 512;
+    const uint64_t stripes = be32(at + 44);
+    if (be32(at) != 0x00AC71F3) continue;  // not an active key slot
+    if (stripes == 0 || stripes > 65536) {
+      return InvalidInput(what + ": LUKS1 key slot " + std::to_string(slot) + " has " + std::to_string(stripes) +
+                          " stripes");
+    }
+    end = std::max(end, material + (key_bytes * stripes + 511) / 512 * 512);
+  }
+  if (end < kLuks1PhdrBytes || end > kMaxLuks1HeaderBytes) {
+    return InvalidInput(what + ": LUKS1 header of " + std::to_string(end) + " bytes: not from 592 bytes to 16 MiB");
+  }
+  return end;
 }
 
 Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uint8_t> primary) {
@@ -526,15 +567,25 @@ Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uin
 }
 
 Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
-  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header));
+  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header, CRYPT_LUKS));
   crypt_device* cd = loaded->cd->get();
   LuksInfo info;
+  const char* type = crypt_get_type(cd);
+  info.version = type != nullptr && std::strcmp(type, CRYPT_LUKS1) == 0 ? 1 : 2;
   const char* uuid = crypt_get_uuid(cd);
   info.uuid = uuid == nullptr ? "" : uuid;
   ReadParams(cd, info.cipher, info.sector_size, info.data_offset);
   const int key_bytes = crypt_get_volume_key_size(cd);
   info.key_bits = key_bytes > 0 ? static_cast<uint32_t>(key_bytes) * 8 : 0;
-  info.reencrypting = crypt_reencrypt_status(cd, nullptr) != CRYPT_REENCRYPT_NONE;
+  if (info.version == 1) return info;
+  uint32_t requirements = 0;
+  if (crypt_persistent_flags_get(cd, CRYPT_FLAGS_REQUIREMENTS, &requirements) == 0) {
+    info.unknown_requirements = (requirements & CRYPT_REQUIREMENT_UNKNOWN) != 0;
+  }
+  // Only a reencryption that is under way, or was cut off, is one: a state
+  // libcryptsetup calls invalid (unknown requirement flags among others) is not.
+  const crypt_reencrypt_info state = crypt_reencrypt_status(cd, nullptr);
+  info.reencrypting = state == CRYPT_REENCRYPT_CLEAN || state == CRYPT_REENCRYPT_CRASH;
   return info;
 }
 

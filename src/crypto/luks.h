@@ -110,10 +110,24 @@ Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& he
 // the primary header (its first hdr_size bytes), what libcryptsetup needs:
 // both header copies and the key slots area (config.keyslots_size).
 // Malformed fields are kInvalidInput naming `what`, the field and its offset.
+// Both take the secondary copy too (signature "SKUL"): when the primary is
+// damaged, the secondary at offset hdr_size says the same (libcryptsetup
+// loads the whole area and uses whichever copy is valid).
 Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> first16);
 Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uint8_t> primary);
+// Where a secondary LUKS2 header may be: at its hdr_size, 16 KiB to 4 MiB.
+inline constexpr uint64_t kLuks2SecondaryOffsets[] = {16384,  32768,   65536,   131072, 262144,
+                                                      524288, 1048576, 2097152, 4194304};
 
-// What a LUKS2 header says about its volume, without a passphrase.
+// A LUKS1 header's size from its first kLuks1PhdrBytes bytes (the binary
+// header and its 8 key slots): to the payload, or to the end of the last
+// active key slot's material, at most kMaxLuks1HeaderBytes.
+inline constexpr size_t kLuks1PhdrBytes = 592;
+inline constexpr uint64_t kMaxLuks1HeaderBytes = 16u << 20;
+Result<uint64_t> Luks1HeaderBytes(const std::string& what, std::span<const uint8_t> phdr);
+
+// What a LUKS header (version 2, or 1 from other tools) says about its
+// volume, without a passphrase.
 struct LuksInfo {
   int version = 2;
   std::string uuid;
@@ -122,6 +136,9 @@ struct LuksInfo {
   uint32_t sector_size = 512;
   uint64_t data_offset = 0;   // bytes from the header's start (0 for a detached header)
   bool reencrypting = false;  // a reencryption (e.g. ADE's in-place encryption) is under way or was cut off
+  // LUKS2 requirement flags this libcryptsetup does not know: it will not
+  // open the volume (nor will vhdcrypt), whatever the passphrase.
+  bool unknown_requirements = false;
 };
 Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header);
 

@@ -9,13 +9,46 @@
 namespace vhdcrypt {
 namespace {
 
+// The LUKS2 metadata size from the secondary header copy, for a primary
+// whose signature is gone; 0 when there is no secondary either.
+Result<uint64_t> SecondaryMetadataBytes(guest::Handle& g, const std::string& dev) {
+  ASSIGN_OR_RETURN(uint64_t device_size, g.DeviceSize(dev));
+  for (uint64_t offset : kLuks2SecondaryOffsets) {
+    if (offset + 4096 > device_size) break;
+    ASSIGN_OR_RETURN(auto head, g.PreadDevice(dev, 4096, offset));
+    auto hdr_size = Luks2HdrSize(dev, head);
+    if (!hdr_size.ok() || *hdr_size != offset) continue;  // the secondary's hdr_size is its own offset
+    ASSIGN_OR_RETURN(auto secondary, g.PreadDevice(dev, offset, offset));
+    return Luks2MetadataBytes(dev + " (secondary header at " + std::to_string(offset) + ")", secondary);
+  }
+  return uint64_t{0};
+}
+
 // An attached header: binary header, JSON, key slots, read from the device.
+// LUKS1 (made by other tools) is read whole for status to describe; a LUKS2
+// primary that is damaged is sized from its secondary copy, as cryptsetup
+// does.
 Result<std::vector<uint8_t>> ReadAttachedHeader(guest::Handle& g, const std::string& dev) {
   ASSIGN_OR_RETURN(auto first, g.PreadDevice(dev, 4096, 0));
+  if (first.size() >= 8 && first[0] == 'L' && first[1] == 'U' && first[6] == 0 && first[7] == 1) {
+    ASSIGN_OR_RETURN(uint64_t bytes, Luks1HeaderBytes(dev, first));
+    return g.PreadDevice(dev, bytes, 0);
+  }
   ASSIGN_OR_RETURN(uint64_t hdr_size, Luks2HdrSize(dev, first));
-  if (hdr_size == 0) return InvalidInput(dev + ": blkid says crypto_LUKS, but there is no LUKS2 signature");
-  ASSIGN_OR_RETURN(auto primary, g.PreadDevice(dev, hdr_size, 0));
-  ASSIGN_OR_RETURN(uint64_t total, Luks2MetadataBytes(dev, primary));
+  uint64_t total = 0;
+  if (hdr_size == 0) {
+    ASSIGN_OR_RETURN(total, SecondaryMetadataBytes(g, dev));
+    if (total == 0) return InvalidInput(dev + ": blkid says crypto_LUKS, but there is no LUKS signature");
+  } else {
+    ASSIGN_OR_RETURN(auto primary, g.PreadDevice(dev, hdr_size, 0));
+    auto from_primary = Luks2MetadataBytes(dev, primary);
+    if (from_primary.ok()) {
+      total = *from_primary;
+    } else {  // a damaged JSON area: the secondary may still be whole
+      ASSIGN_OR_RETURN(total, SecondaryMetadataBytes(g, dev));
+      if (total == 0) return from_primary.error();
+    }
+  }
   return g.PreadDevice(dev, total, 0);
 }
 
@@ -47,7 +80,7 @@ Status LookInto(guest::Handle& g, ScannedFilesystem& fs, LuksScan& scan) {
 
 }  // namespace
 
-Result<LuksScan> ScanImages(guest::Handle& g) {
+Result<LuksScan> ScanImages(guest::Handle& g, bool keep_going) {
   LuksScan scan;
   // Disks and partitions by signature (list_filesystems leaves out a LUKS
   // volume written to a whole disk), then logical volumes.
@@ -60,8 +93,13 @@ Result<LuksScan> ScanImages(guest::Handle& g) {
     auto vfs = g.VfsType(dev);
     const std::string type = vfs.ok() ? *vfs : "";
     if (type == "crypto_LUKS") {
-      ASSIGN_OR_RETURN(auto bytes, ReadAttachedHeader(g, dev));
-      scan.headers.push_back({dev, "", std::move(bytes)});
+      auto bytes = ReadAttachedHeader(g, dev);
+      if (!bytes.ok() && keep_going && bytes.error().kind() == ErrorKind::kInvalidInput) {
+        scan.headers.push_back({dev, "", {}, bytes.error().message()});
+        continue;
+      }
+      if (!bytes.ok()) return bytes.error();
+      scan.headers.push_back({dev, "", std::move(*bytes)});
       continue;
     }
     const bool is_disk = std::find(partitions.begin(), partitions.end(), dev) == partitions.end() &&

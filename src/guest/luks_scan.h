@@ -20,6 +20,9 @@ struct ScannedHeader {
   std::string device;  // attached: the LUKS device; detached: the filesystem holding the file
   std::string file;    // "" when attached
   std::vector<uint8_t> bytes;
+  // With ScanImages' keep_going: why the header could not be read (bytes
+  // empty then); "" when it was.
+  std::string problem;
   std::string Describe() const { return file.empty() ? device : device + ":" + file; }
 };
 
@@ -41,7 +44,10 @@ struct LuksScan {
 // Detached headers of more than this are refused.
 constexpr uint64_t kMaxDetachedHeaderBytes = 64u << 20;
 
-Result<LuksScan> ScanImages(guest::Handle& g);
+// keep_going (status): a LUKS header that is malformed is kept as a
+// ScannedHeader with its problem, so the other volumes are still reported;
+// otherwise (decrypt, rekey) it is an error.
+Result<LuksScan> ScanImages(guest::Handle& g, bool keep_going = false);
 
 // The partition a detached header found on drive `drive` belongs to, when
 // nothing else says: the largest partition of that drive with no signature

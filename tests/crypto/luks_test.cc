@@ -18,10 +18,13 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "src/crypto/secret.h"
 #include "tests/formats/temp_dir.h"
@@ -862,6 +865,136 @@ TEST_F(LuksTest, MetadataBytesFromTheHeaderItself) {
     EXPECT_NE(r.error().message().find("config.keyslots_size"), std::string::npos) << r.error().message();
   }
   EXPECT_FALSE(Luks2MetadataBytes("d", std::vector<uint8_t>(h.bytes.begin(), h.bytes.begin() + 8192)).ok());
+}
+
+// --- Headers other tools made ------------------------------------------------
+
+// A LUKS1 header as cryptsetup luksFormat --type luks1 makes one (512-bit
+// aes-xts-plain64, one key slot), in a file of `size` bytes.
+std::vector<uint8_t> Luks1Header(const testing::TempDir& dir, const SecretBytes& key, const std::string& pass) {
+  const std::string path = dir / "luks1.img";
+  { std::ofstream(path).flush(); }
+  EXPECT_EQ(::truncate(path.c_str(), 4u << 20), 0);
+  crypt_device* cd = nullptr;
+  EXPECT_EQ(crypt_init(&cd, path.c_str()), 0);
+  crypt_pbkdf_type pbkdf = {CRYPT_KDF_PBKDF2, "sha256", 0, 1000, 0, 0, CRYPT_PBKDF_NO_BENCHMARK};
+  EXPECT_EQ(crypt_set_pbkdf_type(cd, &pbkdf), 0);
+  EXPECT_EQ(crypt_format(cd, CRYPT_LUKS1, "aes", "xts-plain64", nullptr, reinterpret_cast<const char*>(key.data()),
+                         key.size(), nullptr),
+            0);
+  EXPECT_EQ(crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, reinterpret_cast<const char*>(key.data()), key.size(),
+                                            pass.data(), pass.size()),
+            0);
+  crypt_free(cd);
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The LUKS2 checksum of one header copy (binary header and JSON area,
+// hdr_size bytes, with the 64-byte csum field at 448 zeroed): SHA-256.
+void Rechecksum(std::vector<uint8_t>& bytes, size_t at, size_t hdr_size) {
+  std::fill(bytes.begin() + static_cast<long>(at + 448), bytes.begin() + static_cast<long>(at + 512), 0);
+  unsigned int n = 0;
+  ASSERT_EQ(EVP_Digest(bytes.data() + at, hdr_size, bytes.data() + at + 448, &n, EVP_sha256(), nullptr), 1);
+}
+
+// Both copies' JSON areas edited by `edit`, and their checksums made right.
+std::vector<uint8_t> EditLuks2Json(std::vector<uint8_t> bytes, const std::function<void(nlohmann::json&)>& edit) {
+  const size_t hdr_size = 16384;
+  for (size_t at : {size_t{0}, hdr_size}) {
+    const char* text = reinterpret_cast<const char*>(bytes.data()) + at + 4096;
+    auto j = nlohmann::json::parse(text, text + ::strnlen(text, hdr_size - 4096));
+    edit(j);
+    const std::string out = j.dump();
+    EXPECT_LT(out.size(), hdr_size - 4096);
+    std::fill(bytes.begin() + static_cast<long>(at + 4096), bytes.begin() + static_cast<long>(at + hdr_size), 0);
+    std::copy(out.begin(), out.end(), bytes.begin() + static_cast<long>(at + 4096));
+    Rechecksum(bytes, at, hdr_size);
+  }
+  return bytes;
+}
+
+// `status` failed whole (exit 3, no JSON) on a LUKS1 volume another tool made:
+// now its header is sized and described.
+TEST_F(LuksTest, Luks1HeadersAreSizedAndDescribed) {
+  testing::TempDir dir;
+  const std::vector<uint8_t> disk = Luks1Header(dir, key_, "luks1 pass");
+  auto bytes = Luks1HeaderBytes("d", std::span(disk).first(4096));
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message();
+  EXPECT_EQ(*bytes, 4096u * 512);  // the payload offset cryptsetup chose: 2 MiB
+  auto info = InspectLuksHeader(std::vector<uint8_t>(disk.begin(), disk.begin() + static_cast<long>(*bytes)));
+  ASSERT_TRUE(info.ok()) << info.error().message();
+  EXPECT_EQ(info->version, 1);
+  EXPECT_EQ(info->cipher, "aes-xts-plain64");
+  EXPECT_EQ(info->key_bits, 512u);
+  EXPECT_EQ(info->data_offset, 4096u * 512);
+  EXPECT_FALSE(info->reencrypting);
+  EXPECT_FALSE(info->unknown_requirements);
+  // Unlocking is LUKS2's only: a clear refusal, not a crash.
+  auto unlocked = UnlockLuksVolume(std::vector<uint8_t>(disk.begin(), disk.begin() + static_cast<long>(*bytes)),
+                                   SecretOf("luks1 pass"));
+  ASSERT_FALSE(unlocked.ok());
+  EXPECT_EQ(unlocked.error().kind(), ErrorKind::kInvalidInput);
+
+  struct Case {
+    size_t offset;
+    std::vector<uint8_t> bytes;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {6, {0, 3}, "d: LUKS version (offset 6) 3, expected 1"},
+      {108, {0, 0, 0, 0}, "d: LUKS1 key-bytes (offset 108) 0 is not 1 to 512"},
+      {104, {0x7f, 0xff, 0xff, 0xff}, "d: LUKS1 header of 1099511627264 bytes: not from 592 bytes to 16 MiB"},
+      {208 + 44, {0x00, 0x10, 0x00, 0x01}, "d: LUKS1 key slot 0 has 1048577 stripes"},
+  };
+  for (const Case& c : cases) {
+    std::vector<uint8_t> bad(disk.begin(), disk.begin() + 4096);
+    std::copy(c.bytes.begin(), c.bytes.end(), bad.begin() + static_cast<long>(c.offset));
+    auto r = Luks1HeaderBytes("d", bad);
+    ASSERT_FALSE(r.ok()) << c.message;
+    EXPECT_EQ(r.error().message(), c.message);
+  }
+  EXPECT_FALSE(Luks1HeaderBytes("d", std::span(disk).first(100)).ok());
+}
+
+// Requirement flags libcryptsetup does not know: reported as such, not as an
+// encryption in progress (every state but NONE was taken for one).
+TEST_F(LuksTest, UnknownRequirementFlagsAreReportedAsSuch) {
+  const LuksHeader& h = Header(Kind::kPbkdf2_512);
+  auto edited = EditLuks2Json(h.bytes, [](nlohmann::json& j) {
+    j["config"]["requirements"] = {{"mandatory", {"frobnicate-v9"}}};
+  });
+  auto info = InspectLuksHeader(edited);
+  ASSERT_TRUE(info.ok()) << info.error().message();
+  EXPECT_EQ(info->version, 2);
+  EXPECT_TRUE(info->unknown_requirements);
+  EXPECT_FALSE(info->reencrypting);
+  auto plain = InspectLuksHeader(h.bytes);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->unknown_requirements);
+}
+
+// A damaged primary header whose secondary copy is whole: cryptsetup opens
+// it, and so is it sized (from the secondary) and read.
+TEST_F(LuksTest, ADamagedPrimaryIsReadFromTheSecondaryCopy) {
+  const LuksHeader& h = Header(Kind::kPbkdf2_512);
+  auto whole = Luks2MetadataBytes("d", h.bytes);
+  ASSERT_TRUE(whole.ok());
+  std::vector<uint8_t> damaged = h.bytes;
+  std::fill(damaged.begin(), damaged.begin() + 8192, 0xEE);  // signature and JSON gone
+  EXPECT_EQ(*Luks2HdrSize("d", damaged), 0u);
+  const std::span<const uint8_t> secondary = std::span(damaged).subspan(16384, 16384);
+  auto hdr = Luks2HdrSize("d", secondary);
+  ASSERT_TRUE(hdr.ok());
+  EXPECT_EQ(*hdr, 16384u);  // the secondary's hdr_size is its own offset
+  auto from_secondary = Luks2MetadataBytes("d", secondary);
+  ASSERT_TRUE(from_secondary.ok()) << from_secondary.error().message();
+  EXPECT_EQ(*from_secondary, *whole);
+  auto info = InspectLuksHeader(damaged);
+  ASSERT_TRUE(info.ok()) << info.error().message();
+  EXPECT_EQ(info->uuid, kUuid);
+  auto opened = UnlockLuksHeader(damaged, passphrase_);
+  EXPECT_TRUE(opened.ok()) << opened.error().message();
 }
 
 }  // namespace

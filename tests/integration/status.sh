@@ -135,3 +135,55 @@ assert j['os_volume_encrypted'] == 'EncryptionInProgress' and j['data_volumes_en
 assert j['images'][0]['unfinished'] and 'interrupted' in j['images'][0]['note'], j['images']
 " "$partial"
 ok "an output left by SIGKILL mid-run: EncryptionInProgress"
+
+# 6. LUKS made by other tools, in one run: LUKS1 in an MBR partition (status
+# failed whole with exit 3 and no JSON; a whole-disk LUKS1 image is beyond
+# libguestfs' read-only overlay: qemu probes it as its own luks format and
+# wants a key, docs/hostile-input.md); whole-disk LUKS2 with a requirement flag this
+# libcryptsetup does not know (it was reported as EncryptionInProgress); LUKS2
+# whose primary header is damaged but whose secondary copy is whole
+# (cryptsetup opens it; vhdcrypt read only the primary and refused it).
+mkdir "$OUT/foreign"
+for f in luks1-volume req damaged; do truncate -s 24M "$OUT/foreign/$f.raw"; done
+cryptsetup luksFormat -q --type luks1 --pbkdf-force-iterations 1000 --key-file "$OUT/key" "$OUT/foreign/luks1-volume.raw"
+truncate -s 26M "$OUT/foreign/luks1.raw"
+printf 'label: dos\nstart=2048, size=49152, type=83\n' | sfdisk -q "$OUT/foreign/luks1.raw"
+dd if="$OUT/foreign/luks1-volume.raw" of="$OUT/foreign/luks1.raw" bs=512 seek=2048 conv=notrunc status=none
+for f in req damaged; do  # not n: lib.sh's ok() counts in it
+  cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --luks2-metadata-size 16k \
+    --key-file "$OUT/key" "$OUT/foreign/$f.raw"
+done
+python3 - "$OUT/foreign/req.raw" "$OUT/foreign/damaged.raw" <<'PY'
+import hashlib, json, sys
+def edit(path, change):  # both copies' JSON, checksums made right
+    b = bytearray(open(path, "rb").read())
+    for at in (0, 16384):
+        text = bytes(b[at + 4096:at + 16384]).split(b"\0")[0]
+        j = json.loads(text)
+        change(j)
+        out = json.dumps(j).encode()
+        b[at + 4096:at + 16384] = out + b"\0" * (12288 - len(out))
+        b[at + 448:at + 512] = b"\0" * 64
+        b[at + 448:at + 480] = hashlib.sha256(bytes(b[at:at + 16384])).digest()
+    open(path, "wb").write(b)
+edit(sys.argv[1], lambda j: j["config"].update(requirements={"mandatory": ["frobnicate-v9"]}))
+with open(sys.argv[2], "r+b") as f:
+    f.write(b"\xee" * 8192)  # the primary's signature and JSON gone
+PY
+expect foreign "
+l1 = by_dev['/dev/sda1']
+assert l1['encrypted'] and l1['luks_version'] == 1 and l1['cipher'] == 'aes-xts-plain64', l1
+r = by_dev['/dev/sdb']
+assert r['luks_version'] == 2 and r['unknown_requirements'] and not r['encryption_in_progress'], r
+d = by_dev['/dev/sdc']
+assert d['luks_version'] == 2 and d['uuid'] and not d['unknown_requirements'], d
+assert j['data_volumes_encrypted'] == 'Encrypted', j
+" "$OUT/foreign/luks1.raw" --data "$OUT/foreign/req.raw" --data "$OUT/foreign/damaged.raw"
+ok "LUKS1, unknown LUKS2 requirements and a damaged primary header: each reported, in one run"
+for f in luks1 req; do
+  rc=0
+  "$BIN" decrypt "$OUT/foreign/$f.raw" --key-file "$OUT/key" --output-dir "$OUT/foreign/out-$f" > "$OUT/foreign/$f.err" 2>&1 || rc=$?
+  [ $rc = 3 ] || fail "decrypt of $f: exit $rc, expected 3: $(cat "$OUT/foreign/$f.err")"
+  grep -q "$f.raw" "$OUT/foreign/$f.err" || fail "decrypt of $f: the error does not name the image: $(cat "$OUT/foreign/$f.err")"
+done
+ok "decrypt refuses LUKS1 and unknown requirement flags (exit 3), naming the image"
