@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "base/exit_codes.h"
+#include "base/stop_point.h"
 #include "src/commands/encrypt_stages.h"
 #include "src/commands/verify.h"
 #include "src/crypto/kek.h"
@@ -102,6 +103,7 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   RETURN_IF_ERROR(CreateImageOutputs(o, plan));
   ASSIGN_OR_RETURN(KeyOutputs keys, CreateKeyOutputs(o, passphrase, wrapped, in.has_os && !o.no_key_volume));
   ASSIGN_OR_RETURN(auto manifest_out, OutputFile::Create(o.output_dir + "/manifest.json", o.force));
+  StopPointForTests("outputs-created");
 
   InputHasher hasher(in.paths, o.no_input_hash);  // reads the inputs again while they are encrypted
   const auto start = std::chrono::steady_clock::now();
@@ -109,6 +111,7 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   // Flushed while the hash may still run: their fsync then overlaps it
   // instead of following it (Commit's own fsync finds nothing left to write).
   for (Disk& d : plan.disks) RETURN_IF_ERROR(d.out->file().Sync());
+  StopPointForTests("images-written");
 
   ASSIGN_OR_RETURN(auto sums, hasher.Get());
   const std::string json = ManifestToJson(MakeManifest(in, plan, keys, sums));
@@ -120,6 +123,7 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   std::vector<OutputFile*> outputs = keys.Files();
   for (Disk& d : plan.disks) outputs.push_back(d.out.get());
   outputs.push_back(manifest_out.get());
+  StopPointForTests("commit");
   RETURN_IF_ERROR(CommitAll(outputs));
   out_dir.Keep();
   LogResult(o, plan, keys, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -161,6 +161,13 @@ Status PlaceVolume(const EncryptCommandOptions& o, size_t i, Volume& v, Disk& di
     return InvalidInput(disk.input + ": " + fs.device + " is not a partition of its partitioned disk");
   }
   ASSIGN_OR_RETURN(FsProbe probe, ProbeFilesystem(*disk.image, offset, size));
+  // dm-crypt's sector is the device's logical block: a filesystem that does
+  // smaller I/O fails to mount on it.
+  if (o.sector_size > probe.min_io && !probe.type.empty()) {
+    return UsageError(disk.input + ": " + fs.device + " (" + probe.type + ") does I/O of " +
+                      std::to_string(probe.min_io) + " bytes; with --sector-size " + std::to_string(o.sector_size) +
+                      " the kernel would refuse it and the volume would not mount (use 512 or leave it out)");
+  }
   const uint32_t sector = o.sector_size != 0 ? o.sector_size : ChooseSectorSize(probe, size);
   if (size % sector != 0) {
     return InvalidInput(disk.input + ": " + fs.device + " is " + std::to_string(size) +

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/json.h"
+#include "base/stop_point.h"
 #include "base/strings.h"
 
 namespace vhdcrypt {
@@ -31,6 +32,7 @@ Progress::~Progress() {
 }
 
 void Progress::Phase(const std::string& phase, const std::string& subject) {
+  StopPointForTests(phase);
   phase_ = phase;
   subject_ = subject;
   if (mode_ == ProgressMode::kPlain || mode_ == ProgressMode::kJson) Print(false);

@@ -24,13 +24,14 @@ inline unsigned Mode(const std::string& path) {
   return st.st_mode & 07777;
 }
 
-// A 64 MiB disk holding ext4 (4 KiB blocks) with one file.
-inline std::string MakeExt4Disk(const TempDir& dir, const std::string& name) {
+// A 64 MiB disk holding ext4 (4 KiB blocks unless told) with one file.
+inline std::string MakeExt4Disk(const TempDir& dir, const std::string& name, int block_size = 4096) {
   const std::string tree = dir / (name + "-tree");
   std::filesystem::create_directories(tree);
   WriteText(tree + "/hello.txt", "hello\n");
   const std::string img = dir / name;
-  const std::string cmd = "truncate -s 64M '" + img + "' && mkfs.ext4 -q -F -b 4096 -d '" + tree + "' '" + img + "'";
+  const std::string cmd = "truncate -s 64M '" + img + "' && mkfs.ext4 -q -F -b " + std::to_string(block_size) +
+                          " -d '" + tree + "' '" + img + "'";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   return img;
 }

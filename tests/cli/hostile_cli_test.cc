@@ -3,10 +3,12 @@
 // images, an output directory a killed run left behind, and a commit that
 // cannot complete. Each once crashed, hung, aborted or left a broken output.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -126,6 +128,78 @@ TEST(HostileCli, TheNextRunRemovesAKilledRunsTemporaries) {
       << r.err;
   EXPECT_FALSE(std::filesystem::exists(dead));
   EXPECT_TRUE(std::filesystem::exists(live));
+}
+
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// SIGKILL of encrypt at five points (the run stops itself there,
+// base/stop_point.h, so the kill lands where it is meant to), each run in the
+// directory the one before was killed in: each leaves only temporaries, the
+// passphrase's among them, never a final name; the next run removes the dead
+// run's temporaries, says so, and the last one (not killed) succeeds.
+TEST(HostileCli, SigkillAtFivePointsThenARerunInTheSameDirectory) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "d.raw");
+  const std::vector<std::string> run =
+      Args({"encrypt", "--data-only", img, "--output-dir", dir / "out", "--to", "vhd-dynamic", "--progress", "json"});
+  ASSERT_EQ(::mkdir((dir / "out").c_str(), 0700), 0);
+  size_t left_before = 0;
+  for (const char* point : {"outputs-created", "encrypt", "luks-headers", "images-written", "commit"}) {
+    ::setenv("VHDCRYPT_TEST_STOP_AT", point, 1);
+    const pid_t pid = testing::Spawn(run, dir / "run.out", dir / "run.err");
+    ::unsetenv("VHDCRYPT_TEST_STOP_AT");
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, WUNTRACED), pid);
+    ASSERT_TRUE(WIFSTOPPED(status)) << point << ": the run ended before it: " << testing::ReadText(dir / "run.err");
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << point;
+    const std::string err = testing::ReadText(dir / "run.err");
+    if (left_before > 0) {
+      EXPECT_TRUE(Contains(err, "removed " + std::to_string(left_before) + " temporary file")) << point << ": " << err;
+    }
+    const auto names = Names(dir / "out");
+    left_before = names.size();
+    const std::string passphrase_temp = ".passphrase.vhdcrypt-" + std::to_string(pid) + "-";
+    EXPECT_TRUE(std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+      return n.starts_with(passphrase_temp);
+    })) << point;
+    for (const auto& n : names)
+      EXPECT_TRUE(n.starts_with(".") && Contains(n, ".vhdcrypt-" + std::to_string(pid) + "-")) << point << ": " << n;
+  }
+  auto r = RunVhdcrypt(run);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(
+      Contains(r.err, "removed " + std::to_string(left_before) + " temporary files of an earlier run that was killed"))
+      << r.err;
+  EXPECT_EQ(Names(dir / "out"),
+            (std::vector<std::string>{"d.vhd", "keyvault-secret.json", "manifest.json", "passphrase"}));
+  ASSERT_EQ(::mkdir((dir / "plain").c_str(), 0700), 0);
+  auto d = RunVhdcrypt(
+      {"decrypt", dir / "out", "--key-file", dir / "out/passphrase", "--output-dir", dir / "plain", "--to", "raw"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  const std::string before = testing::ReadText(img), plain = testing::ReadText(dir / "plain/d.raw");
+  ASSERT_GE(plain.size(), before.size());
+  EXPECT_TRUE(plain.compare(0, before.size(), before) == 0) << "the decrypted volume differs from the source";
+}
+
+// --sector-size 4096 was accepted for an ext4 with 1 KiB blocks: the output
+// could not be mounted (the kernel refuses I/O smaller than dm-crypt's sector).
+TEST(HostileCli, ASectorSizeLargerThanTheFilesystemsIoIsRefusedBeforeAnyOutput) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "small-blocks.raw", 1024);
+  auto r = RunVhdcrypt(Args({"encrypt", "--data-only", img, "--output-dir", dir / "out", "--sector-size", "4096"}));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(Contains(r.err, "small-blocks.raw: /dev/sda (ext4) does I/O of 1024 bytes; with --sector-size 4096"))
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+  r = RunVhdcrypt(Args({"encrypt", "--data-only", img, "--output-dir", dir / "ok", "--sector-size", "512"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 // A name taken after the run began (here a symlink at DIR/passphrase, which
