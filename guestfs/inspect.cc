@@ -33,7 +33,7 @@ const char* const kLegacyAdeGlobs[] = {
 
 // Split on the blanks Trim trims (as libmount and systemd do), not on
 // isspace(): "\f" alone was a line with no field, and crypttab's fields[0]
-// read past the end (found by guest_text_fuzz).
+// read past the end (found by guest_fuzz).
 std::vector<std::string> Fields(const std::string& line) {
   std::vector<std::string> out;
   size_t i = 0;

@@ -37,7 +37,7 @@ TEST(ParseCrypttab, ReadsNamesAndDevices) {
 }
 
 // A line of a form feed alone: Trim kept it, istream's >> found no field, and
-// name = fields[0] read past the end (found by guest_text_fuzz). Fields are
+// name = fields[0] read past the end (found by guest_fuzz). Fields are
 // split on the blanks libmount and systemd split on, so \f and \v are field bytes.
 TEST(ParseCrypttab, ALineOfOtherWhitespaceIsNotAnEmptyEntry) {
   auto e = ParseCrypttab({"\f", "\v", "x\fy /dev/sdb1\vz none"});

@@ -1,26 +1,35 @@
-// libFuzzer target: any bytes as the text of a guest file (or a manifest),
-// through every parser of guest text, the check rules that judge what they
-// parse, the editors that rewrite it, and the writers that print it
-// (docs/hostile-input.md). The first byte picks the reader; the rest is the
-// file. Beyond "no crash, no sanitizer report, no uncaught exception":
+// libFuzzer target: any bytes as what a guest image (or a manifest) holds:
+// the text of its files through every parser of guest text, the check rules
+// that judge what they parse, the editors that rewrite it and the writers that
+// print it; the start of a volume through the LUKS header sizing and the
+// filesystem probe (docs/hostile-input.md). The first byte picks the reader;
+// the rest is the input. Beyond "no crash, no sanitizer report, no uncaught
+// exception":
 //   - JsonText of anything parses back as JSON;
 //   - TerminalSafe leaves no control byte but tab and newline;
 //   - the kernel command line and GRUB editors are idempotent: editing
 //     their own output changes nothing.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/json.h"
 #include "base/strings.h"
+#include "formats/image.h"
+#include "formats/io.h"
 #include "guestfs/facts.h"
 #include "guestfs/inspect.h"
 #include "guestfs/version.h"
 #include "src/check/rules.h"
+#include "src/crypto/luks.h"
 #include "src/guest/guest_config.h"
 #include "src/outdir/manifest.h"
+#include "src/plan/fs_probe.h"
 
 namespace {
 
@@ -97,13 +106,46 @@ void EditGrub(const std::vector<std::string>& lines) {
   Require(changes.empty());
 }
 
+// The start of a LUKS volume: every size the sizing returns is within its
+// documented bounds, and every refusal is kInvalidInput.
+void SizeLuksHeader(std::span<const uint8_t> bytes) {
+  if (auto hdr = Luks2HdrSize("fuzz", bytes); hdr.ok()) {
+    Require(*hdr == 0 || (*hdr >= 16384 && *hdr <= (4u << 20)));
+  } else {
+    Require(hdr.error().kind() == ErrorKind::kInvalidInput);
+  }
+  if (auto total = Luks2MetadataBytes("fuzz", bytes); total.ok()) {
+    Require(*total <= 2 * (4u << 20) + (128u << 20));
+  } else {
+    Require(total.error().kind() == ErrorKind::kInvalidInput);
+  }
+  if (auto luks1 = Luks1HeaderBytes("fuzz", bytes); luks1.ok()) {
+    Require(*luks1 >= kLuks1PhdrBytes && *luks1 <= kMaxLuks1HeaderBytes);
+  } else {
+    Require(luks1.error().kind() == ErrorKind::kInvalidInput);
+  }
+}
+
+// The start of a volume as a raw disk, padded to whole sectors, through the
+// superblock probe.
+void ProbeVolume(std::span<const uint8_t> bytes) {
+  std::vector<uint8_t> disk(bytes.begin(), bytes.end());
+  disk.resize(std::max<size_t>(128 * 1024, (disk.size() + 511) / 512 * 512));
+  auto image = RawImage::Open(std::make_unique<MemFile>("fuzz.img", std::move(disk)));
+  if (!image.ok()) return;
+  auto probe = ProbeFilesystem(**image, 0, (*image)->virtual_size());
+  if (probe.ok()) Require(probe->min_io >= 512 && (probe->min_io & (probe->min_io - 1)) == 0);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   const auto lines = Lines(text);
-  switch (data[0] % 8) {
+  const std::span<const uint8_t> rest(data + 1, size - 1);
+  // The seeds start with a digit: '0' picks reader 0.
+  switch (static_cast<uint8_t>(data[0] - '0') % 10) {
     case 0: JudgeFstab(lines); break;
     case 1:
       guest::OsReleaseValue(lines, "ID");
@@ -128,7 +170,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!m.ok()) Require(m.error().kind() == ErrorKind::kInvalidInput);
       break;
     }
-    default: CheckWriters(text); break;
+    case 7: CheckWriters(text); break;
+    case 8: SizeLuksHeader(rest); break;
+    default: ProbeVolume(rest); break;
   }
   return 0;
 }
