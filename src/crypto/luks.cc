@@ -489,14 +489,19 @@ Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& he
   return changed;
 }
 
-Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> head) {
+unsigned LuksVersion(std::span<const uint8_t> head) {
   static const uint8_t kMagic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
   static const uint8_t kSecondMagic[6] = {'S', 'K', 'U', 'L', 0xba, 0xbe};
-  if (head.size() < 16 ||
+  if (head.size() < 8 ||
       !(std::equal(kMagic, kMagic + 6, head.begin()) || std::equal(kSecondMagic, kSecondMagic + 6, head.begin()))) {
-    return uint64_t{0};
+    return 0;
   }
-  const unsigned version = static_cast<unsigned>(head[6]) << 8 | head[7];
+  return static_cast<unsigned>(head[6]) << 8 | head[7];
+}
+
+Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> head) {
+  if (head.size() < 16 || LuksVersion(head) == 0) return uint64_t{0};
+  const unsigned version = LuksVersion(head);
   if (version != 2) return InvalidInput(what + ": LUKS version (offset 6) " + std::to_string(version) + ", expected 2");
   uint64_t hdr_size = 0;
   for (int i = 8; i < 16; ++i) hdr_size = hdr_size << 8 | head[i];
@@ -508,15 +513,15 @@ Result<uint64_t> Luks2HdrSize(const std::string& what, std::span<const uint8_t> 
 }
 
 Result<uint64_t> Luks1HeaderBytes(const std::string& what, std::span<const uint8_t> phdr) {
-  static const uint8_t kMagic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
-  if (phdr.size() < kLuks1PhdrBytes || !std::equal(kMagic, kMagic + 6, phdr.begin())) {
+  // LUKS1 has no secondary copy: only the primary signature counts.
+  if (phdr.size() < kLuks1PhdrBytes || LuksVersion(phdr) == 0 || phdr[0] != 'L') {
     return InvalidInput(what + ": no LUKS signature");
   }
   auto be32 = [&](size_t at) {
     return static_cast<uint32_t>(phdr[at]) << 24 | static_cast<uint32_t>(phdr[at + 1]) << 16 |
            static_cast<uint32_t>(phdr[at + 2]) << 8 | phdr[at + 3];
   };
-  const unsigned version = static_cast<unsigned>(phdr[6]) << 8 | phdr[7];
+  const unsigned version = LuksVersion(phdr);
   if (version != 1) return InvalidInput(what + ": LUKS version (offset 6) " + std::to_string(version) + ", expected 1");
   const uint64_t key_bytes = be32(108);
   if (key_bytes == 0 || key_bytes > 512) {

@@ -110,6 +110,10 @@ Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& he
 // the primary header (its first hdr_size bytes), what libcryptsetup needs:
 // both header copies and the key slots area (config.keyslots_size).
 // Malformed fields are kInvalidInput naming `what`, the field and its offset.
+// The version (offset 6) after a LUKS signature, primary ("LUKS") or
+// secondary ("SKUL"); 0 when there is none.
+unsigned LuksVersion(std::span<const uint8_t> head);
+
 // Both take the secondary copy too (signature "SKUL"): when the primary is
 // damaged, the secondary at offset hdr_size says the same (libcryptsetup
 // loads the whole area and uses whichever copy is valid).

@@ -30,7 +30,7 @@ Result<uint64_t> SecondaryMetadataBytes(guest::Handle& g, const std::string& dev
 // does.
 Result<std::vector<uint8_t>> ReadAttachedHeader(guest::Handle& g, const std::string& dev) {
   ASSIGN_OR_RETURN(auto first, g.PreadDevice(dev, 4096, 0));
-  if (first.size() >= 8 && first[0] == 'L' && first[1] == 'U' && first[6] == 0 && first[7] == 1) {
+  if (LuksVersion(first) == 1) {
     ASSIGN_OR_RETURN(uint64_t bytes, Luks1HeaderBytes(dev, first));
     return g.PreadDevice(dev, bytes, 0);
   }
