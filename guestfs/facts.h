@@ -59,7 +59,11 @@ inline constexpr const char* kBootStorageDrivers[] = {"hv_vmbus",   "hv_storvsc"
 struct ModuleState {
   bool loadable = false;  // listed in modules.dep
   bool builtin = false;   // listed in modules.builtin
-  bool present() const { return loadable || builtin; }
+  // A file modules.dep lists for the module (its own or a dependency's,
+  // relative to /lib/modules/VERSION) that is not a non-empty regular file
+  // in the guest: a stripped or damaged module tree. modprobe would fail.
+  std::string missing_file;
+  bool present() const { return builtin || (loadable && missing_file.empty()); }
 };
 
 struct Kernel {

@@ -388,6 +388,17 @@ Status Handle::AppendBytes(const std::string& path, std::span<const uint8_t> con
   return {};
 }
 
+Result<bool> Handle::IsNonEmptyFile(const std::string& p) {
+  struct guestfs_statns* st = guestfs_statns(g_, p.c_str());
+  if (st == nullptr) {
+    if (guestfs_last_errno(g_) == ENOENT || guestfs_last_errno(g_) == ELOOP) return false;
+    return Fail("statns " + p);
+  }
+  const bool yes = S_ISREG(static_cast<mode_t>(st->st_mode)) && st->st_size > 0;
+  guestfs_free_statns(st);
+  return yes;
+}
+
 Result<uint64_t> Handle::FileSize(const std::string& path) {
   const int64_t size = guestfs_filesize(g_, path.c_str());
   if (size < 0) return Fail("filesize " + path);

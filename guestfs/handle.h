@@ -97,6 +97,9 @@ class Handle : public Ops {
   // Appends to an existing file, in pieces; its size in bytes.
   Status AppendBytes(const std::string& path, std::span<const uint8_t> data);
   Result<uint64_t> FileSize(const std::string& path);
+  // Whether path is (or links, inside the guest, to) a regular file of at
+  // least one byte; false when it is missing, dangling or anything else.
+  Result<bool> IsNonEmptyFile(const std::string& path);
   // A whole file's bytes (any size up to max_bytes), read in pieces under
   // libguestfs' message limit.
   Result<std::vector<uint8_t>> ReadBytes(const std::string& path, uint64_t max_bytes);

@@ -169,6 +169,32 @@ void CollectBootPartitions(const std::vector<PartitionTable>& disks, Facts& f) {
   }
 }
 
+// modules.dep lists a module with the files it depends on ("kernel/fs/fat/
+// vfat.ko: kernel/fs/fat/fat.ko"); a stripped or damaged tree can list files
+// that are gone, and modprobe then fails at boot. The first such file is
+// recorded on the module (a dozen watched modules, a few files each).
+Status FindMissingModuleFile(Handle& h, const std::string& dir, const std::string& dep_line, ModuleState& m) {
+  const auto colon = dep_line.find(':');
+  std::vector<std::string> files{Trim(dep_line.substr(0, colon))};
+  if (colon != std::string::npos) {
+    for (auto& f : Fields(dep_line.substr(colon + 1))) files.push_back(std::move(f));
+  }
+  constexpr size_t kMaxFilesChecked = 64;  // a hostile line may list thousands
+  for (size_t i = 0; i < files.size() && i < kMaxFilesChecked; ++i) {
+    const std::string& rel = files[i];
+    // Paths are relative to the kernel's directory; an absolute one (old
+    // depmod) is taken as it is. ".." stays inside the guest's root anyway.
+    const std::string path = rel.empty() || rel[0] == '/' ? rel : dir + "/" + rel;
+    if (path.empty()) continue;
+    ASSIGN_OR_RETURN(bool ok, h.IsNonEmptyFile(path));
+    if (!ok) {
+      m.missing_file = path;
+      return {};
+    }
+  }
+  return {};
+}
+
 Status CollectKernels(Handle& h, Facts& f) {
   std::vector<std::string> versions;
   if (auto d = h.IsDir("/lib/modules"); d.ok() && *d) {
@@ -188,7 +214,10 @@ Status CollectKernels(Handle& h, Facts& f) {
     for (const auto& line : dep) {
       auto colon = line.find(':');
       std::string name = ModuleNameFromPath(line.substr(0, colon));
-      if (auto it = k.modules.find(name); it != k.modules.end()) it->second.loadable = true;
+      auto it = k.modules.find(name);
+      if (it == k.modules.end() || it->second.loadable) continue;
+      it->second.loadable = true;
+      RETURN_IF_ERROR(FindMissingModuleFile(h, dir, line, it->second));
     }
     if (!k.has_modules_dep) {
       // No modules.dep (e.g. a kernel installed without depmod): look for the files.

@@ -257,7 +257,24 @@ bool Provides(const guest::Kernel& k, const char* module) {
   return it != k.modules.end() && it->second.present();
 }
 
-std::string KernelRemedy(const Facts& facts, const guest::Kernel& k, const char* configs) {
+// The files modules.dep lists for absent modules that the guest does not
+// have: "; modules.dep lists vfat but /lib/modules/V/kernel/fs/fat/fat.ko
+// is missing" (empty when every absent module is simply not listed).
+std::string MissingFiles(const guest::Kernel& k, const std::vector<std::string>& modules) {
+  std::string out;
+  for (const auto& m : modules) {
+    auto it = k.modules.find(m);
+    if (it == k.modules.end() || !it->second.loadable || it->second.missing_file.empty()) continue;
+    out += "; modules.dep lists " + m + " but " + it->second.missing_file + " is missing or empty";
+  }
+  return out;
+}
+
+std::string KernelRemedy(const Facts& facts, const guest::Kernel& k, const char* configs,
+                         const std::string& missing_files) {
+  if (!missing_files.empty()) {
+    return "reinstall " + KernelModulesPackage(facts, k.version) + " in the guest (its module files are gone)";
+  }
   if (!k.has_modules_dep) {
     return "run `depmod " + k.version + "` in the guest (/lib/modules/" + k.version +
            "/modules.dep is missing), or reinstall " + KernelModulesPackage(facts, k.version);
@@ -287,20 +304,30 @@ void CheckKernels(const Facts& facts, Findings* out) {
   for (const auto& k : facts.kernels) {
     const std::string subject = "/lib/modules/" + k.version;
     std::vector<std::string> missing;
+    std::vector<std::string> absent;  // the module names behind `missing`
     for (const char* m : {"vfat", "fat", "nls_cp437"}) {
-      if (!Provides(k, m)) missing.emplace_back(m);
+      if (Provides(k, m)) continue;
+      missing.emplace_back(m);
+      absent.emplace_back(m);
     }
-    if (!Provides(k, "nls_iso8859_1") && !Provides(k, "nls_utf8")) missing.emplace_back("(nls_iso8859_1 or nls_utf8)");
+    if (!Provides(k, "nls_iso8859_1") && !Provides(k, "nls_utf8")) {
+      missing.emplace_back("(nls_iso8859_1 or nls_utf8)");
+      absent.insert(absent.end(), {"nls_iso8859_1", "nls_utf8"});
+    }
     if (!missing.empty()) {
+      const std::string files = MissingFiles(k, absent);
       out->Add("vfat-missing", subject,
-               "kernel " + k.version + " has neither a module nor a built-in for " + Join(missing, ", ") +
+               "kernel " + k.version + " has neither a module nor a built-in for " + Join(missing, ", ") + files +
                    ": it could not read the BEK VOLUME key volume at boot",
-               KernelRemedy(facts, k, "CONFIG_VFAT_FS, CONFIG_FAT_FS, CONFIG_NLS_CODEPAGE_437 and CONFIG_NLS_UTF8"));
+               KernelRemedy(facts, k, "CONFIG_VFAT_FS, CONFIG_FAT_FS, CONFIG_NLS_CODEPAGE_437 and CONFIG_NLS_UTF8",
+                            files));
     }
     if (!Provides(k, "dm_crypt")) {
+      const std::string files = MissingFiles(k, {"dm_crypt"});
       out->Add("dm-crypt-missing", subject,
-               "kernel " + k.version + " has neither a dm_crypt module nor a built-in: it could not open LUKS volumes",
-               KernelRemedy(facts, k, "CONFIG_DM_CRYPT"));
+               "kernel " + k.version + " has neither a dm_crypt module nor a built-in" + files +
+                   ": it could not open LUKS volumes",
+               KernelRemedy(facts, k, "CONFIG_DM_CRYPT", files));
     }
   }
   for (const auto& r : facts.modprobe_rules) {

@@ -315,6 +315,32 @@ TEST(DmCryptMissing, KernelWithoutDmCrypt) {
   EXPECT_TRUE(Check(f).empty());
 }
 
+// modules.dep lists the module but its file is gone (a stripped tree): the
+// guest could not load it, so it counts as missing, and the finding names the
+// file. Built in, the same kernel is fine.
+TEST(DmCryptMissing, ListedInModulesDepButFileGone) {
+  Facts f = Baseline();
+  const std::string file = std::string("/lib/modules/") + kKernel + "/kernel/drivers/md/dm-mod.ko";
+  f.kernels[0].modules["dm_crypt"] = {true, false, file};
+  auto findings = Check(f);
+  auto hit = ExpectOne(findings, "dm-crypt-missing", Severity::kError, std::string("/lib/modules/") + kKernel, file);
+  EXPECT_TRUE(Contains(hit.message, "modules.dep lists dm_crypt but " + file + " is missing")) << hit.message;
+  EXPECT_TRUE(Contains(hit.remedy, "reinstall")) << hit.remedy;
+  EXPECT_EQ(findings.size(), 1u) << Dump(findings);
+  f.kernels[0].modules["dm_crypt"] = {true, true, file};
+  EXPECT_TRUE(Check(f).empty());
+}
+
+TEST(VfatMissing, ListedInModulesDepButFileGone) {
+  Facts f = Baseline();
+  const std::string file = std::string("/lib/modules/") + kKernel + "/kernel/fs/fat/fat.ko";
+  f.kernels[0].modules["vfat"] = {true, false, file};
+  auto findings = Check(f);
+  auto hit = ExpectOne(findings, "vfat-missing", Severity::kError, std::string("/lib/modules/") + kKernel, file);
+  EXPECT_TRUE(Contains(hit.remedy, "reinstall")) << hit.remedy;
+  EXPECT_EQ(findings.size(), 1u) << Dump(findings);
+}
+
 TEST(DmCryptMissing, DisabledByModprobe) {
   Facts f = Baseline();
   f.modprobe_rules = {Rule("/etc/modprobe.d/harden.conf", 12, "dm_crypt", guest::ModprobeRule::Kind::kInstallOverride,

@@ -65,5 +65,15 @@ run symlink-loop 5 check "$G/symlink-loop.raw"
 error_names symlink-loop symlink-loop.raw /etc/crypttab
 ok "a crypttab that is a symlink loop: a guest error naming it ($took)"
 
+# modules.dep is not trusted: the files it lists must be there (and not empty)
+# for the module to count; otherwise the image would not unlock at boot.
+run stripped-modules 1 check "$G/stripped-modules.raw"
+M=/lib/modules/5.15.0-91-generic/kernel
+grep -q "dm-crypt-missing .*modules.dep lists dm_crypt but $M/drivers/md/dm-mod.ko is missing" \
+  "$OUT/stripped-modules.out" || fail "stripped-modules: no dm-crypt-missing naming dm-mod.ko"
+grep -q "vfat-missing .*modules.dep lists vfat but $M/fs/fat/fat.ko is missing or empty" "$OUT/stripped-modules.out" ||
+  fail "stripped-modules: no vfat-missing naming the empty fat.ko"
+ok "modules.dep lists a module whose file is gone or empty: dm-crypt-missing and vfat-missing ($took)"
+
 sha256sum -c --quiet "$OUT/inputs.sha256" || fail "a guest image changed"
 ok "every hostile guest image byte-identical afterwards"
