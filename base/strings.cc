@@ -13,9 +13,9 @@ std::string Lower(std::string s) {
 }
 
 std::string Trim(std::string_view s) {
-  const size_t b = s.find_first_not_of(" \t\r\n");
+  const size_t b = s.find_first_not_of(kBlanks);
   if (b == std::string_view::npos) return "";
-  const size_t e = s.find_last_not_of(" \t\r\n");
+  const size_t e = s.find_last_not_of(kBlanks);
   return std::string(s.substr(b, e - b + 1));
 }
 

@@ -10,7 +10,13 @@ namespace vhdcrypt {
 // ASCII lower case; other bytes are left as they are.
 std::string Lower(std::string s);
 
-// Without leading and trailing blanks (space, tab, CR, LF).
+// The blanks that separate the fields of fstab, crypttab and modprobe lines
+// and that Trim removes: space, tab, CR, LF. The parsers and the editors of
+// those files split on the same bytes, so an edit lands on the field the
+// parser read.
+inline constexpr char kBlanks[] = " \t\r\n";
+
+// Without leading and trailing blanks (kBlanks).
 std::string Trim(std::string_view s);
 
 // The largest binary unit that keeps the number at 1 or more, two decimals:

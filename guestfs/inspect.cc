@@ -38,9 +38,9 @@ std::vector<std::string> Fields(const std::string& line) {
   std::vector<std::string> out;
   size_t i = 0;
   while (true) {
-    i = line.find_first_not_of(" \t\r\n", i);
+    i = line.find_first_not_of(kBlanks, i);
     if (i == std::string::npos) break;
-    const size_t end = std::min(line.find_first_of(" \t\r\n", i), line.size());
+    const size_t end = std::min(line.find_first_of(kBlanks, i), line.size());
     out.push_back(line.substr(i, end - i));
     i = end;
   }

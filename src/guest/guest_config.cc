@@ -14,9 +14,9 @@ std::vector<std::string> RewriteFstab(const std::vector<std::string>& lines,
   for (const auto& [line, spec] : spec_by_line) {
     if (line < 1 || static_cast<size_t>(line) > out.size()) continue;
     std::string& text = out[line - 1];
-    const size_t begin = text.find_first_not_of(" \t");
+    const size_t begin = text.find_first_not_of(kBlanks);
     if (begin == std::string::npos) continue;
-    size_t end = text.find_first_of(" \t", begin);
+    size_t end = text.find_first_of(kBlanks, begin);
     if (end == std::string::npos) end = text.size();
     text.replace(begin, end - begin, spec);
   }
@@ -62,9 +62,9 @@ std::string JoinWords(const Range& words) {
 // The first whitespace-separated field of a crypttab line ("" for comments
 // and blank lines).
 std::string FirstField(const std::string& line) {
-  const size_t begin = line.find_first_not_of(" \t");
+  const size_t begin = line.find_first_not_of(kBlanks);
   if (begin == std::string::npos || line[begin] == '#') return "";
-  const size_t end = line.find_first_of(" \t", begin);
+  const size_t end = line.find_first_of(kBlanks, begin);
   return line.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
 }
 

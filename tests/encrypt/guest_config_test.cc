@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "guestfs/inspect.h"
+
 namespace vhdcrypt {
 namespace {
 
@@ -22,6 +24,25 @@ TEST(RewriteFstab, ReplacesOnlyTheDeviceFieldOfTheGivenLines) {
   EXPECT_EQ(out[1], in[1]);
   EXPECT_EQ(out[2], "\t/dev/mapper/luks-a\t/data\txfs\tdefaults,nofail\t0 2  # keep me");
   EXPECT_EQ(out[3], "/dev/mapper/luks-b /logs ext4 defaults,nofail 0 2");
+}
+
+// The parser splits fields on CR too (kBlanks): the editor must replace the
+// field the parser read, not "/dev/sdb2\r/data2" (the mount point was lost;
+// found by guest_fuzz's parse-edit-parse round trip).
+TEST(RewriteFstab, SplitsFieldsWhereTheParserDoes) {
+  const std::vector<std::string> in = {"/dev/sdb2\r/data2 xfs defaults 0 0", "\r/dev/sdb3 /data3 ext4 defaults 0 0"};
+  auto out = RewriteFstab(in, {{1, "/dev/mapper/luks-a"}, {2, "/dev/mapper/luks-b"}});
+  EXPECT_EQ(out[0], "/dev/mapper/luks-a\r/data2 xfs defaults 0 0");
+  EXPECT_EQ(out[1], "\r/dev/mapper/luks-b /data3 ext4 defaults 0 0");
+  const auto parsed = guest::ParseFstab(out);
+  ASSERT_EQ(parsed.size(), 2u);
+  EXPECT_EQ(parsed[0].file, "/data2");
+  EXPECT_EQ(parsed[1].spec, "/dev/mapper/luks-b");
+}
+
+TEST(ComposeCrypttab, ReplacesTheLineTheParserNames) {
+  const std::string text = ComposeCrypttab({"luks-ff\rUUID=old none luks"}, {{"luks-ff", "ff", "none", "luks"}});
+  EXPECT_EQ(text, "# volumes encrypted by vhdcrypt\nluks-ff UUID=ff none luks\n");
 }
 
 TEST(AddBootToFstab, MountsTheNewBootRightAfterRoot) {

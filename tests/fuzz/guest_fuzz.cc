@@ -8,9 +8,21 @@
 //   - JsonText of anything parses back as JSON;
 //   - TerminalSafe leaves no control byte but tab and newline;
 //   - the kernel command line and GRUB editors are idempotent: editing
-//     their own output changes nothing.
+//     their own output changes nothing;
+//   - the fstab and crypttab editors round-trip: what they write parses back
+//     to the entries they meant (only the device field changed, one /boot
+//     line added, one line per volume), and composing crypttab again changes
+//     nothing;
+//   - a key file is taken whole or refused (never cut at a NUL), and a PEM
+//     file either wraps to one RSA block or is refused as a usage or input
+//     error.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -26,7 +38,9 @@
 #include "guestfs/inspect.h"
 #include "guestfs/version.h"
 #include "src/check/rules.h"
+#include "src/crypto/kek.h"
 #include "src/crypto/luks.h"
+#include "src/crypto/secret.h"
 #include "src/guest/guest_config.h"
 #include "src/outdir/manifest.h"
 #include "src/plan/fs_probe.h"
@@ -106,6 +120,78 @@ void EditGrub(const std::vector<std::string>& lines) {
   Require(changes.empty());
 }
 
+// Parse, edit, parse: RewriteFstab changes the device field of every entry
+// and nothing the parser sees besides; AddBootToFstab adds exactly one /boot
+// entry after the root's line.
+void EditFstab(const std::vector<std::string>& lines) {
+  const auto entries = guest::ParseFstab(lines);
+  std::map<int, std::string> specs;
+  int root_line = 0;
+  for (const auto& e : entries) {
+    specs[e.line] = "UUID=0571e000-0000-4000-8000-" + std::to_string(100000000000 + e.line);
+    if (e.file == "/" && root_line == 0) root_line = e.line;
+  }
+  const auto rewritten = RewriteFstab(lines, specs);
+  Require(rewritten.size() == lines.size());
+  const auto again = guest::ParseFstab(rewritten);
+  Require(again.size() == entries.size());
+  for (size_t i = 0; i < again.size(); ++i) {
+    Require(again[i].line == entries[i].line && again[i].spec == specs[entries[i].line]);
+    Require(again[i].file == entries[i].file && again[i].vfstype == entries[i].vfstype);
+    Require(again[i].options == entries[i].options && again[i].passno == entries[i].passno);
+  }
+  const std::string boot_uuid = "0571e000-0000-4000-8000-00000000b007";
+  auto count_boot = [&](const std::vector<guest::FstabEntry>& es) {
+    return std::count_if(es.begin(), es.end(),
+                         [&](const auto& e) { return e.file == "/boot" && e.spec == "UUID=" + boot_uuid; });
+  };
+  const auto with_boot = guest::ParseFstab(AddBootToFstab(rewritten, root_line, boot_uuid));
+  Require(with_boot.size() == again.size() + 1);
+  Require(count_boot(with_boot) == count_boot(again) + 1);
+}
+
+// ComposeCrypttab keeps the guest's lines, replaces a line of the same name,
+// and is idempotent.
+void EditCrypttab(const std::vector<std::string>& lines) {
+  const std::vector<CrypttabVolume> volumes = {
+      OsCrypttabVolume("0571e000-01"),
+      {MapperName("0571e000-0000-4000-8000-000000000d01"), "0571e000-0000-4000-8000-000000000d01", "none",
+       "luks,nofail", ""}};
+  const std::string once = ComposeCrypttab(lines, volumes);
+  const auto parsed = guest::ParseCrypttab(Lines(once));
+  for (const auto& v : volumes) {
+    Require(std::count_if(parsed.begin(), parsed.end(), [&](const auto& e) { return e.name == v.name; }) == 1);
+  }
+  Require(ComposeCrypttab(Lines(once), volumes) == once);
+}
+
+// The bytes as a key file, and as a KEK PEM file, through the readers the
+// commands use (a memfd, named by its /proc path).
+void ReadKeyAndPem(std::span<const uint8_t> bytes) {
+  const int fd = memfd_create("fuzz-key", MFD_CLOEXEC);
+  if (fd < 0) return;
+  if (!bytes.empty() && write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+    close(fd);
+    return;
+  }
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  if (auto key = ReadKeyFile(path); key.ok()) {
+    Require(key->size() == bytes.size() && std::memchr(key->data(), 0, key->size()) == nullptr);
+  } else {
+    Require(key.error().kind() == ErrorKind::kUsage || key.error().kind() == ErrorKind::kIo);
+  }
+  static const uint8_t kPassphrase[32] = {1, 2, 3};
+  for (KekAlg alg : {KekAlg::kRsaOaep, KekAlg::kRsaOaep256}) {
+    if (auto wrapped = WrapPassphrase(path, alg, kPassphrase); wrapped.ok()) {
+      Require(wrapped->size() >= 256);  // one block of an RSA key of 2048 bits or more
+    } else {
+      const ErrorKind k = wrapped.error().kind();
+      Require(k == ErrorKind::kUsage || k == ErrorKind::kInvalidInput);
+    }
+  }
+  close(fd);
+}
+
 // The start of a LUKS volume: every size the sizing returns is within its
 // documented bounds, and every refusal is kInvalidInput.
 void SizeLuksHeader(std::span<const uint8_t> bytes) {
@@ -144,8 +230,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   const auto lines = Lines(text);
   const std::span<const uint8_t> rest(data + 1, size - 1);
-  // The seeds start with a digit: '0' picks reader 0.
-  switch (static_cast<uint8_t>(data[0] - '0') % 10) {
+  // The seeds start with a digit, ':' or ';': '0' picks reader 0, ':' 10.
+  switch (static_cast<uint8_t>(data[0] - '0') % 12) {
     case 0: JudgeFstab(lines); break;
     case 1:
       guest::OsReleaseValue(lines, "ID");
@@ -172,7 +258,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 7: CheckWriters(text); break;
     case 8: SizeLuksHeader(rest); break;
-    default: ProbeVolume(rest); break;
+    case 9: ProbeVolume(rest); break;
+    case 10:
+      EditFstab(lines);
+      EditCrypttab(lines);
+      break;
+    default: ReadKeyAndPem(rest); break;
   }
   return 0;
 }
