@@ -349,6 +349,13 @@ int AppliancePartitionNumber(const std::string& dev) {
   return std::stoi(split->second);
 }
 
+std::string UserDeviceName(const std::vector<std::string>& images, const std::string& dev) {
+  const auto split = SplitDiskName(dev);
+  if (!split || split->first >= images.size()) return dev;
+  const std::string& image = images[split->first];
+  return split->second.empty() ? image : image + " partition " + split->second;
+}
+
 const char* GuestfsFormat(ContainerKind kind) { return kind == ContainerKind::kRaw ? "raw" : "vpc"; }
 
 const char kKernelDiskListing[] =

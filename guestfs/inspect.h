@@ -26,6 +26,10 @@ std::string ApplianceDevice(size_t index, uint32_t partition = 0);
 // The inverse: /dev/sdb3 -> disk 1, partition 3 (0 for a whole disk).
 int ApplianceDiskIndex(const std::string& dev);
 int AppliancePartitionNumber(const std::string& dev);
+// How the user names an appliance device: /dev/sdb2 is "data.vhd partition 2"
+// when images[1] is data.vhd, /dev/sdc is "bek.vhd"; other names (logical
+// volumes, mappings, drives past the list) are returned as they are.
+std::string UserDeviceName(const std::vector<std::string>& images, const std::string& dev);
 
 // The appliance kernel probes its SCSI disks in parallel, so the kernel's
 // /dev/sdb need not be the second drive added; libguestfs translates the

@@ -22,9 +22,15 @@ namespace {
 
 struct Found {
   ScannedHeader h;
+  std::string where;  // the header named by image and partition (UserDeviceName)
   std::vector<uint8_t> changed;
   size_t initramfs = 0;  // initramfs images given the new header
-  std::string Describe() const { return h.Describe(); }
+  std::string Describe() const { return h.file.empty() ? where : h.file + " on " + where; }
+};
+
+// A key volume, by appliance device and by the user's name for it.
+struct KeyVolume {
+  std::string device, where;
 };
 
 // The guest's initramfs images hold a copy of the detached header (the
@@ -67,9 +73,9 @@ Result<std::vector<guest::Drive>> WritableDrives(const std::vector<std::string>&
 }
 
 // The key volumes found, each of which must hold the old passphrase.
-Result<std::vector<std::string>> KeyVolumesHolding(guest::Handle& g, const LuksScan& scan,
-                                                   const SecretBytes& old_pass) {
-  std::vector<std::string> key_volumes;
+Result<std::vector<KeyVolume>> KeyVolumesHolding(guest::Handle& g, const LuksScan& scan,
+                                                 const std::vector<std::string>& images, const SecretBytes& old_pass) {
+  std::vector<KeyVolume> key_volumes;
   for (const ScannedFilesystem& fs : scan.filesystems) {
     if (!fs.key_volume) continue;
     RETURN_IF_ERROR(g.MountRo(fs.device, "/"));
@@ -77,11 +83,12 @@ Result<std::vector<std::string>> KeyVolumesHolding(guest::Handle& g, const LuksS
     RETURN_IF_ERROR(g.UmountAll());
     const bool same = old_pass.Equals(held);
     OPENSSL_cleanse(held.data(), held.size());
+    const std::string where = guest::UserDeviceName(images, fs.device);
     if (!same) {
-      return UsageError(fs.device + " (key volume): its " + kKeyFileName +
+      return UsageError(where + " (key volume): its " + kKeyFileName +
                         " does not hold the old passphrase; nothing was changed");
     }
-    key_volumes.push_back(fs.device);
+    key_volumes.push_back({fs.device, where});
   }
   return key_volumes;
 }
@@ -100,7 +107,7 @@ Status ChangeHeaders(std::vector<Found>& found, const SecretBytes& old_pass, con
 }
 
 Status WriteHeadersAndKeyVolumes(guest::Handle& g, std::vector<Found>& found,
-                                 const std::vector<std::string>& key_volumes, const SecretBytes& new_pass) {
+                                 const std::vector<KeyVolume>& key_volumes, const SecretBytes& new_pass) {
   for (Found& f : found) {
     spdlog::info("{}: writing the header with the new key slot", f.Describe());
     if (f.h.file.empty()) {
@@ -112,9 +119,9 @@ Status WriteHeadersAndKeyVolumes(guest::Handle& g, std::vector<Found>& found,
       RETURN_IF_ERROR(g.UmountAll());
     }
   }
-  for (const std::string& dev : key_volumes) {
-    spdlog::info("{}: the key volume gets the new passphrase", dev);
-    RETURN_IF_ERROR(g.Mount(dev, "/"));
+  for (const KeyVolume& k : key_volumes) {
+    spdlog::info("{}: the key volume gets the new passphrase", k.where);
+    RETURN_IF_ERROR(g.Mount(k.device, "/"));
     RETURN_IF_ERROR(g.WriteBytes(std::string("/") + kKeyFileName, new_pass.span()));
     RETURN_IF_ERROR(g.UmountAll());
   }
@@ -149,8 +156,11 @@ Result<int> Rekey(const RekeyCommandOptions& o) {
   // Find: LUKS devices, detached headers and key volumes.
   ASSIGN_OR_RETURN(LuksScan scan, ScanImages(*g));
   std::vector<Found> found;
-  for (auto& h : scan.headers) found.push_back({std::move(h), {}});
-  ASSIGN_OR_RETURN(auto key_volumes, KeyVolumesHolding(*g, scan, old_pass));
+  for (auto& h : scan.headers) {
+    const std::string where = guest::UserDeviceName(o.images, h.device);
+    found.push_back({std::move(h), where, {}});
+  }
+  ASSIGN_OR_RETURN(auto key_volumes, KeyVolumesHolding(*g, scan, o.images, old_pass));
   if (found.empty()) return InvalidInput("no LUKS2 volume found in the image(s); nothing was changed");
   RETURN_IF_ERROR(ChangeHeaders(found, old_pass, new_pass, luks));
   RETURN_IF_ERROR(WriteHeadersAndKeyVolumes(*g, found, key_volumes, new_pass));
@@ -163,7 +173,7 @@ Result<int> Rekey(const RekeyCommandOptions& o) {
                       : " (detached header; also in " + std::to_string(f.initramfs) + " initramfs image(s))")
               << "\n";
   }
-  for (const std::string& dev : key_volumes) std::cout << "rekeyed " << dev << " (key volume)\n";
+  for (const KeyVolume& k : key_volumes) std::cout << "rekeyed " << k.where << " (key volume)\n";
   return kExitOk;
 }
 

@@ -147,6 +147,17 @@ TEST(KernelDisks, CountDrivesPastZAsApplianceDeviceNamesThem) {
   EXPECT_EQ(ApplianceDiskIndex("/dev/sdab1"), 27);
 }
 
+// Messages name the user's image and partition, never /dev/sdb1.
+TEST(UserDeviceName, ImageAndPartitionForDrivesOtherNamesAsTheyAre) {
+  const std::vector<std::string> images = {"os.vhd", "data.vhd", "bek.vhd"};
+  EXPECT_EQ(UserDeviceName(images, "/dev/sda1"), "os.vhd partition 1");
+  EXPECT_EQ(UserDeviceName(images, "/dev/sdb12"), "data.vhd partition 12");
+  EXPECT_EQ(UserDeviceName(images, "/dev/sdc"), "bek.vhd");
+  EXPECT_EQ(UserDeviceName(images, "/dev/sdd1"), "/dev/sdd1");  // no such image
+  EXPECT_EQ(UserDeviceName(images, "/dev/vg0/root"), "/dev/vg0/root");
+  EXPECT_EQ(UserDeviceName(images, "/dev/mapper/x"), "/dev/mapper/x");
+}
+
 TEST(KernelDisks, ADriveBeyondTheListIsAnErrorNamingIt) {
   auto got = KernelDeviceName("/dev/sdc1", {"/dev/sdb", "/dev/sda"});
   ASSERT_FALSE(got.ok());

@@ -229,10 +229,10 @@ if [ "$LAYOUT" = xfs-root ]; then
   "$BIN" rekey "$OUT/rk/$LAYOUT.vhd" "$OUT/rk/data.vhd" "$OUT/rk/bek.vhd" --key-file "$OUT/enc/passphrase" \
     --new-key-file "$OUT/newkey" --pbkdf pbkdf2 --iter-time 20 > "$OUT/rekey.txt" 2>&1 ||
     fail "rekey: $(cat "$OUT/rekey.txt")"
-  grep -q "^rekeyed /dev/sda1:/luks/osluksheader (detached header; also in 1 initramfs image(s))$" "$OUT/rekey.txt" ||
+  grep -q "^rekeyed /luks/osluksheader on $OUT/rk/$LAYOUT.vhd partition 1 (detached header; also in 1 initramfs image(s))$" "$OUT/rekey.txt" ||
     fail "$(cat "$OUT/rekey.txt")"
-  [ "$(grep -c "^rekeyed /dev/sdb[0-9]$" "$OUT/rekey.txt")" = 2 ] || fail "data volumes: $(cat "$OUT/rekey.txt")"
-  grep -q "^rekeyed /dev/sdc (key volume)$" "$OUT/rekey.txt" || fail "key volume: $(cat "$OUT/rekey.txt")"
+  [ "$(grep -c "^rekeyed $OUT/rk/data.vhd partition [0-9]$" "$OUT/rekey.txt")" = 2 ] || fail "data volumes: $(cat "$OUT/rekey.txt")"
+  grep -q "^rekeyed $OUT/rk/bek.vhd partition 1 (key volume)$" "$OUT/rekey.txt" || fail "key volume: $(cat "$OUT/rekey.txt")"
   "$BIN" verify "$OUT/rk" --key-file "$OUT/newkey" > "$OUT/rk-verify.txt" || fail "verify (new): $(cat "$OUT/rk-verify.txt")"
   rc=0
   "$BIN" verify "$OUT/rk" --key-file "$OUT/enc/passphrase" > "$OUT/rk-old.txt" || rc=$?
