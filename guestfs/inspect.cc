@@ -23,6 +23,8 @@ const char* const kWatchedModules[] = {"vfat", "fat", "nls_cp437", "nls_iso8859_
 
 // modprobe.d files read at most (a guest has a few dozen).
 constexpr size_t kMaxModprobeFiles = 1000;
+// Kernels (directories of /lib/modules) read at most (a guest has one to three).
+constexpr size_t kMaxKernels = 64;
 
 const char* const kLegacyAdeGlobs[] = {
     "/var/lib/azure_disk_encryption_config",
@@ -199,6 +201,12 @@ Status CollectKernels(Handle& h, Facts& f) {
   std::vector<std::string> versions;
   if (auto d = h.IsDir("/lib/modules"); d.ok() && *d) {
     if (auto ls = h.Ls("/lib/modules"); ls.ok()) versions = *ls;
+  }
+  // Each kernel costs a dozen round trips to the appliance: a guest with
+  // thousands of directories there would keep check busy for hours.
+  if (versions.size() > kMaxKernels) {
+    return InvalidInput("the guest has " + std::to_string(versions.size()) + " entries in /lib/modules, more than the " +
+                        std::to_string(kMaxKernels) + " kernels vhdcrypt reads");
   }
   std::sort(versions.begin(), versions.end());
   for (const auto& v : versions) {

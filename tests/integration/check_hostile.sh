@@ -75,5 +75,51 @@ grep -q "vfat-missing .*modules.dep lists vfat but $M/fs/fat/fat.ko is missing o
   fail "stripped-modules: no vfat-missing naming the empty fat.ko"
 ok "modules.dep lists a module whose file is gone or empty: dm-crypt-missing and vfat-missing ($took)"
 
+# The rest of the corpus, one check each: a clean one-line error naming the
+# image and what is wrong (exit 3 refused, 5 a read that failed), or findings
+# in valid JSON. Each is bounded by run's timeout and runs under ASan/UBSan.
+refused() {  # name rc text...
+  local name=$1 rc=$2
+  shift 2
+  run "$name" "$rc" check "$G/$name.raw"
+  error_names "$name" "$name.raw" "$@"
+  ok "$name: refused, exit $rc: $* ($took)"
+}
+judged() {  # name rc python-assertion-on-the-set-of-finding-ids
+  local name=$1 rc=$2
+  run "$name" "$rc" check --json "$G/$name.raw"
+  python3 - "$OUT/$name.out" "$3" <<'PY' || fail "$name: $(cat "$OUT/$name.out")"
+import json, sys
+ids = {f["id"] for f in json.load(open(sys.argv[1], encoding="utf-8"))["findings"]}
+assert eval(sys.argv[2]), ids
+PY
+  ok "$name: findings $3, exit $rc ($took)"
+}
+refused os-release-fifo 3 "guest file /etc/os-release is a FIFO"
+refused crypttab-dir 3 "guest file /etc/crypttab is a directory"
+refused modprobe-dir 3 "guest file /etc/modprobe.d/x.conf/ is a directory"
+refused modprobe-1001 3 "1001 modprobe configuration files, more than 1000"
+refused modules-dep-big 3 "modules.dep is 17808384 bytes, more than the limit of 16777216"
+refused modules-dep-loop 5 "modules.dep" "Too many levels of symbolic links"
+refused modules-builtin-fifo 3 "modules.builtin is a FIFO"
+refused agent-zero 3 "azurelinuxagent/common/version.py is a character device"
+refused selinux-big 3 "guest file /etc/selinux/config is 2097152 bytes"
+refused kernels-100 3 "100 entries in /lib/modules, more than the 64 kernels"
+# libguestfs takes no root whose /etc/fstab it cannot read as an OS.
+judged fstab-to-urandom 1 'ids == {"distro-unsupported"}'
+judged fstab-chain 1 'ids == {"distro-unsupported"}'
+judged fstab-nul 0 '"no-plaintext-boot" in ids'
+judged fstab-one-line 0 '"no-plaintext-boot" in ids'
+judged kernel-escape 1 '{"vfat-missing", "dm-crypt-missing"} <= ids'
+run kernel-escape-text 1 check "$G/kernel-escape.raw"
+if grep -q $'\x1b' "$OUT/kernel-escape-text.out"; then fail "kernel-escape: a raw escape byte reached stdout"; fi
+ok "kernel-escape: the text report escapes the kernel's name ($took)"
+judged agent-versions 0 'ids == {"no-plaintext-boot"}'
+judged os-release-long 0 '"no-plaintext-boot" in ids'
+judged crypttab-osencrypt 0 '"no-plaintext-boot" in ids'
+judged fstab-self-mounts 0 '"no-plaintext-boot" in ids'
+[ "$(ls "$G"/*.raw | wc -l)" -ge 25 ] || fail "the corpus has $(ls "$G"/*.raw | wc -l) guests, fewer than 25"
+ok "the hostile corpus: $(ls "$G"/*.raw | wc -l) guests, each checked"
+
 sha256sum -c --quiet "$OUT/inputs.sha256" || fail "a guest image changed"
 ok "every hostile guest image byte-identical afterwards"
