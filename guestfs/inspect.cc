@@ -205,8 +205,9 @@ Status CollectKernels(Handle& h, Facts& f) {
   // Each kernel costs a dozen round trips to the appliance: a guest with
   // thousands of directories there would keep check busy for hours.
   if (versions.size() > kMaxKernels) {
-    return InvalidInput("the guest has " + std::to_string(versions.size()) + " entries in /lib/modules, more than the " +
-                        std::to_string(kMaxKernels) + " kernels vhdcrypt reads");
+    return InvalidInput("the guest has " + std::to_string(versions.size()) +
+                        " entries in /lib/modules, more than the " + std::to_string(kMaxKernels) +
+                        " kernels vhdcrypt reads");
   }
   std::sort(versions.begin(), versions.end());
   for (const auto& v : versions) {

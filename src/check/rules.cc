@@ -316,11 +316,11 @@ void CheckKernels(const Facts& facts, Findings* out) {
     }
     if (!missing.empty()) {
       const std::string files = MissingFiles(k, absent);
-      out->Add("vfat-missing", subject,
-               "kernel " + k.version + " has neither a module nor a built-in for " + Join(missing, ", ") + files +
-                   ": it could not read the BEK VOLUME key volume at boot",
-               KernelRemedy(facts, k, "CONFIG_VFAT_FS, CONFIG_FAT_FS, CONFIG_NLS_CODEPAGE_437 and CONFIG_NLS_UTF8",
-                            files));
+      out->Add(
+          "vfat-missing", subject,
+          "kernel " + k.version + " has neither a module nor a built-in for " + Join(missing, ", ") + files +
+              ": it could not read the BEK VOLUME key volume at boot",
+          KernelRemedy(facts, k, "CONFIG_VFAT_FS, CONFIG_FAT_FS, CONFIG_NLS_CODEPAGE_437 and CONFIG_NLS_UTF8", files));
     }
     if (!Provides(k, "dm_crypt")) {
       const std::string files = MissingFiles(k, {"dm_crypt"});

@@ -106,8 +106,8 @@ Status ChangeHeaders(std::vector<Found>& found, const SecretBytes& old_pass, con
   return {};
 }
 
-Status WriteHeadersAndKeyVolumes(guest::Handle& g, std::vector<Found>& found,
-                                 const std::vector<KeyVolume>& key_volumes, const SecretBytes& new_pass) {
+Status WriteHeadersAndKeyVolumes(guest::Handle& g, std::vector<Found>& found, const std::vector<KeyVolume>& key_volumes,
+                                 const SecretBytes& new_pass) {
   for (Found& f : found) {
     spdlog::info("{}: writing the header with the new key slot", f.Describe());
     if (f.h.file.empty()) {
