@@ -54,8 +54,7 @@ class Handle : public Ops {
   // Whole disks and partitions the appliance sees ("/dev/sda", "/dev/sda1").
   Result<std::vector<std::string>> ListDevices();
   Result<std::vector<std::string>> ListPartitions();
-  // (device, vfs type) pairs.
-  Result<std::vector<std::pair<std::string, std::string>>> ListFilesystems();
+  Result<std::vector<std::string>> ListMdDevices();
   // blkid's tags for a device in one round trip: TYPE, UUID, LABEL, ...
   Result<std::map<std::string, std::string>> Blkid(const std::string& dev) override;
   Result<std::string> VfsType(const std::string& dev);
