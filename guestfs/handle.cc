@@ -127,7 +127,9 @@ Result<std::vector<std::pair<std::string, std::string>>> Handle::InspectMountpoi
   return Pairs(TakeList(r));
 }
 
-Result<std::vector<std::string>> Handle::ListMdDevices() { LIST_OR_FAIL(guestfs_list_md_devices(g_), "list_md_devices"); }
+Result<std::vector<std::string>> Handle::ListMdDevices() {
+  LIST_OR_FAIL(guestfs_list_md_devices(g_), "list_md_devices");
+}
 
 Result<std::map<std::string, std::string>> Handle::Blkid(const std::string& d) {
   char** r = guestfs_blkid(g_, d.c_str());

@@ -142,7 +142,9 @@ Status CollectRootPvs(Handle& h, const std::vector<PartitionTable>& disks, const
 // decides it: an MBR extended container, Windows' LDM, reserved and snapshot
 // partitions.
 bool CannotHoldFilesystem(const Partition& p) {
-  static const std::set<std::string> kSkipped = {"0x05", "0x0f", "0x85",
+  static const std::set<std::string> kSkipped = {"0x05",
+                                                 "0x0f",
+                                                 "0x85",
                                                  "5808C8AA-7E8F-42E0-85D2-E1E90434CFB3",
                                                  "AF9B60A0-1431-4F62-BC68-3311714A69AD",
                                                  "E3C9E316-0B5C-4DB8-817D-F92DF00215AE",
