@@ -299,18 +299,24 @@ Result<std::vector<uint8_t>> Handle::ReadBytes(const std::string& p, uint64_t ma
       [&] { return Fail("pread " + p); });
 }
 
-Result<std::optional<std::vector<std::string>>> Handle::ReadGuestLines(const std::string& p, uint64_t max_bytes) {
-  // statns follows symlinks inside the guest (the daemon resolves them in
-  // its chroot); a dangling one is a file that does not exist.
+Result<std::optional<Handle::GuestStat>> Handle::StatGuest(const std::string& p) {
   struct guestfs_statns* st = guestfs_statns(g_, p.c_str());
   if (st == nullptr) {
-    if (guestfs_last_errno(g_) == ENOENT) return std::optional<std::vector<std::string>>();
+    if (guestfs_last_errno(g_) == ENOENT) return std::optional<GuestStat>();
     return Fail("statns " + p);
   }
-  const auto mode = static_cast<mode_t>(st->st_mode);
-  const auto size = static_cast<uint64_t>(std::max<int64_t>(st->st_size, 0));
-  const auto rdev = static_cast<dev_t>(st->st_rdev);
+  const GuestStat s{static_cast<uint32_t>(st->st_mode), static_cast<uint64_t>(std::max<int64_t>(st->st_size, 0)),
+                    static_cast<uint64_t>(st->st_rdev)};
   guestfs_free_statns(st);
+  return std::optional(s);
+}
+
+Result<std::optional<std::vector<std::string>>> Handle::ReadGuestLines(const std::string& p, uint64_t max_bytes) {
+  ASSIGN_OR_RETURN(const auto st, StatGuest(p));
+  if (!st) return std::optional<std::vector<std::string>>();
+  const auto mode = static_cast<mode_t>(st->mode);
+  const uint64_t size = st->size;
+  const auto rdev = static_cast<dev_t>(st->rdev);
   std::vector<std::string> lines;
   if (S_ISCHR(mode) && major(rdev) == 1 && minor(rdev) == 3) return std::optional(lines);  // /dev/null: empty
   if (!S_ISREG(mode)) {
@@ -387,14 +393,12 @@ Status Handle::AppendBytes(const std::string& path, std::span<const uint8_t> con
 }
 
 Result<bool> Handle::IsNonEmptyFile(const std::string& p) {
-  struct guestfs_statns* st = guestfs_statns(g_, p.c_str());
-  if (st == nullptr) {
-    if (guestfs_last_errno(g_) == ENOENT || guestfs_last_errno(g_) == ELOOP) return false;
-    return Fail("statns " + p);
+  auto st = StatGuest(p);
+  if (!st.ok()) {
+    if (guestfs_last_errno(g_) == ELOOP) return false;  // a symlink loop is no file either
+    return st.error();
   }
-  const bool yes = S_ISREG(static_cast<mode_t>(st->st_mode)) && st->st_size > 0;
-  guestfs_free_statns(st);
-  return yes;
+  return *st && S_ISREG(static_cast<mode_t>((*st)->mode)) && (*st)->size > 0;
 }
 
 Result<uint64_t> Handle::FileSize(const std::string& path) {

@@ -162,8 +162,17 @@ class Handle : public Ops {
   Result<int> XfsCheck(const std::string& dev);
 
  private:
+  struct GuestStat {
+    uint32_t mode = 0;
+    uint64_t size = 0;
+    uint64_t rdev = 0;
+  };
   explicit Handle(guestfs_h* g) : g_(g) {}
   Error Fail(const std::string& op) const;
+  // statns of a guest path, symlinks followed inside the guest (the daemon
+  // resolves them in its chroot); nullopt when there is no such file (a
+  // dangling link included).
+  Result<std::optional<GuestStat>> StatGuest(const std::string& path);
 
   guestfs_h* g_;
   std::optional<std::vector<std::string>> kernel_disks_;  // KernelDevice's listing, once read

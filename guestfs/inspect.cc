@@ -222,12 +222,10 @@ void CollectBootPartitions(const std::vector<PartitionTable>& disks, Facts& f) {
 // vfat.ko: kernel/fs/fat/fat.ko"); a stripped or damaged tree can list files
 // that are gone, and modprobe then fails at boot. The first such file is
 // recorded on the module (a dozen watched modules, a few files each).
-Status FindMissingModuleFile(Handle& h, const std::string& dir, const std::string& dep_line, ModuleState& m) {
-  const auto colon = dep_line.find(':');
-  std::vector<std::string> files{Trim(dep_line.substr(0, colon))};
-  if (colon != std::string::npos) {
-    for (auto& f : Fields(dep_line.substr(colon + 1))) files.push_back(std::move(f));
-  }
+Status FindMissingModuleFile(Handle& h, const std::string& dir, const std::string& module_path, const std::string& deps,
+                             ModuleState& m) {
+  std::vector<std::string> files{module_path};
+  for (auto& f : Fields(deps)) files.push_back(std::move(f));
   constexpr size_t kMaxFilesChecked = 64;  // a hostile line may list thousands
   for (size_t i = 0; i < files.size() && i < kMaxFilesChecked; ++i) {
     const std::string& rel = files[i];
@@ -268,12 +266,13 @@ Status CollectKernels(Handle& h, Facts& f) {
     ASSIGN_OR_RETURN(auto dep, LinesIfPresent(h, dir + "/modules.dep", kMaxModuleListBytes));
     k.has_modules_dep = !dep.empty();
     for (const auto& line : dep) {
-      auto colon = line.find(':');
-      std::string name = ModuleNameFromPath(line.substr(0, colon));
-      auto it = k.modules.find(name);
+      const auto colon = line.find(':');
+      const std::string path = Trim(line.substr(0, colon));
+      auto it = k.modules.find(ModuleNameFromPath(path));
       if (it == k.modules.end() || it->second.loadable) continue;
       it->second.loadable = true;
-      RETURN_IF_ERROR(FindMissingModuleFile(h, dir, line, it->second));
+      const std::string deps = colon == std::string::npos ? "" : line.substr(colon + 1);
+      RETURN_IF_ERROR(FindMissingModuleFile(h, dir, path, deps, it->second));
     }
     if (!k.has_modules_dep) {
       // No modules.dep (e.g. a kernel installed without depmod): look for the files.

@@ -19,20 +19,25 @@
 namespace vhdcrypt {
 namespace {
 
-// The filesystem check of a decrypted device: "" when clean.
-Result<std::string> CheckFilesystem(guest::Handle& g, const std::string& dev, const std::string& fstype) {
+// The filesystem check of a decrypted device: "" when clean. `what` names it
+// for the user ("the decrypted volume", "logical volume /dev/vg0/root"): the
+// appliance's mapping names mean nothing outside it.
+Result<std::string> CheckFilesystem(guest::Handle& g, const std::string& dev, const std::string& fstype,
+                                    const std::string& what) {
   if (fstype == "xfs") {
     ASSIGN_OR_RETURN(int rc, g.XfsCheck(dev));
-    if (rc != 0) return "xfs_repair -n found problems in " + dev;
+    if (rc != 0) return "xfs_repair -n found problems in " + what;
   } else if (fstype.rfind("ext", 0) == 0) {
     ASSIGN_OR_RETURN(int rc, g.Fsck(fstype, dev));
-    if (rc >= 4) return "fsck found errors in " + dev + " (status " + std::to_string(rc) + ")";
+    if (rc >= 4) return "fsck found errors in " + what + " (status " + std::to_string(rc) + ")";
   } else {
     ASSIGN_OR_RETURN(std::string type, g.VfsType(dev));
-    if (type != fstype) return dev + " holds '" + type + "', expected " + fstype;
+    if (type != fstype) return what + " holds '" + type + "', expected " + fstype;
   }
   return std::string();
 }
+
+constexpr char kDecrypted[] = "the decrypted volume";
 
 // A decrypted LVM physical volume: its volume group activates and every
 // logical volume on it holding ext2/3/4 or XFS checks clean.
@@ -46,7 +51,7 @@ Result<std::string> CheckVolumeGroupOf(guest::Handle& g, const std::string& pv) 
     ASSIGN_OR_RETURN(auto members, g.VgPvUuids(name));
     if (std::find(members.begin(), members.end(), uuid) != members.end()) vg = name;
   }
-  if (vg.empty()) return "no volume group appeared on " + pv;
+  if (vg.empty()) return std::string("no volume group appeared on ") + kDecrypted;
   ASSIGN_OR_RETURN(auto all, g.Lvs());
   const std::string prefix = "/dev/" + vg + "/";
   size_t checked = 0;
@@ -55,16 +60,16 @@ Result<std::string> CheckVolumeGroupOf(guest::Handle& g, const std::string& pv) 
     ++checked;
     ASSIGN_OR_RETURN(std::string fstype, g.VfsType(lv));
     if (fstype != "xfs" && fstype.rfind("ext", 0) != 0) continue;
-    ASSIGN_OR_RETURN(std::string problem, CheckFilesystem(g, lv, fstype));
+    ASSIGN_OR_RETURN(std::string problem, CheckFilesystem(g, lv, fstype, "logical volume " + lv));
     if (!problem.empty()) return problem;
   }
-  if (checked == 0) return "no logical volume appeared in " + vg + " on " + pv;
+  if (checked == 0) return "no logical volume appeared in volume group " + vg;
   return std::string();
 }
 
 Result<std::string> CheckPhysicalVolume(guest::Handle& g, const std::string& dev) {
   ASSIGN_OR_RETURN(std::string type, g.VfsType(dev));
-  if (type != "LVM2_member") return dev + " holds '" + type + "', expected an LVM physical volume";
+  if (type != "LVM2_member") return std::string(kDecrypted) + " holds '" + type + "', expected an LVM physical volume";
   RETURN_IF_ERROR(g.ActivateVolumeGroups(true));
   // Deactivated whatever the check found, so the mapping can be closed.
   Result<std::string> problem = CheckVolumeGroupOf(g, dev);
@@ -128,7 +133,7 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
   } else if (v.filesystem == "LVM2_member") {
     ASSIGN_OR_RETURN(problem, CheckPhysicalVolume(g, mapped));
   } else {
-    ASSIGN_OR_RETURN(problem, CheckFilesystem(g, mapped, v.filesystem));
+    ASSIGN_OR_RETURN(problem, CheckFilesystem(g, mapped, v.filesystem, kDecrypted));
   }
   RETURN_IF_ERROR(g.CryptsetupClose(map));
   return problem;
@@ -168,6 +173,8 @@ Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphras
   if (Status loaded = g->Modprobe("dm_crypt"); !loaded.ok()) {
     spdlog::warn("the appliance could not load dm_crypt: {}", loaded.error().message());
   }
+  std::vector<std::string> outputs;
+  for (const auto& d : m.disks) outputs.push_back(d.output);
   int bad = 0;
   for (size_t i = 0; i < m.volumes.size(); ++i) {
     const ManifestVolume& v = m.volumes[i];
@@ -180,9 +187,9 @@ Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphras
                     : v.filesystem == "LVM2_member"
                         ? std::string("decrypts to an LVM physical volume whose logical volumes check clean")
                         : "decrypts to a clean " + v.filesystem)
-                << (v.header == HeaderPlacement::kDetached
-                        ? " (header detached in " + v.header_device + ":" + v.header_file + ")"
-                        : "")
+                << (v.header == HeaderPlacement::kDetached ? " (header detached: " + v.header_file + " on " +
+                                                                 guest::UserDeviceName(outputs, v.header_device) + ")"
+                                                           : "")
                 << "\n";
     } else {
       ++bad;

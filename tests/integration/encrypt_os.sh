@@ -99,7 +99,9 @@ case $LAYOUT in
   lvm-root) root_check="an LVM physical volume whose logical volumes check clean" ;;
   *) root_check="a clean ext4" ;;
 esac
-grep -q "^ok .*(/): decrypts to $root_check (header detached" "$OUT/verify.txt" || fail "$(cat "$OUT/verify.txt")"
+# The header is named by the output image and partition, not the appliance's device.
+grep -q "^ok .*(/): decrypts to $root_check (header detached: /luks/osluksheader on $LAYOUT.vhd partition ${BOOTDEV#/dev/sda})$" \
+  "$OUT/verify.txt" || fail "$(cat "$OUT/verify.txt")"
 [ "$(grep -c "decrypts to the source partition" "$OUT/verify.txt")" = 2 ] || fail "$(cat "$OUT/verify.txt")"
 ok "verify: the OS volume opens with its detached header, the data volumes decrypt to their sources ($(elapsed $t))"
 
