@@ -78,7 +78,8 @@ Result<Plan> PlanFromManifest(const std::string& dir) {
         for (const auto& img : plan.images) drives.push_back({img->path(), guest::GuestfsFormat(img->kind()), true});
         ASSIGN_OR_RETURN(g, guest::Handle::Launch(drives));
       }
-      spdlog::info("reading the detached header {}:{}", v.header_device, v.header_file);
+      spdlog::info("reading the detached header {} on {}", v.header_file,
+                   guest::UserDeviceName(plan.names, v.header_device));
       RETURN_IF_ERROR(g->MountRo(v.header_device, "/"));
       ASSIGN_OR_RETURN(p.header, g->ReadBytes(v.header_file, kMaxDetachedHeaderBytes));
       RETURN_IF_ERROR(g->UmountAll());
@@ -131,19 +132,24 @@ Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
       }
     }
     p.disk = static_cast<size_t>(guest::ApplianceDiskIndex(dev));
-    if (p.disk >= plan.images.size()) return InvalidInput(dev + ": not a disk vhdcrypt added");
+    if (p.disk >= plan.images.size()) return InvalidInput(h.Describe() + ": not on a disk vhdcrypt added");
     const uint32_t number = static_cast<uint32_t>(guest::AppliancePartitionNumber(dev));
     p.start = 0;
     p.end = plan.images[p.disk]->virtual_size();
     if (number != 0) {
       auto part = std::find_if(tables[p.disk].partitions.begin(), tables[p.disk].partitions.end(),
                                [&](const Partition& x) { return x.number == number; });
-      if (part == tables[p.disk].partitions.end()) return InvalidInput(dev + ": no such partition in the table");
+      if (part == tables[p.disk].partitions.end()) {
+        return InvalidInput(guest::UserDeviceName(plan.names, dev) + ": no such partition in the table");
+      }
       p.start = part->start;
       p.end = part->end();
     }
     p.header = h.bytes;
-    p.what = BaseName(paths[p.disk]) + " " + dev + (h.file.empty() ? "" : " (header " + h.Describe() + ")");
+    // Named as the user knows them: "data.vhd partition 1", the header's file
+    // by its image and partition too.
+    p.what = guest::UserDeviceName(plan.names, dev) +
+             (h.file.empty() ? "" : " (header " + h.file + " on " + guest::UserDeviceName(plan.names, h.device) + ")");
     ASSIGN_OR_RETURN(LuksInfo info, InspectLuksHeader(p.header));
     if (info.version != 2) {
       return InvalidInput(p.what + ": a LUKS" + std::to_string(info.version) +

@@ -185,5 +185,6 @@ for f in luks1 req; do
   "$BIN" decrypt "$OUT/foreign/$f.raw" --key-file "$OUT/key" --output-dir "$OUT/foreign/out-$f" > "$OUT/foreign/$f.err" 2>&1 || rc=$?
   [ $rc = 3 ] || fail "decrypt of $f: exit $rc, expected 3: $(cat "$OUT/foreign/$f.err")"
   grep -q "$f.raw" "$OUT/foreign/$f.err" || fail "decrypt of $f: the error does not name the image: $(cat "$OUT/foreign/$f.err")"
+  if grep -q "/dev/sd" "$OUT/foreign/$f.err"; then fail "decrypt of $f names an appliance device: $(cat "$OUT/foreign/$f.err")"; fi
 done
-ok "decrypt refuses LUKS1 and unknown requirement flags (exit 3), naming the image"
+ok "decrypt refuses LUKS1 and unknown requirement flags (exit 3), naming the image, not the appliance's device"
