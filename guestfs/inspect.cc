@@ -411,6 +411,10 @@ std::string UserDeviceName(const std::vector<std::string>& images, const std::st
   return split->second.empty() ? image : image + " partition " + split->second;
 }
 
+std::string UserFileName(const std::vector<std::string>& images, const std::string& dev, const std::string& file) {
+  return file + " on " + UserDeviceName(images, dev);
+}
+
 const char* GuestfsFormat(ContainerKind kind) { return kind == ContainerKind::kRaw ? "raw" : "vpc"; }
 
 const char kKernelDiskListing[] =

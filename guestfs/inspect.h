@@ -30,6 +30,9 @@ int AppliancePartitionNumber(const std::string& dev);
 // when images[1] is data.vhd, /dev/sdc is "bek.vhd"; other names (logical
 // volumes, mappings, drives past the list) are returned as they are.
 std::string UserDeviceName(const std::vector<std::string>& images, const std::string& dev);
+// A file on a filesystem, as the user names it: "/luks/osluksheader on
+// disk.vhd partition 1" (a detached LUKS header and the partition holding it).
+std::string UserFileName(const std::vector<std::string>& images, const std::string& dev, const std::string& file);
 
 // The appliance kernel probes its SCSI disks in parallel, so the kernel's
 // /dev/sdb need not be the second drive added; libguestfs translates the

@@ -78,8 +78,7 @@ Result<Plan> PlanFromManifest(const std::string& dir) {
         for (const auto& img : plan.images) drives.push_back({img->path(), guest::GuestfsFormat(img->kind()), true});
         ASSIGN_OR_RETURN(g, guest::Handle::Launch(drives));
       }
-      spdlog::info("reading the detached header {} on {}", v.header_file,
-                   guest::UserDeviceName(plan.names, v.header_device));
+      spdlog::info("reading the detached header {}", guest::UserFileName(plan.names, v.header_device, v.header_file));
       RETURN_IF_ERROR(g->MountRo(v.header_device, "/"));
       ASSIGN_OR_RETURN(p.header, g->ReadBytes(v.header_file, kMaxDetachedHeaderBytes));
       RETURN_IF_ERROR(g->UmountAll());
@@ -149,7 +148,7 @@ Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
     // Named as the user knows them: "data.vhd partition 1", the header's file
     // by its image and partition too.
     p.what = guest::UserDeviceName(plan.names, dev) +
-             (h.file.empty() ? "" : " (header " + h.file + " on " + guest::UserDeviceName(plan.names, h.device) + ")");
+             (h.file.empty() ? "" : " (header " + guest::UserFileName(plan.names, h.device, h.file) + ")");
     ASSIGN_OR_RETURN(LuksInfo info, InspectLuksHeader(p.header));
     if (info.version != 2) {
       return InvalidInput(p.what + ": a LUKS" + std::to_string(info.version) +

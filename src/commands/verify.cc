@@ -187,9 +187,9 @@ Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphras
                     : v.filesystem == "LVM2_member"
                         ? std::string("decrypts to an LVM physical volume whose logical volumes check clean")
                         : "decrypts to a clean " + v.filesystem)
-                << (v.header == HeaderPlacement::kDetached ? " (header detached: " + v.header_file + " on " +
-                                                                 guest::UserDeviceName(outputs, v.header_device) + ")"
-                                                           : "")
+                << (v.header == HeaderPlacement::kDetached
+                        ? " (header detached: " + guest::UserFileName(outputs, v.header_device, v.header_file) + ")"
+                        : "")
                 << "\n";
     } else {
       ++bad;

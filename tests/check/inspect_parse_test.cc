@@ -158,6 +158,12 @@ TEST(UserDeviceName, ImageAndPartitionForDrivesOtherNamesAsTheyAre) {
   EXPECT_EQ(UserDeviceName(images, "/dev/mapper/x"), "/dev/mapper/x");
 }
 
+TEST(UserFileName, FileOnTheImageAndPartition) {
+  const std::vector<std::string> images = {"os.vhd", "data.vhd"};
+  EXPECT_EQ(UserFileName(images, "/dev/sda1", "/luks/osluksheader"), "/luks/osluksheader on os.vhd partition 1");
+  EXPECT_EQ(UserFileName(images, "/dev/sdb", "/LinuxPassPhraseFileName"), "/LinuxPassPhraseFileName on data.vhd");
+}
+
 TEST(KernelDisks, ADriveBeyondTheListIsAnErrorNamingIt) {
   auto got = KernelDeviceName("/dev/sdc1", {"/dev/sdb", "/dev/sda"});
   ASSERT_FALSE(got.ok());
