@@ -597,7 +597,8 @@ bool NamesAFilesystem(const std::string& spec) {
 // no operating system there, as before).
 Status ScreenFstabs(Handle& h, const Facts& f, const std::vector<std::string>& images) {
   for (const auto& fs : f.filesystems) {
-    if (fs.type == "swap" || fs.type == "unknown" || fs.type == "crypto_LUKS" || fs.type == "LVM2_member") continue;
+    // LUKS volumes and LVM PVs never reach f.filesystems (CollectFilesystems).
+    if (fs.type == "swap" || fs.type == "unknown") continue;
     if (!h.MountRo(fs.device, "/").ok()) continue;
     auto lines = h.ReadGuestLines("/etc/fstab", kMaxConfigFileBytes);
     RETURN_IF_ERROR(h.UmountAll());
