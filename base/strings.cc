@@ -12,6 +12,15 @@ std::string Lower(std::string s) {
   return s;
 }
 
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
 std::string Trim(std::string_view s) {
   const size_t b = s.find_first_not_of(kBlanks);
   if (b == std::string_view::npos) return "";

@@ -16,6 +16,11 @@ std::string Lower(std::string s);
 // parser read.
 inline constexpr char kBlanks[] = " \t\r\n";
 
+inline bool StartsWith(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
+
+// Equal but for ASCII case ("crypto_LUKS", "CRYPTO_luks").
+bool EqualsNoCase(std::string_view a, std::string_view b);
+
 // Without leading and trailing blanks (kBlanks).
 std::string Trim(std::string_view s);
 

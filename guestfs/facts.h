@@ -85,11 +85,11 @@ struct ModprobeRule {
 };
 
 struct OsFacts {
-  bool found = false;        // inspect_os found an operating system
-  std::string root;          // appliance device of the root filesystem
-  std::string type;          // "linux", "windows", ...
-  std::string distro;        // libguestfs distro id: "ubuntu", "rhel", "centos", "debian", "oraclelinux", "mariner",
-                             // "opensuse", "sles", ...
+  bool found = false;  // a root filesystem was found (guestfs/os_identity.h)
+  std::string root;    // appliance device of the root filesystem
+  std::string type;    // "linux", "windows", ...
+  std::string distro;  // distro id, libguestfs' names: "ubuntu", "rhel", "centos", "debian", "oraclelinux", "mariner",
+                       // "opensuse", "sles", ...
   std::string product_name;  // "Ubuntu 22.04.3 LTS"
   int major = 0;
   int minor = 0;

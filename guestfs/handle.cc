@@ -95,38 +95,6 @@ Handle::~Handle() {
     return r_ != 0;                \
   } while (0)
 
-Result<std::vector<std::string>> Handle::InspectOs() { LIST_OR_FAIL(guestfs_inspect_os(g_), "inspect_os"); }
-
-Result<std::string> Handle::InspectString(const std::string& what, const std::string& root) {
-  const char* r = root.c_str();
-  char* v = nullptr;
-  if (what == "type") {
-    v = guestfs_inspect_get_type(g_, r);
-  } else if (what == "distro") {
-    v = guestfs_inspect_get_distro(g_, r);
-  } else if (what == "product_name") {
-    v = guestfs_inspect_get_product_name(g_, r);
-  } else if (what == "arch") {
-    v = guestfs_inspect_get_arch(g_, r);
-  } else {
-    return Error(ErrorKind::kGuest, "internal: unknown inspection field " + what);
-  }
-  STRING_OR_FAIL(v, "inspect_get_" + what);
-}
-
-Result<int> Handle::InspectVersion(bool major, const std::string& root) {
-  int v =
-      major ? guestfs_inspect_get_major_version(g_, root.c_str()) : guestfs_inspect_get_minor_version(g_, root.c_str());
-  if (v == -1) return Fail("inspect_get_version");
-  return v;
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> Handle::InspectMountpoints(const std::string& root) {
-  char** r = guestfs_inspect_get_mountpoints(g_, root.c_str());
-  if (r == nullptr) return Fail("inspect_get_mountpoints");
-  return Pairs(TakeList(r));
-}
-
 Result<std::vector<std::string>> Handle::ListMdDevices() {
   LIST_OR_FAIL(guestfs_list_md_devices(g_), "list_md_devices");
 }
@@ -201,6 +169,20 @@ Status Handle::UmountAll() {
 
 Result<bool> Handle::Exists(const std::string& p) { BOOL_OR_FAIL(guestfs_exists(g_, p.c_str()), "exists " + p); }
 Result<bool> Handle::IsDir(const std::string& p) { BOOL_OR_FAIL(guestfs_is_dir(g_, p.c_str()), "is_dir " + p); }
+Result<bool> Handle::IsRegularFile(const std::string& p) {
+  BOOL_OR_FAIL(guestfs_is_file(g_, p.c_str()), "is_file " + p);
+}
+
+Result<std::optional<std::string>> Handle::SymlinkTarget(const std::string& p) {
+  const int link = guestfs_is_symlink(g_, p.c_str());
+  if (link == -1) return Fail("is_symlink " + p);
+  if (link == 0) return std::optional<std::string>();
+  char* target = guestfs_readlink(g_, p.c_str());
+  if (target == nullptr) return Fail("readlink " + p);
+  std::string out(target);
+  free(target);
+  return std::optional(out);
+}
 Result<std::vector<std::string>> Handle::Ls(const std::string& d) {
   LIST_OR_FAIL(guestfs_ls(g_, d.c_str()), "ls " + d);
 }
@@ -399,6 +381,17 @@ Result<bool> Handle::IsNonEmptyFile(const std::string& p) {
     return st.error();
   }
   return *st && S_ISREG(static_cast<mode_t>((*st)->mode)) && (*st)->size > 0;
+}
+
+Result<std::vector<uint8_t>> Handle::ReadHead(const std::string& p, size_t max_bytes) {
+  ASSIGN_OR_RETURN(const bool file, IsNonEmptyFile(p));
+  if (!file) return std::vector<uint8_t>();
+  size_t got = 0;
+  char* bytes = guestfs_pread(g_, p.c_str(), static_cast<int>(max_bytes), 0, &got);
+  if (bytes == nullptr) return Fail("pread " + p);
+  std::vector<uint8_t> out(bytes, bytes + got);
+  free(bytes);
+  return out;
 }
 
 Result<uint64_t> Handle::FileSize(const std::string& path) {

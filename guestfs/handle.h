@@ -44,13 +44,6 @@ class Handle : public Ops {
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
 
-  Result<std::vector<std::string>> InspectOs();
-  // inspect_get_{type,distro,product_name,arch} by name.
-  Result<std::string> InspectString(const std::string& what, const std::string& root);
-  Result<int> InspectVersion(bool major, const std::string& root);
-  // (mountpoint, device) pairs from the guest's fstab as libguestfs resolved it.
-  Result<std::vector<std::pair<std::string, std::string>>> InspectMountpoints(const std::string& root);
-
   // Whole disks and partitions the appliance sees ("/dev/sda", "/dev/sda1").
   Result<std::vector<std::string>> ListDevices();
   Result<std::vector<std::string>> ListPartitions();
@@ -75,6 +68,10 @@ class Handle : public Ops {
 
   Result<bool> Exists(const std::string& path) override;
   Result<bool> IsDir(const std::string& path) override;
+  // Whether path is a regular file itself (a symlink is not followed).
+  Result<bool> IsRegularFile(const std::string& path);
+  // Where a symlink points, as written; nullopt when path is not a symlink.
+  Result<std::optional<std::string>> SymlinkTarget(const std::string& path);
   Result<std::vector<std::string>> Ls(const std::string& dir) override;
   Result<std::vector<std::string>> Glob(const std::string& pattern) override;
   // Guest files are hostile input: both read as ReadGuestLines does, with the
@@ -96,6 +93,9 @@ class Handle : public Ops {
   // Appends to an existing file, in pieces; its size in bytes.
   Status AppendBytes(const std::string& path, std::span<const uint8_t> data);
   Result<uint64_t> FileSize(const std::string& path);
+  // The first max_bytes (or fewer) of a file that IsNonEmptyFile; none of
+  // anything else (so a FIFO or a device is never read).
+  Result<std::vector<uint8_t>> ReadHead(const std::string& path, size_t max_bytes);
   // Whether path is (or links, inside the guest, to) a regular file of at
   // least one byte; false when it is missing, dangling or anything else.
   Result<bool> IsNonEmptyFile(const std::string& path);

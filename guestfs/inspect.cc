@@ -11,7 +11,9 @@
 #include "base/strings.h"
 #include "formats/gpt.h"
 #include "formats/partition_table.h"
+#include "guestfs/fstab_spec.h"
 #include "guestfs/handle.h"
+#include "guestfs/os_identity.h"
 #include "guestfs/version.h"
 
 namespace vhdcrypt::guest {
@@ -26,9 +28,10 @@ constexpr size_t kMaxModprobeFiles = 1000;
 // Kernels (directories of /lib/modules) read at most (a guest has one to three).
 constexpr size_t kMaxKernels = 64;
 // fstab entries naming a filesystem by UUID, LABEL, PARTUUID or PARTLABEL, at
-// most, in the fstab of a filesystem that could be a root: libguestfs'
-// inspect_os resolves each in the appliance, about 0.4 s apiece without KVM
-// (20,000 kept check busy for over 12 minutes). A real guest has a few dozen.
+// most, in the fstab of a filesystem that could be a root. A real guest has a
+// few dozen; a flood of them is refused before any is resolved (libguestfs'
+// inspect_os, which vhdcrypt used before it identified roots itself, resolved
+// each in the appliance at 0.4 s apiece: 20,000 kept check busy 12 minutes).
 constexpr size_t kMaxNamedFstabEntries = 100;
 
 const char* const kLegacyAdeGlobs[] = {
@@ -583,6 +586,73 @@ std::string AgentVersionFromSource(const std::vector<std::string>& lines) {
   return "";
 }
 
+namespace {
+
+// libguestfs' test for a Linux root, on the filesystem mounted at /: /etc and
+// /bin (or the usr-merged link to usr/bin) directories, /etc/fstab or
+// /etc/hosts a regular file (a symlink does not count), and not a /boot
+// (grub's files at its top). Anything the appliance cannot answer is no root.
+bool LooksLikeLinuxRoot(Handle& h) {
+  auto yes = [](const Result<bool>& r) { return r.ok() && *r; };
+  if (!yes(h.IsDir("/etc"))) return false;
+  if (!yes(h.IsDir("/bin"))) {
+    auto target = h.SymlinkTarget("/bin");
+    if (!target.ok() || !*target || (**target != "usr/bin" && **target != "/usr/bin")) return false;
+  }
+  if (!yes(h.IsRegularFile("/etc/fstab")) && !yes(h.IsRegularFile("/etc/hosts"))) return false;
+  for (const char* grub : {"/grub/menu.lst", "/grub/grub.conf", "/grub2/grub.cfg"}) {
+    if (yes(h.IsRegularFile(grub))) return false;
+  }
+  return true;
+}
+
+// A Windows system root: a Windows (or WINNT) directory with System32 in it,
+// in any case. Enough to say the image is not Linux; its product name would
+// take the registry, which vhdcrypt does not read.
+bool LooksLikeWindowsRoot(Handle& h) {
+  auto top = h.Ls("/");
+  if (!top.ok()) return false;
+  for (const auto& dir : *top) {
+    if (!EqualsNoCase(dir, "windows") && !EqualsNoCase(dir, "winnt")) continue;
+    auto inside = h.Ls("/" + dir);
+    if (!inside.ok()) continue;
+    for (const auto& sub : *inside) {
+      if (!EqualsNoCase(sub, "system32")) continue;
+      auto dir_ok = h.IsDir("/" + dir + "/" + sub);
+      if (dir_ok.ok() && *dir_ok) return true;
+    }
+  }
+  return false;
+}
+
+// The Linux root mounted at /: its distro and version from the release files,
+// its architecture from the first of kArchBinaries that is an ELF file.
+OsFacts DescribeLinuxRoot(Handle& h, const std::string& device) {
+  OsFacts os;
+  os.found = true;
+  os.root = device;
+  os.type = "linux";
+  const LinuxIdentity id = IdentifyLinux([&](const std::string& path) -> std::optional<std::vector<std::string>> {
+    auto lines = h.ReadGuestLines(path, kMaxConfigFileBytes);
+    if (!lines.ok() || !*lines) return std::nullopt;
+    return std::move(**lines);
+  });
+  os.distro = id.distro;
+  os.product_name = id.product_name;
+  os.major = id.major;
+  os.minor = id.minor;
+  os.arch = "unknown";
+  for (const char* binary : kArchBinaries) {
+    auto head = h.ReadHead(binary, kElfHeaderBytes);
+    if (!head.ok()) continue;
+    if (std::string arch = ElfArchitecture(*head); !arch.empty()) {
+      os.arch = arch;
+      break;
+    }
+  }
+  return os;
+}
+
 bool NamesAFilesystem(const std::string& spec) {
   for (const char* tag : {"UUID=", "LABEL=", "PARTUUID=", "PARTLABEL="}) {
     if (spec.rfind(tag, 0) == 0) return true;
@@ -590,30 +660,51 @@ bool NamesAFilesystem(const std::string& spec) {
   return false;
 }
 
-// Before libguestfs' inspection reads them, the fstab of every filesystem
-// that could be a root is read with vhdcrypt's bounds and its entries that
-// libguestfs would resolve are counted. A filesystem that does not mount, or
-// whose fstab cannot be read as a file, is left to libguestfs (it then finds
-// no operating system there, as before).
-Status ScreenFstabs(Handle& h, const Facts& f, const std::vector<std::string>& images) {
+struct FoundOs {
+  OsFacts os;
+  std::vector<FstabEntry> fstab;  // the root's /etc/fstab as read here (none for Windows)
+};
+
+// Every filesystem that could hold an operating system is mounted read-only
+// once, in order (the OS image before the data disks, as libguestfs' roots
+// were sorted): its /etc/fstab is read with vhdcrypt's bounds and screened,
+// and the first root found is identified while it is mounted. A filesystem
+// that does not mount is no root.
+Result<std::optional<FoundOs>> FindOs(Handle& h, const Facts& f, const std::vector<std::string>& images) {
+  std::vector<const Filesystem*> candidates;
   for (const auto& fs : f.filesystems) {
     // LUKS volumes and LVM PVs never reach f.filesystems (CollectFilesystems).
-    if (fs.type == "swap" || fs.type == "unknown") continue;
-    if (!h.MountRo(fs.device, "/").ok()) continue;
+    if (fs.type != "swap" && fs.type != "unknown") candidates.push_back(&fs);
+  }
+  std::stable_sort(candidates.begin(), candidates.end(), [](const Filesystem* a, const Filesystem* b) {
+    return std::make_pair(ApplianceDiskIndex(a->device), a->device) <
+           std::make_pair(ApplianceDiskIndex(b->device), b->device);
+  });
+  std::optional<FoundOs> found;
+  for (const Filesystem* fs : candidates) {
+    if (!h.MountRo(fs->device, "/").ok()) continue;
     auto lines = h.ReadGuestLines("/etc/fstab", kMaxConfigFileBytes);
-    RETURN_IF_ERROR(h.UmountAll());
-    if (!lines.ok() || !*lines) continue;
-    const auto entries = ParseFstab(**lines);
+    std::vector<FstabEntry> entries;
+    if (lines.ok() && *lines) entries = ParseFstab(**lines);
     const auto named = static_cast<size_t>(
         std::count_if(entries.begin(), entries.end(), [](const FstabEntry& e) { return NamesAFilesystem(e.spec); }));
     if (named > kMaxNamedFstabEntries) {
-      return InvalidInput(UserDeviceName(images, fs.device) + ": guest file /etc/fstab has " + std::to_string(named) +
+      (void)h.UmountAll();
+      return InvalidInput(UserDeviceName(images, fs->device) + ": guest file /etc/fstab has " + std::to_string(named) +
                           " entries naming a filesystem by UUID, LABEL, PARTUUID or PARTLABEL, more than the " +
                           std::to_string(kMaxNamedFstabEntries) + " vhdcrypt inspects");
     }
+    if (!found && LooksLikeLinuxRoot(h)) {
+      found = FoundOs{DescribeLinuxRoot(h, fs->device), std::move(entries)};
+    } else if (!found && LooksLikeWindowsRoot(h)) {
+      found = FoundOs{OsFacts{.found = true, .root = fs->device, .type = "windows", .distro = "windows"}, {}};
+    }
+    RETURN_IF_ERROR(h.UmountAll());
   }
-  return {};
+  return found;
 }
+
+}  // namespace
 
 Result<Facts> CollectFacts(const InspectOptions& o) {
   Facts f;
@@ -641,29 +732,18 @@ Result<Facts> CollectFacts(const InspectOptions& o) {
   RETURN_IF_ERROR(CollectFilesystems(*h, disks, f));
   std::vector<std::string> images{o.image};
   images.insert(images.end(), o.data_disks.begin(), o.data_disks.end());
-  RETURN_IF_ERROR(ScreenFstabs(*h, f, images));
-
-  ASSIGN_OR_RETURN(auto roots, h->InspectOs());
-  // Prefer an OS on the image itself over one found on a data disk.
-  std::sort(roots.begin(), roots.end(), [](const std::string& a, const std::string& b) {
-    return std::make_pair(ApplianceDiskIndex(a), a) < std::make_pair(ApplianceDiskIndex(b), b);
-  });
-  if (roots.empty()) return f;  // os.found stays false; the rules report it
-  const std::string root = roots.front();
-  f.os.found = true;
-  f.os.root = root;
-  ASSIGN_OR_RETURN(f.os.type, h->InspectString("type", root));
-  ASSIGN_OR_RETURN(f.os.distro, h->InspectString("distro", root));
-  ASSIGN_OR_RETURN(f.os.product_name, h->InspectString("product_name", root));
-  ASSIGN_OR_RETURN(f.os.arch, h->InspectString("arch", root));
-  ASSIGN_OR_RETURN(f.os.major, h->InspectVersion(true, root));
-  ASSIGN_OR_RETURN(f.os.minor, h->InspectVersion(false, root));
+  ASSIGN_OR_RETURN(auto os, FindOs(*h, f, images));
+  if (!os) return f;  // os.found stays false; the rules report it
+  f.os = os->os;
+  const std::string root = f.os.root;
   f.root_on_lvm = std::find(f.logical_volumes.begin(), f.logical_volumes.end(), root) != f.logical_volumes.end();
   if (f.root_on_lvm) RETURN_IF_ERROR(CollectRootPvs(*h, disks, root, f));
 
-  // Mount the guest's filesystems read-only, shortest mount point first.
-  ASSIGN_OR_RETURN(auto mps, h->InspectMountpoints(root));
-  std::sort(mps.begin(), mps.end(), [](const auto& a, const auto& b) {
+  // Mount the guest's filesystems read-only: the root, then what its fstab
+  // mounts, shortest mount point first.
+  RETURN_IF_ERROR(h->MountRo(root, "/"));
+  auto mps = FstabMountpoints(os->fstab, f.filesystems);
+  std::stable_sort(mps.begin(), mps.end(), [](const auto& a, const auto& b) {
     return std::make_pair(a.first.size(), a.first) < std::make_pair(b.first.size(), b.first);
   });
   for (const auto& [mp, dev] : mps) {

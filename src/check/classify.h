@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "guestfs/facts.h"
+#include "guestfs/fstab_spec.h"
 #include "src/check/rules.h"
 
 namespace vhdcrypt::rules {
@@ -15,15 +16,10 @@ namespace vhdcrypt::rules {
 inline bool IncludesOs(VolumeType t) { return t != VolumeType::kData; }
 inline bool IncludesData(VolumeType t) { return t != VolumeType::kOs; }
 
-// An fstab entry resolved against the filesystems the appliance found.
-// kUnresolved: the spec names a filesystem by something we can match (UUID,
-// label, partition id or kernel name) and nothing matches. kUnknown: the spec
-// is of a kind we cannot match (by-id, by-path, a crypt mapping, a file).
-enum class Resolution { kResolved, kUnresolved, kUnknown };
-struct Resolved {
-  Resolution how = Resolution::kUnknown;
-  const guest::Filesystem* fs = nullptr;
-};
+// An fstab entry resolved against the filesystems the appliance found
+// (guestfs/fstab_spec.h).
+using Resolution = guest::Resolution;
+using Resolved = guest::Resolved;
 
 struct Entry {
   const guest::FstabEntry* e = nullptr;

@@ -11,57 +11,21 @@
 #include <string_view>
 #include <vector>
 
+#include "base/strings.h"
 #include "src/check/rules_internal.h"
 
 namespace vhdcrypt::rules {
 namespace {
 
+using guest::DecodeFstab;
 using guest::Facts;
 using guest::Filesystem;
 using guest::FstabEntry;
+using guest::IsKernelDeviceName;
+using Cursor = guest::SpecCursor;
 
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-// fstab escapes blanks in its fields as octal: "\040" is a space.
-std::string DecodeFstab(std::string_view s) {
-  auto oct = [](char c) { return c >= '0' && c <= '7'; };
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && oct(s[i + 1]) && oct(s[i + 2]) && oct(s[i + 3])) {
-      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-      i += 3;
-      continue;
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-// udev escapes unsafe characters in /dev/disk/by-label names as "\x20".
-std::string DecodeUdev(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] == 'x' && std::isxdigit(static_cast<unsigned char>(s[i + 2])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 3]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 2, 2)), nullptr, 16));
-      i += 3;
-      continue;
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-std::string Unquote(std::string s) {
-  if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front())
-    return s.substr(1, s.size() - 2);
-  return s;
+Resolved Resolve(const std::string& spec, const Facts& facts) {
+  return guest::ResolveFstabSpec(spec, facts.filesystems);
 }
 
 std::vector<std::string> SplitOptions(std::string_view options) {
@@ -81,144 +45,6 @@ bool HasOption(const FstabEntry& e, std::string_view name) {
     if (o == name) return true;
   }
   return false;
-}
-
-// Hand-written matchers for device names: guest text is hostile, and
-// std::regex recurses once per character (a long spec overflows the stack).
-// Each takes linear time and no recursion.
-class Cursor {
- public:
-  explicit Cursor(std::string_view s) : s_(s) {}
-  // Consumes `text` if the rest starts with it.
-  bool Take(std::string_view text) {
-    if (s_.substr(i_, text.size()) != text) return false;
-    i_ += text.size();
-    return true;
-  }
-  // Consumes the longest run of bytes in [lo, hi]; what it consumed.
-  std::string_view Run(char lo, char hi) {
-    const size_t start = i_;
-    while (i_ < s_.size() && s_[i_] >= lo && s_[i_] <= hi) ++i_;
-    return s_.substr(start, i_ - start);
-  }
-  std::string_view Digits() { return Run('0', '9'); }
-  bool AtEnd() const { return i_ == s_.size(); }
-  // The rest is [0-9]* (none is fine).
-  bool RestIsDigits() {
-    Digits();
-    return AtEnd();
-  }
-
- private:
-  std::string_view s_;
-  size_t i_ = 0;
-};
-
-// After "/dev/": sd, vd, xvd or hd.
-bool TakeDiskPrefix(Cursor& c) { return c.Take("sd") || c.Take("vd") || c.Take("xvd") || c.Take("hd"); }
-
-// /dev/(s|v|xv|h)d[a-z]+[0-9]*, /dev/nvme[0-9]+n[0-9]+(p[0-9]+)?, /dev/mmcblk[0-9]+(p[0-9]+)?
-// Kernel-assigned names: they follow probe order, which Azure does not keep stable.
-bool IsKernelDeviceName(std::string_view spec) {
-  auto optional_partition = [](Cursor& c) { return !c.Take("p") || !c.Digits().empty(); };
-  {
-    Cursor c(spec);
-    if (c.Take("/dev/") && TakeDiskPrefix(c) && !c.Run('a', 'z').empty() && c.RestIsDigits()) return true;
-  }
-  {
-    Cursor c(spec);
-    if (c.Take("/dev/nvme") && !c.Digits().empty() && c.Take("n") && !c.Digits().empty() && optional_partition(c) &&
-        c.AtEnd())
-      return true;
-  }
-  Cursor c(spec);
-  return c.Take("/dev/mmcblk") && !c.Digits().empty() && optional_partition(c) && c.AtEnd();
-}
-
-// /dev/sdXN, /dev/vdXN, /dev/xvdXN, /dev/hdXN as (disk index, partition):
-// the appliance attaches the OS image first and the --data disks after it.
-struct DiskPartition {
-  int disk = 0;
-  int partition = 0;
-};
-std::optional<DiskPartition> ParseDiskPartition(std::string_view spec) {
-  Cursor c(spec);
-  if (!c.Take("/dev/") || !TakeDiskPrefix(c)) return std::nullopt;
-  const std::string_view letters = c.Run('a', 'z');
-  const std::string_view digits = c.Digits();
-  if (!c.AtEnd() || letters.empty() || letters.size() > 3 || digits.size() > 6) return std::nullopt;
-  int disk = 0;  // bijective base 26: a=0, z=25, aa=26
-  for (char ch : letters) disk = disk * 26 + (ch - 'a' + 1);
-  int partition = 0;
-  for (char ch : digits) partition = partition * 10 + (ch - '0');
-  return DiskPartition{disk - 1, partition};
-}
-
-// kUnresolved: the spec names a filesystem by something we can match (UUID,
-// label, partition id or kernel name) and nothing matches. kUnknown: the spec
-// is of a kind we cannot match (by-id, by-path, a crypt mapping, a file).
-Resolved Resolve(const std::string& raw_spec, const Facts& facts) {
-  const std::string spec = DecodeFstab(raw_spec);
-  enum Key { kUuid, kLabel, kPartUuid, kPartLabel };
-  struct Prefix {
-    const char* text;
-    Key key;
-    bool udev;
-  };
-  static const Prefix kPrefixes[] = {
-      {"UUID=", kUuid, false},
-      {"LABEL=", kLabel, false},
-      {"PARTUUID=", kPartUuid, false},
-      {"PARTLABEL=", kPartLabel, false},
-      {"/dev/disk/by-uuid/", kUuid, true},
-      {"/dev/disk/by-label/", kLabel, true},
-      {"/dev/disk/by-partuuid/", kPartUuid, true},
-      {"/dev/disk/by-partlabel/", kPartLabel, true},
-  };
-  for (const auto& p : kPrefixes) {
-    if (!StartsWith(spec, p.text)) continue;
-    std::string value = spec.substr(std::string_view(p.text).size());
-    value = p.udev ? DecodeUdev(value) : Unquote(value);
-    for (const auto& fs : facts.filesystems) {
-      bool match = false;
-      switch (p.key) {
-        case kUuid: match = !fs.uuid.empty() && EqualsNoCase(fs.uuid, value); break;
-        case kLabel: match = !fs.label.empty() && fs.label == value; break;
-        case kPartUuid: match = !fs.partuuid.empty() && EqualsNoCase(fs.partuuid, value); break;
-        case kPartLabel: match = !fs.partlabel.empty() && fs.partlabel == value; break;
-      }
-      if (match) return {Resolution::kResolved, &fs};
-    }
-    return {Resolution::kUnresolved, nullptr};
-  }
-  if (auto dp = ParseDiskPartition(spec)) {
-    for (const auto& fs : facts.filesystems) {
-      if (!fs.on_lvm && fs.disk == dp->disk && fs.partition == dp->partition) return {Resolution::kResolved, &fs};
-    }
-    return {Resolution::kUnresolved, nullptr};
-  }
-  std::string device = spec;
-  if (StartsWith(spec, "/dev/mapper/")) {
-    // device-mapper doubles a '-' inside a name: vg--a-root is VG "vg-a", LV "root".
-    const std::string name = spec.substr(12);
-    for (size_t i = 0; i < name.size(); ++i) {
-      if (name[i] != '-') continue;
-      if (i + 1 < name.size() && name[i + 1] == '-') {
-        ++i;
-        continue;
-      }
-      auto undouble = [](std::string s) {
-        for (size_t j = s.find("--"); j != std::string::npos; j = s.find("--", j + 1)) s.erase(j, 1);
-        return s;
-      };
-      device = "/dev/" + undouble(name.substr(0, i)) + "/" + undouble(name.substr(i + 1));
-      break;
-    }
-  }
-  for (const auto& fs : facts.filesystems) {
-    if (fs.device == device || fs.device == spec) return {Resolution::kResolved, &fs};
-  }
-  return {Resolution::kUnknown, nullptr};
 }
 
 // Not block filesystems: kernel pseudo filesystems, network shares, overlays,

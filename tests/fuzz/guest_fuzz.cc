@@ -25,6 +25,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +37,7 @@
 #include "formats/io.h"
 #include "guestfs/facts.h"
 #include "guestfs/inspect.h"
+#include "guestfs/os_identity.h"
 #include "guestfs/version.h"
 #include "src/check/rules.h"
 #include "src/crypto/kek.h"
@@ -95,6 +97,15 @@ void JudgeFstab(const std::vector<std::string>& lines) {
   facts.crypttab_present = true;
   facts.crypttab = guest::ParseCrypttab(lines);
   facts.modprobe_rules = guest::ParseModprobe("/etc/modprobe.d/fuzz.conf", lines);
+  facts.filesystems.resize(2);
+  facts.filesystems[0].device = "/dev/sda1", facts.filesystems[0].uuid = "b007", facts.filesystems[0].partition = 1;
+  facts.filesystems[1].device = "/dev/vg0/root", facts.filesystems[1].label = "root",
+  facts.filesystems[1].on_lvm = true;
+  // What inspection would mount: every mount point absolute, canonical, not /.
+  for (const auto& [mp, dev] : guest::FstabMountpoints(facts.fstab, facts.filesystems)) {
+    Require(mp.size() > 1 && mp[0] == '/' && mp.back() != '/' && mp.find("//") == std::string::npos);
+    Require(dev == "/dev/sda1" || dev == "/dev/vg0/root");
+  }
   for (const auto& f : RunRules(facts, {})) {
     nlohmann::json j = {{"id", f.id}, {"message", f.message}, {"subject", f.subject}};
     Require(nlohmann::json::accept(JsonText(j)));
@@ -236,6 +247,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       guest::OsReleaseValue(lines, "ID");
       guest::OsReleaseValue(lines, "VERSION_ID");
       guest::AgentVersionFromSource(lines);
+      // Every release file reads as this text: identification ends, with a
+      // version it could read or none.
+      {
+        const auto id = guest::IdentifyLinux([&](const std::string&) { return std::optional(lines); });
+        Require(!id.distro.empty() && id.major >= 0 && id.minor >= 0);
+      }
+      guest::ElfArchitecture(rest);
       break;
     case 2:
       for (const auto& l : lines) guest::ModuleNameFromPath(l);
