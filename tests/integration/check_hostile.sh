@@ -54,12 +54,12 @@ run big-fstab 3 check "$G/big-fstab.raw"
 error_names big-fstab big-fstab.raw "guest file /etc/fstab is 2097152 bytes, more than the limit of 1048576"
 ok "a 2 MiB fstab: refused by size ($took)"
 
-# libguestfs's inspection does not take a root whose /etc/fstab is a
-# directory for an operating system, so vhdcrypt never gets to read it.
+# A root needs an /etc/fstab (or /etc/hosts) that is a regular file, as
+# libguestfs' inspection required: one whose fstab is a directory is no OS.
 run fstab-dir 1 check "$G/fstab-dir.raw"
 grep -q 'distro-unsupported .*fstab-dir.raw: no operating system found' "$OUT/fstab-dir.out" ||
   fail "fstab-dir: no distro-unsupported finding"
-ok "an fstab that is a directory: not an operating system to libguestfs, a finding ($took)"
+ok "an fstab that is a directory: not an operating system, a finding ($took)"
 
 run symlink-loop 5 check "$G/symlink-loop.raw"
 error_names symlink-loop symlink-loop.raw /etc/crypttab
@@ -105,10 +105,10 @@ refused modules-builtin-fifo 3 "modules.builtin is a FIFO"
 refused agent-zero 3 "azurelinuxagent/common/version.py is a character device"
 refused selinux-big 3 "guest file /etc/selinux/config is 2097152 bytes"
 refused kernels-100 3 "100 entries in /lib/modules, more than the 64 kernels"
-# libguestfs' inspect_os would resolve each UUID= line in the appliance (about
-# 0.4 s apiece): the fstab is read and counted first.
+# A flood of UUID= lines is refused before any is resolved (libguestfs'
+# inspect_os, used before, resolved each in the appliance at 0.4 s apiece).
 refused fstab-uuid-flood 3 "fstab-uuid-flood.raw partition 1: guest file /etc/fstab has 14001 entries naming a filesystem by UUID"
-# libguestfs takes no root whose /etc/fstab it cannot read as an OS.
+# No root whose /etc/fstab is not a regular file (and no /etc/hosts).
 judged fstab-to-urandom 1 'ids == {"distro-unsupported"}'
 judged fstab-chain 1 'ids == {"distro-unsupported"}'
 judged fstab-nul 0 '"no-plaintext-boot" in ids'
