@@ -9,6 +9,9 @@
 #include <fstream>
 #include <set>
 
+#include "formats/image.h"
+#include "formats/io.h"
+#include "formats/partition_table.h"
 #include "src/commands/encrypt_stages.h"
 #include "tests/check/check_facts.h"
 #include "tests/formats/temp_dir.h"
@@ -81,7 +84,22 @@ TEST(KeyOutputs, MadeUnderTemporaryNamesAndCommittedTogether) {
   ASSERT_TRUE(CommitAll(keys->Files()).ok());
   EXPECT_EQ(Mode(dir / "passphrase"), 0600u);
   EXPECT_EQ(Mode(dir / "keyvault-secret.json"), 0600u);
-  EXPECT_TRUE(std::filesystem::exists(dir / "bek.vhd"));
+  // The key volume as Azure's: a fixed VHD of 8 MiB whose MBR has one FAT
+  // partition from 1 MiB to the end (the filesystem is made in the appliance).
+  auto bek = OpenReadOnly(dir / "bek.vhd");
+  ASSERT_TRUE(bek.ok()) << bek.error().message();
+  auto image = OpenImage(std::move(*bek), FormatHint::kAuto);
+  ASSERT_TRUE(image.ok()) << image.error().message();
+  EXPECT_EQ((*image)->kind(), ContainerKind::kVhdFixed);
+  EXPECT_EQ((*image)->virtual_size(), 8u << 20);
+  auto table = ReadPartitionTable(**image);
+  ASSERT_TRUE(table.ok()) << table.error().message();
+  EXPECT_EQ(table->kind, TableKind::kMbr);
+  ASSERT_EQ(table->partitions.size(), 1u);
+  EXPECT_EQ(table->partitions[0].number, 1u);
+  EXPECT_EQ(table->partitions[0].type, "0x0c");
+  EXPECT_EQ(table->partitions[0].start, 1u << 20);
+  EXPECT_EQ(table->partitions[0].end(), 8u << 20);
   std::ifstream in(dir / "passphrase", std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "correct horse battery staple");
   EXPECT_NE(keys->Describe(o).find("key volume"), std::string::npos);
