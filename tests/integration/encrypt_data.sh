@@ -239,7 +239,7 @@ grep -qxF "luks-$uuid UUID=$uuid /LinuxPassPhraseFileName:/dev/disk/by-label/BEK
 guestfish --ro --format=vpc -a "$OUT/os/bek.vhd" run : part-get-parttype /dev/sda : part-get-mbr-id /dev/sda 1 : \
   vfs-type /dev/sda1 : vfs-label /dev/sda1 : mount-ro /dev/sda1 / : \
   download /LinuxPassPhraseFileName "$OUT/bek.key" > "$OUT/bek.txt" 2>&1 || fail "$(cat "$OUT/bek.txt")"
-[ "$(cat "$OUT/bek.txt")" = "$(printf 'msdos\n12\nvfat\nBEK VOLUME')" ] || fail "key volume: $(cat "$OUT/bek.txt")"
+[ "$(cat "$OUT/bek.txt")" = "$(printf 'msdos\n0xc\nvfat\nBEK VOLUME')" ] || fail "key volume: $(cat "$OUT/bek.txt")"
 cmp -s "$OUT/bek.key" "$OUT/key" || fail "the key volume does not hold the passphrase"
 ok "with an OS: fstab and crypttab name the LUKS volume and the key volume, verify --against passes, bek.vhd holds the passphrase ($(elapsed $t))"
 
