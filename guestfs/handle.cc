@@ -1,10 +1,14 @@
 #include "guestfs/handle.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include <guestfs.h>
 
@@ -33,6 +37,21 @@ std::string TakeString(char* s) {
   return out;
 }
 
+// Whether a file starts with a LUKS1 header ("LUKS\xba\xbe", version 1).
+// qemu probes such a file as its own "luks" format, and libguestfs' read-only
+// overlay for it leaves the backing file's format to qemu's probe (its
+// -drive names backing options, which drop the format the overlay records):
+// qemu then asks for a key ("Parameter 'key-secret' is required for cipher").
+// LUKS2 is not probed. Unreadable files are left to libguestfs.
+bool StartsWithLuks1(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  unsigned char magic[8] = {};
+  const bool read = ::pread(fd, magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic);
+  ::close(fd);
+  return read && std::memcmp(magic, "LUKS\xba\xbe\x00\x01", sizeof magic) == 0;
+}
+
 std::vector<std::pair<std::string, std::string>> Pairs(const std::vector<std::string>& flat) {
   std::vector<std::pair<std::string, std::string>> out;
   for (size_t i = 0; i + 1 < flat.size(); i += 2) out.emplace_back(flat[i], flat[i + 1]);
@@ -58,6 +77,17 @@ Result<std::unique_ptr<Handle>> Handle::Launch(const std::vector<Drive>& drives,
   if (guestfs_set_network(g, 0) == -1) return h->Fail("set_network");
   if (sensitive && guestfs_set_trace(g, 0) == -1) return h->Fail("set_trace");
   for (const Drive& d : drives) {
+    if (d.readonly && StartsWithLuks1(d.path)) {
+      // vhdcrypt's own qcow2 overlay, its backing format recorded in it and
+      // no backing options on qemu's command line: writes go to the overlay,
+      // the input is only read.
+      ASSIGN_OR_RETURN(const std::string overlay, h->MakeOverlay(d.path, d.format));
+      if (guestfs_add_drive_opts(g, overlay.c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2",
+                                 GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1) == -1) {
+        return h->Fail("add_drive " + d.path);
+      }
+      continue;
+    }
     if (guestfs_add_drive_opts(g, d.path.c_str(), GUESTFS_ADD_DRIVE_OPTS_FORMAT, d.format.c_str(),
                                GUESTFS_ADD_DRIVE_OPTS_READONLY, d.readonly ? 1 : 0, -1) == -1) {
       return h->Fail("add_drive " + d.path);
@@ -72,6 +102,31 @@ Handle::~Handle() {
     guestfs_shutdown(g_);
     guestfs_close(g_);
   }
+  if (!overlay_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(overlay_dir_, ignored);
+  }
+}
+
+Result<std::string> Handle::MakeOverlay(const std::string& path, const std::string& format) {
+  if (overlay_dir_.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/vhdcrypt-overlay.XXXXXX";
+    if (::mkdtemp(dir.data()) == nullptr) {
+      return Error(ErrorKind::kIo,
+                   "cannot make a directory for a read-only overlay of " + path + ": " + std::strerror(errno));
+    }
+    overlay_dir_ = dir;
+  }
+  const std::string overlay = overlay_dir_ + "/" + std::to_string(overlays_++) + ".qcow2";
+  std::error_code ec;
+  const std::string backing = std::filesystem::absolute(path, ec).string();
+  if (ec) return Error(ErrorKind::kIo, path + ": " + ec.message());
+  if (guestfs_disk_create(g_, overlay.c_str(), "qcow2", -1, GUESTFS_DISK_CREATE_BACKINGFILE, backing.c_str(),
+                          GUESTFS_DISK_CREATE_BACKINGFORMAT, format.c_str(), -1) == -1) {
+    return Fail("disk_create (read-only overlay of " + path + ")");
+  }
+  return overlay;
 }
 
 #define LIST_OR_FAIL(call, op)          \

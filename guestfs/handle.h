@@ -174,7 +174,14 @@ class Handle : public Ops {
   // dangling link included).
   Result<std::optional<GuestStat>> StatGuest(const std::string& path);
 
+  // A qcow2 overlay backed by path (read, never written), in overlay_dir_,
+  // removed with the handle: for the drives libguestfs' own overlay cannot
+  // open (StartsWithLuks1 in handle.cc).
+  Result<std::string> MakeOverlay(const std::string& path, const std::string& format);
+
   guestfs_h* g_;
+  std::string overlay_dir_;
+  int overlays_ = 0;
   std::optional<std::vector<std::string>> kernel_disks_;  // KernelDevice's listing, once read
 };
 

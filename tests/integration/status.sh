@@ -137,9 +137,9 @@ assert j['images'][0]['unfinished'] and 'interrupted' in j['images'][0]['note'],
 ok "an output left by SIGKILL mid-run: EncryptionInProgress"
 
 # 6. LUKS made by other tools, in one run: LUKS1 in an MBR partition (status
-# failed whole with exit 3 and no JSON; a whole-disk LUKS1 image is beyond
-# libguestfs' read-only overlay: qemu probes it as its own luks format and
-# wants a key, docs/hostile-input.md); whole-disk LUKS2 with a requirement flag this
+# failed whole with exit 3 and no JSON) and on a whole disk (libguestfs'
+# read-only overlay let qemu probe it as its own luks format, which wanted a
+# key: exit 5; vhdcrypt makes that overlay itself); whole-disk LUKS2 with a requirement flag this
 # libcryptsetup does not know (it was reported as EncryptionInProgress); LUKS2
 # whose primary header is damaged but whose secondary copy is whole
 # (cryptsetup opens it; vhdcrypt read only the primary and refused it).
@@ -170,6 +170,7 @@ edit(sys.argv[1], lambda j: j["config"].update(requirements={"mandatory": ["frob
 with open(sys.argv[2], "r+b") as f:
     f.write(b"\xee" * 8192)  # the primary's signature and JSON gone
 PY
+whole_before=$(sha256sum < "$OUT/foreign/luks1-volume.raw")
 expect foreign "
 l1 = by_dev['/dev/sda1']
 assert l1['encrypted'] and l1['luks_version'] == 1 and l1['cipher'] == 'aes-xts-plain64', l1
@@ -177,14 +178,19 @@ r = by_dev['/dev/sdb']
 assert r['luks_version'] == 2 and r['unknown_requirements'] and not r['encryption_in_progress'], r
 d = by_dev['/dev/sdc']
 assert d['luks_version'] == 2 and d['uuid'] and not d['unknown_requirements'], d
+w = by_dev['/dev/sdd']
+assert w['encrypted'] and w['luks_version'] == 1 and w['cipher'] == 'aes-xts-plain64', w
 assert j['data_volumes_encrypted'] == 'Encrypted', j
-" "$OUT/foreign/luks1.raw" --data "$OUT/foreign/req.raw" --data "$OUT/foreign/damaged.raw"
-ok "LUKS1, unknown LUKS2 requirements and a damaged primary header: each reported, in one run"
-for f in luks1 req; do
+" "$OUT/foreign/luks1.raw" --data "$OUT/foreign/req.raw" --data "$OUT/foreign/damaged.raw" \
+  --data "$OUT/foreign/luks1-volume.raw"
+ok "LUKS1 in a partition and on a whole disk, unknown LUKS2 requirements and a damaged primary header: each reported, in one run"
+for f in luks1 luks1-volume req; do
   rc=0
   "$BIN" decrypt "$OUT/foreign/$f.raw" --key-file "$OUT/key" --output-dir "$OUT/foreign/out-$f" > "$OUT/foreign/$f.err" 2>&1 || rc=$?
   [ $rc = 3 ] || fail "decrypt of $f: exit $rc, expected 3: $(cat "$OUT/foreign/$f.err")"
   grep -q "$f.raw" "$OUT/foreign/$f.err" || fail "decrypt of $f: the error does not name the image: $(cat "$OUT/foreign/$f.err")"
   if grep -q "/dev/sd" "$OUT/foreign/$f.err"; then fail "decrypt of $f names an appliance device: $(cat "$OUT/foreign/$f.err")"; fi
 done
-ok "decrypt refuses LUKS1 and unknown requirement flags (exit 3), naming the image, not the appliance's device"
+[ "$(sha256sum < "$OUT/foreign/luks1-volume.raw")" = "$whole_before" ] ||
+  fail "the whole-disk LUKS1 image changed (it is read through a writable overlay)"
+ok "decrypt refuses LUKS1 (partition and whole disk) and unknown requirement flags (exit 3), naming the image, not the appliance's device"
