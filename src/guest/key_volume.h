@@ -26,7 +26,7 @@ constexpr char kKeyVolumeName[] = "bek.vhd";
 constexpr uint64_t kKeyVolumeBytes = 8 * 1024 * 1024;  // virtual size; a whole number of MiB as Azure wants
 
 constexpr uint32_t kKeyVolumePartitionStart = 2048;  // sectors: 1 MiB, as partitioning tools align
-constexpr uint8_t kKeyVolumePartitionType = 0x0c;   // FAT (LBA); Linux reads the FAT kind from the filesystem
+constexpr uint8_t kKeyVolumePartitionType = 0x0c;    // FAT (LBA); Linux reads the FAT kind from the filesystem
 
 // The key volume's MBR: one partition from 1 MiB to the end of the disk.
 Result<std::vector<DiskWrite>> KeyVolumePartitionTable();
