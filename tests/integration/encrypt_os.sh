@@ -234,7 +234,7 @@ if [ "$LAYOUT" = xfs-root ]; then
   grep -q "^rekeyed /luks/osluksheader on $OUT/rk/$LAYOUT.vhd partition 1 (detached header; also in 1 initramfs image(s))$" "$OUT/rekey.txt" ||
     fail "$(cat "$OUT/rekey.txt")"
   [ "$(grep -c "^rekeyed $OUT/rk/data.vhd partition [0-9]$" "$OUT/rekey.txt")" = 2 ] || fail "data volumes: $(cat "$OUT/rekey.txt")"
-  grep -q "^rekeyed $OUT/rk/bek.vhd (key volume)$" "$OUT/rekey.txt" || fail "key volume: $(cat "$OUT/rekey.txt")"
+  grep -q "^rekeyed $OUT/rk/bek.vhd partition 1 (key volume)$" "$OUT/rekey.txt" || fail "key volume: $(cat "$OUT/rekey.txt")"
   "$BIN" verify "$OUT/rk" --key-file "$OUT/newkey" > "$OUT/rk-verify.txt" || fail "verify (new): $(cat "$OUT/rk-verify.txt")"
   rc=0
   "$BIN" verify "$OUT/rk" --key-file "$OUT/enc/passphrase" > "$OUT/rk-old.txt" || rc=$?
