@@ -59,8 +59,10 @@ class BufferPool {
 // for (that chunk was read before every other one in flight).
 class Pipeline {
  public:
-  Pipeline(const VolumeJob& job, size_t chunk, uint64_t chunks, BufferPool& pool)
-      : job_(job), chunk_(chunk), chunks_(chunks), pool_(pool), done_(pool.count(), kNone) {}
+  // `pieces`: the volume's byte ranges (from its start), each at most one
+  // buffer long, in order.
+  Pipeline(const VolumeJob& job, const std::vector<Extent>& pieces, uint64_t total, BufferPool& pool)
+      : job_(job), pieces_(pieces), chunks_(pieces.size()), total_(total), pool_(pool), done_(pool.count(), kNone) {}
 
   void Reader() {
     const uint64_t slots = pool_.count();
@@ -70,7 +72,7 @@ class Pipeline {
         reader_cv_.wait(lock, [&] { return stop_ || i < written_ + slots; });
         if (stop_) return;
       }
-      Status s = job_.source->ReadAt(job_.source_offset + i * chunk_, Span(i));
+      Status s = job_.source->ReadAt(job_.source_offset + pieces_[i].offset, Span(i));
       std::lock_guard lock(mu_);
       if (!s.ok()) return FailLocked(s.error());
       ++read_;
@@ -88,7 +90,7 @@ class Pipeline {
         i = claimed_++;
         if (claimed_ == chunks_) work_cv_.notify_all();  // the idle workers may leave
       }
-      Status s = cipher.Apply(i * chunk_ / 512, Span(i));
+      Status s = cipher.Apply(pieces_[i].offset / 512, Span(i));
       std::lock_guard lock(mu_);
       if (!s.ok()) return FailLocked(s.error());
       done_[i % pool_.count()] = i;
@@ -98,13 +100,14 @@ class Pipeline {
 
   // Runs on the calling thread.
   Status Writer(const EngineProgress& progress) {
+    uint64_t done_bytes = 0;
     for (uint64_t i = 0; i < chunks_; ++i) {
       {
         std::unique_lock lock(mu_);
         writer_cv_.wait(lock, [&] { return stop_ || done_[i % pool_.count()] == i; });
         if (stop_) return FirstErrorLocked();
       }
-      Status s = job_.out->Write(job_.out_offset + i * chunk_, Span(i));
+      Status s = job_.out->Write(job_.out_offset + pieces_[i].offset, Span(i));
       if (!s.ok()) {
         std::lock_guard lock(mu_);
         FailLocked(s.error());
@@ -115,7 +118,8 @@ class Pipeline {
         ++written_;
         reader_cv_.notify_one();
       }
-      if (progress) progress(std::min<uint64_t>((i + 1) * chunk_, job_.length), job_.length);
+      done_bytes += pieces_[i].length;
+      if (progress) progress(done_bytes, total_);
     }
     return {};
   }
@@ -130,8 +134,7 @@ class Pipeline {
   static constexpr uint64_t kNone = UINT64_MAX;
 
   std::span<uint8_t> Span(uint64_t i) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_, job_.length - i * chunk_));
-    return {pool_.slot(i % pool_.count()), n};
+    return {pool_.slot(i % pool_.count()), static_cast<size_t>(pieces_[i].length)};
   }
 
   // The first error is the one reported; it stops everyone.
@@ -148,8 +151,9 @@ class Pipeline {
   }
 
   const VolumeJob& job_;
-  const size_t chunk_;
+  const std::vector<Extent>& pieces_;
   const uint64_t chunks_;
+  const uint64_t total_;
   BufferPool& pool_;
 
   std::mutex mu_;
@@ -228,18 +232,46 @@ Status ValidateJob(const VolumeJob& job, const EngineOptions& options) {
     return UsageError("data segment of " + std::to_string(job.length) + " bytes at " + FormatOffset(job.out_offset) +
                       " runs past the end of the output disk (" + std::to_string(job.out->virtual_size()) + " bytes)");
   }
+  if (job.only != nullptr) {
+    uint64_t end = 0;
+    for (const Extent& e : *job.only) {
+      if (e.length == 0 || e.offset % job.sector_size != 0 || e.length % job.sector_size != 0 || e.offset < end ||
+          !RangeInside(e.offset, e.length, job.length)) {
+        return UsageError("volume range of " + std::to_string(e.length) + " bytes at " + FormatOffset(e.offset) +
+                          " is empty, out of order, not whole " + std::to_string(job.sector_size) +
+                          "-byte sectors or outside the volume of " + std::to_string(job.length) + " bytes");
+      }
+      end = e.end();
+    }
+  }
   return {};
+}
+
+// The job's ranges cut into pieces of at most one buffer.
+std::vector<Extent> Pieces(const VolumeJob& job, size_t chunk, uint64_t* total) {
+  const std::vector<Extent> whole{{0, job.length}};
+  const std::vector<Extent>& ranges = job.only != nullptr ? *job.only : whole;
+  std::vector<Extent> pieces;
+  *total = 0;
+  for (const Extent& e : ranges) {
+    for (uint64_t at = e.offset; at < e.end(); at += chunk)
+      pieces.push_back({at, std::min<uint64_t>(chunk, e.end() - at)});
+    *total += e.length;
+  }
+  return pieces;
 }
 
 }  // namespace
 
 Status RunVolumeJob(const VolumeJob& job, const EngineOptions& options, const EngineProgress& progress) {
   RETURN_IF_ERROR(ValidateJob(job, options));
-  if (job.length == 0) {
+  uint64_t total = 0;
+  const std::vector<Extent> pieces = Pieces(job, options.chunk_bytes, &total);
+  if (pieces.empty()) {
     if (progress) progress(0, 0);
     return {};
   }
-  const uint64_t chunks = (job.length + options.chunk_bytes - 1) / options.chunk_bytes;
+  const uint64_t chunks = pieces.size();
   unsigned threads = options.threads != 0 ? options.threads : std::thread::hardware_concurrency();
   threads = static_cast<unsigned>(std::clamp<uint64_t>(threads, 1, std::min<uint64_t>(chunks, kMaxThreads)));
 
@@ -253,9 +285,11 @@ Status RunVolumeJob(const VolumeJob& job, const EngineOptions& options, const En
 
   // Declared before the crew: the buffers outlive every thread using them.
   BufferPool pool;
-  const size_t chunk = static_cast<size_t>(std::min<uint64_t>(options.chunk_bytes, job.length));
-  RETURN_IF_ERROR(pool.Allocate(static_cast<size_t>(std::min<uint64_t>(2 * threads + 2, chunks)), chunk));
-  Pipeline pipeline(job, options.chunk_bytes, chunks, pool);
+  uint64_t largest = 0;
+  for (const Extent& p : pieces) largest = std::max(largest, p.length);
+  RETURN_IF_ERROR(
+      pool.Allocate(static_cast<size_t>(std::min<uint64_t>(2 * threads + 2, chunks)), static_cast<size_t>(largest)));
+  Pipeline pipeline(job, pieces, total, pool);
   Status status;
   {
     Crew crew(pipeline);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "base/result.h"
 #include "formats/image.h"
@@ -31,13 +32,19 @@ struct VolumeJob {
   std::span<const uint8_t> key;
   uint32_t sector_size = 512;
   Direction direction = Direction::kEncrypt;
+  // Only these byte ranges of the volume (from its start: sorted, disjoint,
+  // whole sectors) are read, transformed and written; the rest is never
+  // touched. nullptr: the whole volume.
+  const std::vector<Extent>* only = nullptr;
 };
 
-// Called on the calling thread after each chunk is written: (bytes done, job.length).
+// Called on the calling thread after each chunk is written: (bytes done, bytes
+// in all), where all is job.length, or the bytes of job.only.
 using EngineProgress = std::function<void(uint64_t, uint64_t)>;
 
 // Every sector of the volume is transformed and written, zeros included, so
-// the output reveals nothing of which blocks the filesystem used. The tweak of
+// the output reveals nothing of which blocks the filesystem used; with
+// job.only, only its ranges (the caller says which blocks are in use). The tweak of
 // each sector counts from the start of the volume, whatever source_offset and
 // out_offset are. A job that does not fit (misaligned, out of range, bad key)
 // is refused with kUsage before anything is read. The first error after that

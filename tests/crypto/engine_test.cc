@@ -134,6 +134,48 @@ TEST(Engine, SameOutputForEveryThreadCountAndChunkSizeAndItIsPlain64Xts) {
   }
 }
 
+// With job.only: those ranges come out exactly as in a whole-volume run (the
+// tweak counts from the volume's start), the rest of the output is never
+// written, and the progress counts the ranges' bytes. Ranges smaller than a
+// chunk, spanning several, and touching the volume's last sector.
+TEST(Engine, OnlyTheGivenRangesAreTransformedAndWritten) {
+  const Bytes key = TestKey();
+  for (const Layout& l : kLayouts) {
+    const Bytes source = RandomBytes(l.source_size, l.sector_size + 1);
+    const Bytes volume(source.begin() + l.source_offset, source.begin() + l.source_offset + l.length);
+    const Bytes cipher = ReferenceXts(key, l.sector_size, volume, true);
+    const uint64_t s = l.sector_size;
+    const std::vector<Extent> only{{0, s}, {3 * s, 2 * s}, {20 * s, 300 * s}, {l.length - 2 * s, 2 * s}};
+    Bytes expected(l.out_size, 0);
+    uint64_t total = 0;
+    for (const Extent& e : only) {
+      std::copy(cipher.begin() + e.offset, cipher.begin() + e.end(), expected.begin() + l.out_offset + e.offset);
+      total += e.length;
+    }
+    for (unsigned threads : {1u, 3u}) {
+      for (size_t chunk : {4 * kKiB, 64 * kKiB}) {
+        SCOPED_TRACE("sector " + std::to_string(s) + ", threads " + std::to_string(threads) + ", chunk " +
+                     std::to_string(chunk));
+        auto image = MemImage("src.img", source);
+        MemDisk out(l.out_size);
+        VolumeJob job{image.get(), l.source_offset, l.length,           out.writer.get(), l.out_offset,
+                      key,         l.sector_size,   Direction::kEncrypt};
+        job.only = &only;
+        uint64_t last_done = 0, last_total = 0;
+        Status st = RunVolumeJob(job, {threads, chunk}, [&](uint64_t done, uint64_t all) {
+          EXPECT_GT(done, last_done);
+          last_done = done;
+          last_total = all;
+        });
+        ASSERT_TRUE(st.ok()) << st.error().message();
+        ASSERT_TRUE(out.Finish() == expected);
+        EXPECT_EQ(last_done, total);
+        EXPECT_EQ(last_total, total);
+      }
+    }
+  }
+}
+
 TEST(Engine, DecryptRestoresTheOriginal) {
   const Bytes key = TestKey(7);
   for (const Layout& l : kLayouts) {
@@ -340,6 +382,10 @@ TEST(Engine, RefusesBadJobsBeforeTouchingAnything) {
   };
   const Bytes short_key(32 + 16, 1);
   const Bytes equal_key(64, 9);
+  const std::vector<Extent> past{{0, 4096}, {508 * kKiB, 8 * kKiB}};
+  const std::vector<Extent> unsorted{{8192, 4096}, {0, 4096}};
+  const std::vector<Extent> partial{{4096, 512}};
+  const std::vector<Extent> empty{{4096, 0}};
   auto with = [&](auto change) {
     VolumeJob j = good;
     change(j);
@@ -363,6 +409,10 @@ TEST(Engine, RefusesBadJobsBeforeTouchingAnything) {
       {"odd chunk", good, {1, 6144}, "chunk size 6144"},
       {"huge chunk", good, {1, size_t{1} << 40}, "chunk size"},
       {"too many threads", good, {100000, 4096}, "100000"},
+      {"range past the volume", with([&](VolumeJob& j) { j.only = &past; }), {}, "outside the volume"},
+      {"ranges out of order", with([&](VolumeJob& j) { j.only = &unsorted; }), {}, "out of order"},
+      {"range of part of a sector", with([&](VolumeJob& j) { j.only = &partial; }), {}, "4096-byte sectors"},
+      {"empty range", with([&](VolumeJob& j) { j.only = &empty; }), {}, "is empty"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
