@@ -145,17 +145,30 @@ INSTANTIATE_TEST_SUITE_P(
                       Layout{"ext2", "-t ext2 -b 2048", false}),
     [](const auto& p) { return std::string(p.param.name); });
 
+// A filesystem made by mke2fs with the tree above in it, its bytes and map.
+struct Mapped {
+  std::vector<uint8_t> bytes;
+  UsedBlocks map;
+};
+Mapped MakeAndMap(const TempDir& dir, const std::string& size, const std::string& mkfs) {
+  MakeTree(dir / "src");
+  const std::string image = dir / "fs.img";
+  Sh("truncate -s " + size + " " + image + " && mke2fs -q -F " + mkfs + " -d " + (dir / "src") + " " + image);
+  Mapped m{ReadAll(image), {}};
+  auto raw = OpenRaw(m.bytes);
+  auto map = MapUsedBlocks(*raw, 0, raw->virtual_size(), "fs.img");
+  EXPECT_TRUE(map.ok()) << map.error().message();
+  if (map.ok()) m.map = std::move(*map);
+  return m;
+}
+
 // A partition 1 MiB into a dynamic VHD: read through formats/, the same map
 // as from the raw filesystem, shifted by nothing (extents are volume-relative).
 TEST(MapUsedBlocks, ReadsAVolumeInsideADynamicVhd) {
   TempDir dir;
-  MakeTree(dir / "src");
-  const std::string image = dir / "fs.img";
-  Sh("truncate -s 32M " + image + " && mke2fs -q -F -t ext4 -d " + (dir / "src") + " " + image);
-  const std::vector<uint8_t> fs = ReadAll(image);
-  auto raw = OpenRaw(fs);
-  auto want = MapUsedBlocks(*raw, 0, raw->virtual_size(), "fs.img");
-  ASSERT_TRUE(want.ok()) << want.error().message();
+  const Mapped want = MakeAndMap(dir, "32M", "-t ext4");
+  const std::vector<uint8_t>& fs = want.bytes;
+  ASSERT_FALSE(want.map.used.empty());
 
   MemFile vhd("disk.vhd");
   const uint64_t at = 1 << 20, disk_size = uint64_t{40} << 20;
@@ -168,8 +181,8 @@ TEST(MapUsedBlocks, ReadsAVolumeInsideADynamicVhd) {
   ASSERT_EQ((*disk)->kind(), ContainerKind::kVhdDynamic);
   auto got = MapUsedBlocks(**disk, at, fs.size(), "disk.vhd partition 1");
   ASSERT_TRUE(got.ok()) << got.error().message();
-  EXPECT_EQ(got->used, want->used);
-  EXPECT_EQ(got->used_bytes, want->used_bytes);
+  EXPECT_EQ(got->used, want.map.used);
+  EXPECT_EQ(got->used_bytes, want.map.used_bytes);
 }
 
 // An ext4 encrypted with only its used blocks (the engine given the map),
@@ -178,13 +191,11 @@ TEST(MapUsedBlocks, ReadsAVolumeInsideADynamicVhd) {
 // will find the blocks of a --skip-free-space output.
 TEST(MapUsedBlocks, ThroughTheVolumeKeyOfAnOutputEncryptedWithOnlyItsUsedBlocks) {
   TempDir dir;
-  MakeTree(dir / "src");
-  const std::string image = dir / "fs.img";
-  Sh("truncate -s 64M " + image + " && mke2fs -q -F -t ext4 -b 4096 -d " + (dir / "src") + " " + image);
-  const std::vector<uint8_t> fs = ReadAll(image);
+  const Mapped m = MakeAndMap(dir, "64M", "-t ext4 -b 4096");
+  const std::vector<uint8_t>& fs = m.bytes;
+  const UsedBlocks* want = &m.map;
+  ASSERT_FALSE(want->used.empty());
   auto plain = OpenRaw(fs);
-  auto want = MapUsedBlocks(*plain, 0, plain->virtual_size(), "fs.img");
-  ASSERT_TRUE(want.ok()) << want.error().message();
 
   std::vector<uint8_t> key(64);
   for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i * 7 + 1);
