@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace vhdcrypt {
 
@@ -47,5 +48,14 @@ using ul64 = EndianInt<uint64_t, false>;
 
 static_assert(sizeof(ub64) == 8 && alignof(ub64) == 1);
 static_assert(sizeof(ul32) == 4 && alignof(ul32) == 1);
+
+// The value of an endian field E (ul32, ub16, ...) stored at p, which need
+// not be aligned: for parsers reading fields at offsets from raw bytes.
+template <typename E>
+auto LoadField(const uint8_t* p) {
+  E v;
+  std::memcpy(&v, p, sizeof(v));
+  return v.Get();
+}
 
 }  // namespace vhdcrypt

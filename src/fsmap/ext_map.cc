@@ -17,24 +17,14 @@ namespace vhdcrypt::fsmap_internal {
 namespace {
 
 // Superblock fields (byte offsets in the 1024-byte superblock).
-constexpr size_t kBlocksCountLo = 4, kFirstDataBlock = 20, kLogBlockSize = 24, kState = 58, kCompat = 92,
-                 kIncompat = 96, kRoCompat = 100, kBlocksCountHi = 336;
+constexpr size_t kBlocksCountLo = 4, kFirstDataBlock = 20, kLogBlockSize = 24, kState = 58, kIncompat = 96,
+                 kRoCompat = 100, kBlocksCountHi = 336;
 constexpr uint16_t kStateValid = 0x1, kStateErrors = 0x2;
-constexpr uint32_t kCompatHasJournal = 0x4;
 constexpr uint32_t kIncompatRecover = 0x4, kIncompatJournalDev = 0x8, kIncompat64Bit = 0x80;
-constexpr uint32_t kExt4Incompat = 0x40 | 0x80 | 0x200;  // extents, 64bit, flex_bg
 constexpr uint32_t kRoCompatBigalloc = 0x200;
 
-uint32_t Le32(const uint8_t* p) {
-  ul32 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v.Get();
-}
-uint16_t Le16(const uint8_t* p) {
-  ul16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v.Get();
-}
+uint32_t Le32(const uint8_t* p) { return LoadField<ul32>(p); }
+uint16_t Le16(const uint8_t* p) { return LoadField<ul16>(p); }
 
 // What the io_manager reads from: set for the duration of one MapExt on its
 // thread (libext2fs opens the channel by name, synchronously, inside
@@ -175,8 +165,6 @@ Result<UsedBlocks> MapExt(Image& disk, uint64_t offset, uint64_t size, std::stri
   UsedBlocks map;
   uint64_t blocks = 0;
   RETURN_IF_ERROR(CheckSuperblock(who, size, sb, &map.block_size, &blocks));
-  const uint32_t compat = Le32(sb + kCompat), incompat = Le32(sb + kIncompat);
-  map.type = (incompat & kExt4Incompat) ? "ext4" : (compat & kCompatHasJournal) ? "ext3" : "ext2";
   map.fs_bytes = blocks * map.block_size;
 
   Volume volume{&disk, offset, size, std::nullopt};

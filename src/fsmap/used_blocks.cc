@@ -18,9 +18,7 @@ Result<UsedBlocks> MapUsedBlocks(Image& disk, uint64_t offset, uint64_t size, st
     return InvalidInput(who + ": XFS: vhdcrypt cannot map its used blocks yet");
   }
   const uint8_t* sb = head.data() + 1024;
-  ul16 magic;
-  std::memcpy(&magic, sb + 56, sizeof(magic));
-  if (magic.Get() == 0xEF53) return fsmap_internal::MapExt(disk, offset, size, who, sb);
+  if (LoadField<ul16>(sb + 56) == 0xEF53) return fsmap_internal::MapExt(disk, offset, size, who, sb);
   return InvalidInput(who + ": no ext2/3/4 filesystem found (its used blocks cannot be mapped)");
 }
 

@@ -21,7 +21,6 @@
 namespace vhdcrypt {
 
 struct UsedBlocks {
-  std::string type;          // "ext2", "ext3", "ext4"
   uint32_t block_size = 0;   // the filesystem's allocation unit, bytes
   uint64_t fs_bytes = 0;     // bytes the filesystem spans from the volume's start
   std::vector<Extent> used;  // byte ranges from the volume's start: sorted, disjoint, not adjacent

@@ -14,13 +14,6 @@ namespace {
 constexpr uint64_t kExtSuperblock = 1024;
 constexpr uint16_t kExtMagic = 0xEF53;
 
-template <typename T>
-auto Field(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(v));
-  return v.Get();
-}
-
 std::string UuidText(const uint8_t* p) {
   static const char* kHex = "0123456789abcdef";
   std::string s;
@@ -47,14 +40,14 @@ Result<FsProbe> ProbeFilesystem(Image& disk, uint64_t offset, uint64_t size) {
   if (std::memcmp(buf.data(), "XFSB", 4) == 0) {
     probe.type = "xfs";
     probe.uuid = UuidText(buf.data() + 32);
-    const uint16_t sect = Field<ub16>(buf.data() + 102);
+    const uint16_t sect = LoadField<ub16>(buf.data() + 102);
     probe.min_io = sect >= 512 && IsPowerOfTwo(sect) ? sect : 512;
     return probe;
   }
   const uint8_t* sb = buf.data() + kExtSuperblock;
-  if (Field<ul16>(sb + 56) == kExtMagic) {
-    const uint32_t log = Field<ul32>(sb + 24);
-    const uint32_t compat = Field<ul32>(sb + 92), incompat = Field<ul32>(sb + 96);
+  if (LoadField<ul16>(sb + 56) == kExtMagic) {
+    const uint32_t log = LoadField<ul32>(sb + 24);
+    const uint32_t compat = LoadField<ul32>(sb + 92), incompat = LoadField<ul32>(sb + 96);
     probe.type = (incompat & kExt4Incompat) ? "ext4" : (compat & kExtCompatHasJournal) ? "ext3" : "ext2";
     probe.uuid = UuidText(sb + 104);
     probe.min_io = log <= 6 ? 1024u << log : 512;  // 1 KiB .. 64 KiB blocks
