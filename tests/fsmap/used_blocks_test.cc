@@ -4,8 +4,6 @@
 #include "src/fsmap/used_blocks.h"
 
 #include <gtest/gtest.h>
-#include <stdio.h>
-#include <sys/wait.h>
 
 #include <cstring>
 #include <fstream>
@@ -15,23 +13,18 @@
 #include "src/crypto/decrypting_image.h"
 #include "src/crypto/engine.h"
 #include "tests/formats/temp_dir.h"
+#include "tests/tools.h"
 
 namespace vhdcrypt {
 namespace {
 
 using testing::TempDir;
 
-// Runs a shell command; its stdout, or fails the test.
+// Runs a shell command; its output, or fails the test.
 std::string Sh(const std::string& cmd) {
-  const std::string full = "PATH=$PATH:/sbin:/usr/sbin; " + cmd + " 2>&1";
-  FILE* p = popen(full.c_str(), "r");
-  EXPECT_NE(p, nullptr);
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) out.append(buf, n);
-  const int rc = pclose(p);
-  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << cmd << "\n" << out;
-  return out;
+  const testing::ShellResult r = testing::Shell("PATH=$PATH:/sbin:/usr/sbin; " + cmd + " 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.out;
+  return r.out;
 }
 
 std::vector<uint8_t> ReadAll(const std::string& path) {
