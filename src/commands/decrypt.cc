@@ -15,9 +15,11 @@
 #include "formats/writer.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
+#include "src/crypto/decrypting_image.h"
 #include "src/crypto/engine.h"
 #include "src/crypto/luks.h"
 #include "src/crypto/secret.h"
+#include "src/fsmap/used_blocks.h"
 #include "src/guest/luks_scan.h"
 #include "src/outdir/manifest.h"
 #include "src/outdir/names.h"
@@ -36,6 +38,9 @@ struct DecryptVolume {
   uint64_t end = 0;          // the partition's end, when size is 0
   std::vector<uint8_t> header;
   std::string what;  // for messages: "data.vhd partition 1 (/data)"
+  // encrypt --skip-free-space wrote only the used blocks: only those are
+  // decrypted (found through the volume key), the rest comes back as zeros.
+  bool free_space_skipped = false;
 };
 
 struct Plan {
@@ -72,6 +77,7 @@ Result<Plan> PlanFromManifest(const std::string& dir) {
     p.data_offset = v.data_offset;
     p.size = v.size;
     p.what = DescribeVolume(v, m.disks[p.disk]);
+    p.free_space_skipped = v.free_space == FreeSpace::kSkipped;
     if (v.header == HeaderPlacement::kDetached) {
       if (!g) {
         std::vector<guest::Drive> drives;
@@ -207,6 +213,14 @@ Status DecryptDisk(const DecryptCommandOptions& o, const Plan& plan, size_t disk
     job.key = unlocked[i].key.span();
     job.sector_size = unlocked[i].sector_size;
     job.direction = Direction::kDecrypt;
+    std::vector<Extent> used;
+    if (v.free_space_skipped) {
+      ASSIGN_OR_RETURN(auto view, DecryptingImage::Open(image, v.data_offset, v.size, job.key, job.sector_size));
+      ASSIGN_OR_RETURN(UsedBlocks map, MapUsedBlocks(*view, 0, v.size, v.what));
+      used = std::move(map.used);
+      job.only = &used;
+      progress.Advance(v.size - map.used_bytes);  // never written, left zero
+    }
     RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer()));
     at = std::max(end, v.end);  // a partition's tail past whole sectors stays zero
   }

@@ -88,6 +88,7 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
     job.out_offset = s.out_offset;
     job.key = keys[index].span();
     job.sector_size = v->m.sector_size;
+    if (v->m.free_space == FreeSpace::kSkipped) job.only = &v->used;
     RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer()));
   }
   return {};
@@ -208,7 +209,9 @@ Status OpenWriters(Plan& plan, std::mutex& lock, const WriterOptions& options) {
 uint64_t ProgressTotal(const Plan& plan) {
   uint64_t total = 0;
   for (const Disk& d : plan.disks) {
-    for (const Segment& s : d.layout.segments) total += s.length;
+    for (const Segment& s : d.layout.segments) {
+      total += s.volume < 0 ? s.length : plan.volumes[d.volumes[static_cast<size_t>(s.volume)]].m.encrypted_bytes;
+    }
     if (d.work) total += d.layout.out_size;  // converted at the end
   }
   for (const Volume& v : plan.volumes) {

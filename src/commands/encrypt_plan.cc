@@ -16,6 +16,7 @@
 #include "src/check/report.h"
 #include "src/commands/encrypt_stages.h"
 #include "src/crypto/luks.h"
+#include "src/fsmap/used_blocks.h"
 #include "src/outdir/names.h"
 #include "src/plan/fs_probe.h"
 
@@ -187,6 +188,29 @@ Status PlaceVolume(const EncryptCommandOptions& o, size_t i, Volume& v, Disk& di
   return {};
 }
 
+// --skip-free-space: the blocks each volume's filesystem uses, read from the
+// input now, so that a filesystem that cannot be mapped costs nothing.
+Status MapFreeSpace(const EncryptCommandOptions& o, Plan& plan) {
+  for (Volume& v : plan.volumes) {
+    v.m.encrypted_bytes = v.m.size;
+    if (!o.skip_free_space) continue;
+    const Disk& disk = plan.disks.at(static_cast<size_t>(v.m.disk));
+    const std::string name = disk.input + (v.m.partition == 0 ? std::string(" (whole disk)")
+                                                              : " partition " + std::to_string(v.m.partition));
+    auto map = MapUsedBlocks(*disk.image, v.m.source_offset, v.m.size, name);
+    if (!map.ok()) {
+      return Error(map.error().kind(),
+                   map.error().message() + " (without --skip-free-space every block is encrypted, free or not)");
+    }
+    v.used = std::move(map->used);
+    v.m.free_space = FreeSpace::kSkipped;
+    v.m.encrypted_bytes = map->used_bytes;
+    spdlog::info("{}: {} of {} in use: only those are encrypted and written", name, HumanBytes(map->used_bytes),
+                 HumanBytes(v.m.size));
+  }
+  return {};
+}
+
 // The disk's output layout around its volumes; new_boot_bytes != 0 adds a
 // /boot partition of that size (the OS disk only).
 Status LayOutDisk(Disk& disk, std::vector<Volume>& volumes, uint64_t new_boot_bytes) {
@@ -266,6 +290,7 @@ Result<Plan> PlanDisks(const EncryptCommandOptions& o, const Inputs& in, std::ve
     has_os_volume = has_os_volume || v.os;
     RETURN_IF_ERROR(PlaceVolume(o, i, v, plan.disks.at(v.choice.fs->disk)));
   }
+  RETURN_IF_ERROR(MapFreeSpace(o, plan));
   // / holding /boot: the detached header needs a plaintext /boot, so one is made.
   plan.split_boot = has_os_volume && !in.facts.separate_boot;
   for (size_t d = 0; d < plan.disks.size(); ++d) {

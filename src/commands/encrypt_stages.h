@@ -72,6 +72,9 @@ struct Volume {
   bool os = false;       // the OS volume: header detached, encrypted in place after the guest edits
   std::string partuuid;  // the OS volume's PARTUUID as blkid and udev spell it
   bool lvm_pv = false;   // the OS volume is the PV under /: fstab keeps naming the LV
+  // With --skip-free-space: the byte ranges (from the volume's start) its
+  // filesystem uses, the only ones encrypted and written.
+  std::vector<Extent> used;
 };
 
 // What is known of the inputs before anything is chosen.

@@ -49,6 +49,15 @@ struct Volume {
   std::string header_location;  // "/dev/sda1:/luks/osluksheader" or "/dev/sdb1 (offset 0)"
   std::string filesystem;       // of a plaintext volume
   std::string problem;          // an encrypted volume whose header cannot be read: why
+  // From vhdcrypt's manifest, when there is one: "encrypted", or "skipped"
+  // (encrypt --skip-free-space wrote only the used blocks).
+  std::string free_space;
+  uint64_t encrypted_bytes = 0;
+  void TakeFromManifest(const ManifestVolume* m) {
+    if (m == nullptr) return;
+    free_space = FreeSpaceName(m->free_space);
+    encrypted_bytes = m->encrypted_bytes;
+  }
 };
 
 std::string DirName(const std::string& path) {
@@ -188,6 +197,7 @@ Result<Volume> EncryptedVolume(guest::Handle& g, const Scan& scan, const LuksSca
     v.header = "attached";
     v.header_location = h.device + " (offset 0)";
     const ManifestVolume* m = ManifestVolumeOf(disk, v.partition, false);
+    v.TakeFromManifest(m);
     v.mountpoint = m ? m->mountpoint : MountpointFromRoot(root, "", "", info->uuid);
     v.role = v.mountpoint == "/" ? "os" : "data";
     return v;
@@ -197,6 +207,7 @@ Result<Volume> EncryptedVolume(guest::Handle& g, const Scan& scan, const LuksSca
   v.header = "detached";
   v.header_location = h.Describe();
   const ManifestVolume* m = ManifestVolumeOf(disk, 0, true);
+  v.TakeFromManifest(m);
   if (m != nullptr) {
     v.device = guest::ApplianceDevice(static_cast<size_t>(disk.drive), m->partition);
   } else {
@@ -309,6 +320,10 @@ std::string RenderJson(const std::vector<Disk>& disks, const std::vector<Volume>
       x["header_location"] = v.header_location;
       x["encryption_in_progress"] = v.luks->reencrypting;
       x["unknown_requirements"] = v.luks->unknown_requirements;
+      if (!v.free_space.empty()) {
+        x["free_space"] = v.free_space;
+        x["encrypted_bytes"] = v.encrypted_bytes;
+      }
     } else if (!v.problem.empty()) {
       x["header"] = v.header;
       x["header_location"] = v.header_location;
@@ -340,7 +355,10 @@ void RenderText(std::ostream& out, const std::vector<Disk>& disks, const std::ve
           << v.luks->sector_size << "-byte sectors, UUID " << v.luks->uuid << ", header " << v.header << " ("
           << v.header_location << ")" << (v.luks->reencrypting ? ", encryption in progress" : "")
           << (v.luks->unknown_requirements ? ", requirement flags this libcryptsetup does not know (cannot be opened)"
-                                           : "");
+                                           : "")
+          << (v.free_space == FreeSpaceName(FreeSpace::kSkipped)
+                  ? ", free space skipped (" + HumanBytes(v.encrypted_bytes) + " in use encrypted)"
+                  : "");
     } else if (!v.problem.empty()) {
       out << "encrypted, header unreadable: " << v.problem;
     } else {

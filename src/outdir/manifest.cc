@@ -22,6 +22,15 @@ std::optional<HeaderPlacement> HeaderPlacementFromName(std::string_view name) {
   return std::nullopt;
 }
 
+const char* FreeSpaceName(FreeSpace f) { return f == FreeSpace::kSkipped ? "skipped" : "encrypted"; }
+
+std::optional<FreeSpace> FreeSpaceFromName(std::string_view name) {
+  for (FreeSpace f : {FreeSpace::kEncrypted, FreeSpace::kSkipped}) {
+    if (name == FreeSpaceName(f)) return f;
+  }
+  return std::nullopt;
+}
+
 std::string DescribeVolume(const ManifestVolume& v, const ManifestDisk& d) {
   std::string s =
       d.output + (v.partition == 0 ? std::string(" (whole disk)") : " partition " + std::to_string(v.partition));
@@ -62,7 +71,9 @@ std::string ManifestToJson(const Manifest& m) {
                        {"data_offset", v.data_offset},
                        {"header", HeaderPlacementName(v.header)},
                        {"header_file", v.header_file},
-                       {"header_device", v.header_device}});
+                       {"header_device", v.header_device},
+                       {"free_space", FreeSpaceName(v.free_space)},
+                       {"encrypted_bytes", v.encrypted_bytes}});
   }
   json j = {{"version", m.version},
             {"tool", m.tool},
@@ -133,6 +144,8 @@ class Reader {
     return GetEnum(key, HeaderPlacementFromName, "\"attached\" or \"detached\"", out);
   }
 
+  bool Has(const char* key) const { return j_.contains(key); }
+
   Error Fail(const std::string& key, const std::string& what) const {
     return InvalidInput(file_ + ": " + where_ + "." + key + " " + what);
   }
@@ -155,6 +168,11 @@ Status CheckVolume(const Reader& r, const ManifestVolume& v, const std::vector<M
   }
   if (v.sector_size != 512 && v.sector_size != 4096) {
     return r.Fail("sector_size", "is " + std::to_string(v.sector_size) + ", expected 512 or 4096");
+  }
+  if (v.encrypted_bytes > v.size || (v.free_space == FreeSpace::kEncrypted && v.encrypted_bytes != v.size)) {
+    return r.Fail("encrypted_bytes", "is " + std::to_string(v.encrypted_bytes) + " for a volume of " +
+                                         std::to_string(v.size) + " bytes whose free space is " +
+                                         FreeSpaceName(v.free_space));
   }
   const ManifestDisk& d = disks[v.disk];
   if (v.data_offset < v.header_offset || v.data_offset > d.output_virtual_size ||
@@ -227,6 +245,12 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
     RETURN_IF_ERROR(r.GetHeaderPlacement("header", &v.header));
     RETURN_IF_ERROR(r.Get("header_file", &v.header_file));
     RETURN_IF_ERROR(r.Get("header_device", &v.header_device));
+    // Both or neither: manifests before --skip-free-space have neither.
+    v.encrypted_bytes = v.size;
+    if (r.Has("free_space") || r.Has("encrypted_bytes")) {
+      RETURN_IF_ERROR(r.GetEnum("free_space", FreeSpaceFromName, "\"encrypted\" or \"skipped\"", &v.free_space));
+      RETURN_IF_ERROR(r.Get("encrypted_bytes", &v.encrypted_bytes));
+    }
     RETURN_IF_ERROR(CheckVolume(r, v, m.disks));
     m.volumes.push_back(std::move(v));
   }

@@ -22,6 +22,14 @@ const char* HeaderPlacementName(HeaderPlacement h);  // "attached", "detached"
 // The placement HeaderPlacementName spells `name`; nullopt for any other text.
 std::optional<HeaderPlacement> HeaderPlacementFromName(std::string_view name);
 
+// What became of a volume's free blocks. kEncrypted: every sector of the data
+// segment was encrypted and written (the default). kSkipped (encrypt
+// --skip-free-space): only the blocks the filesystem used; the others were
+// never written (holes, unallocated VHD blocks) and decrypt to noise.
+enum class FreeSpace { kEncrypted, kSkipped };
+const char* FreeSpaceName(FreeSpace f);  // "encrypted", "skipped"
+std::optional<FreeSpace> FreeSpaceFromName(std::string_view name);
+
 struct ManifestDisk {
   std::string input;         // path as given
   std::string input_sha256;  // of the input file's bytes; empty (null in JSON): not hashed
@@ -54,6 +62,9 @@ struct ManifestVolume {
   HeaderPlacement header = HeaderPlacement::kAttached;
   std::string header_file;
   std::string header_device;
+  // Absent from manifests older than --skip-free-space: encrypted, all of it.
+  FreeSpace free_space = FreeSpace::kEncrypted;
+  uint64_t encrypted_bytes = 0;  // bytes of the data segment encrypted and written (size unless skipped)
 };
 
 struct Manifest {

@@ -546,3 +546,117 @@ TEST(RekeyCli, RefusesBeforeTouchingTheImages) {
 
 }  // namespace
 }  // namespace vhdcrypt
+
+namespace vhdcrypt {
+namespace {
+
+using testing::RunVhdcrypt;
+using testing::WriteText;
+
+int Sh(const std::string& cmd) {
+  return std::system(("PATH=$PATH:/sbin:/usr/sbin; " + cmd + " >/dev/null 2>&1").c_str());
+}
+
+// The progress-done object of a --progress json run's stdout.
+nlohmann::json ProgressDone(const std::string& out) {
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j["type"] == "progress-done") return j;
+  }
+  ADD_FAILURE() << "no progress-done in: " << out;
+  return nlohmann::json::object();
+}
+
+uint64_t AllocatedBytes(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+}
+
+// --skip-free-space on a whole-disk ext4 whose 4 MiB marker file was written
+// and then deleted (its blocks free, its plaintext still there): only the
+// used blocks are encrypted and written, the marker's blocks are zero (a hole)
+// in the output and nowhere in its bytes, the manifest says so, and decrypt
+// gives every used block back and zeros for the rest, a filesystem e2fsck
+// finds clean with the same file in it.
+TEST(EncryptCli, SkipFreeSpaceWritesOnlyUsedBlocksAndNoStalePlaintext) {
+  testing::TempDir dir;
+  const std::string tree = dir / "tree", img = dir / "d.raw";
+  std::filesystem::create_directories(tree);
+  ASSERT_EQ(Sh("head -c 3145728 /dev/urandom > " + tree + "/keep.bin"), 0);
+  const std::string marker = "STALE-PLAINTEXT-MARKER-0123456789";
+  {
+    std::ofstream m(tree + "/marker.bin", std::ios::binary);
+    for (int i = 0; i < (4 << 20) / static_cast<int>(marker.size()); ++i) m << marker;
+  }
+  ASSERT_EQ(Sh("truncate -s 128M " + img + " && mke2fs -q -F -t ext4 -b 4096 -d " + tree + " " + img +
+               " && debugfs -w -R 'rm /marker.bin' " + img),
+            0);
+  const std::string before = testing::ReadText(img);
+  const size_t first_marker = before.find(marker);
+  ASSERT_NE(first_marker, std::string::npos) << "the deleted file's bytes should still be in the input";
+  WriteText(dir / "key", "skip free space");
+
+  auto enc = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "enc", "--key-file", dir / "key", "--to",
+                          "raw", "--skip-free-space", "--pbkdf", "pbkdf2", "--iter-time", "20", "--progress", "json"});
+  ASSERT_EQ(enc.exit_code, 0) << enc.err;
+  const nlohmann::json enc_done = ProgressDone(enc.out);
+  EXPECT_EQ(enc_done["bytes_done"], enc_done["bytes_total"]) << enc.out;
+  EXPECT_NE(enc.err.find("in use: only those are encrypted and written"), std::string::npos) << enc.err;
+  const auto manifest = nlohmann::json::parse(testing::ReadText(dir / "enc/manifest.json"));
+  const auto& vol = manifest["volumes"][0];
+  EXPECT_EQ(vol["free_space"], "skipped");
+  const uint64_t used = vol["encrypted_bytes"], size = vol["size"], data_offset = vol["data_offset"];
+  EXPECT_GT(used, uint64_t{3} << 20);
+  EXPECT_LT(used, size / 4);
+  const std::string out = testing::ReadText(dir / "enc/d.raw");
+  EXPECT_LT(AllocatedBytes(dir / "enc/d.raw"), used + (17u << 20)) << "free blocks were written";
+  EXPECT_EQ(out.find(marker), std::string::npos);
+  // The deleted file's first block, where the input still holds the marker, is zero in the output.
+  const uint64_t block = first_marker / 4096 * 4096;
+  EXPECT_EQ(out.substr(data_offset + block, 4096), std::string(4096, '\0'));
+
+  auto full = RunVhdcrypt({"encrypt", "--data-only", img, "--output-dir", dir / "full", "--key-file", dir / "key",
+                           "--to", "raw", "--pbkdf", "pbkdf2", "--iter-time", "20", "--progress", "none"});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  const auto full_manifest = nlohmann::json::parse(testing::ReadText(dir / "full/manifest.json"));
+  EXPECT_EQ(full_manifest["volumes"][0]["free_space"], "encrypted");
+  EXPECT_EQ(full_manifest["volumes"][0]["encrypted_bytes"], size);
+  EXPECT_EQ(testing::ReadText(dir / "full/d.raw").find(marker), std::string::npos);
+
+  auto dec = RunVhdcrypt({"decrypt", dir / "enc", "--key-file", dir / "key", "--output-dir", dir / "plain", "--to",
+                          "raw", "--progress", "json"});
+  ASSERT_EQ(dec.exit_code, 0) << dec.err;
+  const nlohmann::json dec_done = ProgressDone(dec.out);
+  EXPECT_EQ(dec_done["bytes_done"], dec_done["bytes_total"]) << dec.out;
+  const std::string plain = testing::ReadText(dir / "plain/d.raw");
+  ASSERT_GE(plain.size(), before.size());
+  EXPECT_EQ(plain.find(marker), std::string::npos);
+  EXPECT_EQ(plain.substr(block, 4096), std::string(4096, '\0'));
+  EXPECT_EQ(Sh("e2fsck -fn " + dir / "plain/d.raw"), 0) << "e2fsck found the decrypted filesystem damaged";
+  ASSERT_EQ(Sh("debugfs -R 'dump /keep.bin " + dir / "keep.out" + "' " + dir / "plain/d.raw"), 0);
+  EXPECT_TRUE(testing::ReadText(dir / "keep.out") == testing::ReadText(tree + "/keep.bin"));
+  EXPECT_TRUE(testing::ReadText(img) == before) << "the input changed";
+}
+
+// What the flag cannot do is refused, before any work or with the reason.
+TEST(EncryptCli, SkipFreeSpaceRefusesTheOsVolumeAndXfs) {
+  testing::TempDir dir;
+  const std::string img = testing::MakeExt4Disk(dir, "d.raw");
+  auto os = RunVhdcrypt({"encrypt", img, "--output-dir", dir / "o1", "--volume-type", "all", "--skip-free-space"});
+  EXPECT_EQ(os.exit_code, 2) << os.err;
+  EXPECT_NE(os.err.find("--skip-free-space: data volumes only"), std::string::npos) << os.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "o1"));
+
+  const std::string xfs = dir / "x.raw";
+  ASSERT_EQ(Sh("truncate -s 320M " + xfs + " && mkfs.xfs -q -f " + xfs), 0);
+  auto r = RunVhdcrypt(
+      {"encrypt", "--data-only", xfs, "--output-dir", dir / "o2", "--skip-free-space", "--progress", "none"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("XFS"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("without --skip-free-space every block is encrypted"), std::string::npos) << r.err;
+  EXPECT_TRUE(!std::filesystem::exists(dir / "o2") || std::filesystem::is_empty(dir / "o2"));
+}
+
+}  // namespace
+}  // namespace vhdcrypt

@@ -29,6 +29,7 @@ Manifest Sample() {
   v.size = 64 << 20;
   v.header_offset = 1 << 20;
   v.data_offset = 17 << 20;
+  v.encrypted_bytes = v.size;
   m.volumes.push_back(v);
   return m;
 }
@@ -52,6 +53,29 @@ TEST(Manifest, UnhashedInputIsNull) {
   ASSERT_TRUE(back.ok()) << back.error().message();
   EXPECT_EQ(back->disks[0].input_sha256, "");
   EXPECT_EQ(ManifestToJson(*back), text);
+}
+
+// encrypt --skip-free-space: the volume's free space "skipped" and the bytes
+// encrypted; a manifest from before the flag has neither and reads as all
+// encrypted.
+TEST(Manifest, FreeSpaceSkippedRoundTripsAndOldManifestsReadAsEncrypted) {
+  Manifest m = Sample();
+  m.volumes[0].free_space = FreeSpace::kSkipped;
+  m.volumes[0].encrypted_bytes = 5 << 20;
+  const std::string text = ManifestToJson(m);
+  EXPECT_EQ(nlohmann::json::parse(text)["volumes"][0]["free_space"], "skipped");
+  auto back = ManifestFromJson("m.json", text);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->volumes[0].free_space, FreeSpace::kSkipped);
+  EXPECT_EQ(back->volumes[0].encrypted_bytes, 5u << 20);
+
+  auto old = nlohmann::json::parse(ManifestToJson(Sample()));
+  old["volumes"][0].erase("free_space");
+  old["volumes"][0].erase("encrypted_bytes");
+  auto read = ManifestFromJson("m.json", old.dump());
+  ASSERT_TRUE(read.ok()) << read.error().message();
+  EXPECT_EQ(read->volumes[0].free_space, FreeSpace::kEncrypted);
+  EXPECT_EQ(read->volumes[0].encrypted_bytes, 64u << 20);
 }
 
 TEST(Manifest, MalformedManifestsNameTheFileAndField) {
@@ -85,6 +109,16 @@ TEST(Manifest, MalformedManifestsNameTheFileAndField) {
       {"narrowed sector", [](auto& j) { j["volumes"][0]["sector_size"] = 4294971392ull; },
        "volumes[0].sector_size is 4294971392, more than 4294967295"},
       {"too big for 64 bits", [](auto& j) { j["volumes"][0]["size"] = 1e20; }, "volumes[0].size is not an integer"},
+      {"free space kind", [](auto& j) { j["volumes"][0]["free_space"] = "zeroed"; },
+       "volumes[0].free_space is \"zeroed\", expected \"encrypted\" or \"skipped\""},
+      {"free space alone", [](auto& j) { j["volumes"][0].erase("encrypted_bytes"); },
+       "volumes[0].encrypted_bytes is missing"},
+      {"encrypted bytes alone", [](auto& j) { j["volumes"][0].erase("free_space"); },
+       "volumes[0].free_space is missing"},
+      {"more encrypted than the volume", [](auto& j) { j["volumes"][0]["encrypted_bytes"] = 65ull << 20; },
+       "volumes[0].encrypted_bytes is 68157440 for a volume of 67108864 bytes"},
+      {"encrypted, but not all of it", [](auto& j) { j["volumes"][0]["encrypted_bytes"] = 1 << 20; },
+       "whose free space is encrypted"},
   };
   for (const auto& c : cases) {
     std::string text = "{ not json";
