@@ -60,6 +60,16 @@ Result<std::vector<Extent>> File::DataExtents(uint64_t offset, uint64_t length) 
   return std::vector<Extent>{{offset, length}};
 }
 
+Status File::Zero(uint64_t offset, uint64_t length) {
+  static const std::vector<uint8_t> zeros(1 << 20);
+  for (uint64_t done = 0; done < length;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), length - done));
+    RETURN_IF_ERROR(WriteFull(*this, offset + done, std::span(zeros.data(), n)));
+    done += n;
+  }
+  return {};
+}
+
 Status ReadFull(File& file, uint64_t offset, std::span<uint8_t> buf) {
   size_t done = 0;
   while (done < buf.size()) {
@@ -183,6 +193,22 @@ Status PosixFile::Truncate(uint64_t size) {
 Status PosixFile::Sync() {
   if (::fsync(fd_) != 0) return ErrnoError(path_, "fsync failed", errno);
   return {};
+}
+
+Status PosixFile::Zero(uint64_t offset, uint64_t length) {
+  if (length == 0) return {};
+  if (offset > kMaxOff || length > kMaxOff - offset) {
+    return IoError(path_ + ": range at " + FormatOffset(offset) + " out of range");
+  }
+  if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                  static_cast<off_t>(length)) == 0) {
+    return {};
+  }
+  if (errno != EOPNOTSUPP && errno != ENOSYS) {
+    return ErrnoError(
+        path_, "punching a hole of " + std::to_string(length) + " bytes at " + FormatOffset(offset) + " failed", errno);
+  }
+  return File::Zero(offset, length);
 }
 
 Result<std::vector<Extent>> PosixFile::DataExtents(uint64_t offset, uint64_t length) {

@@ -39,6 +39,10 @@ class File {
   // Sub-ranges of [offset, offset+length) that may hold data; the rest is a
   // hole and reads as zeros. The default claims everything may hold data.
   virtual Result<std::vector<Extent>> DataExtents(uint64_t offset, uint64_t length);
+  // Makes [offset, offset+length) read as zeros within the file's size. The
+  // default writes zeros; a PosixFile deallocates (punches a hole) where the
+  // filesystem can.
+  virtual Status Zero(uint64_t offset, uint64_t length);
 };
 
 // Reads exactly buf.size() bytes, looping over short reads. Reaching EOF first
@@ -62,6 +66,7 @@ class PosixFile : public File {
   Status Truncate(uint64_t size) override;
   Status Sync() override;
   Result<std::vector<Extent>> DataExtents(uint64_t offset, uint64_t length) override;
+  Status Zero(uint64_t offset, uint64_t length) override;
 
   int fd() const { return fd_; }
 

@@ -67,6 +67,36 @@ TEST(Copy, RawOutputHasHolesWhereTheInputIsZero) {
   EXPECT_EQ(back, bytes);
 }
 
+// Zero: a PosixFile deallocates the range (a hole, reading as zeros, the
+// size kept); the default (any other File) writes the zeros.
+TEST(Copy, ZeroPunchesAHoleOrWritesZeros) {
+  testing::TempDir dir;
+  std::vector<uint8_t> bytes(8 * kMiB, 0x5a);
+  int fd = ::open((dir / "f.img").c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  PosixFile file(fd, dir / "f.img");
+  ASSERT_TRUE(WriteFull(file, 0, bytes).ok());
+  ASSERT_TRUE(file.Zero(2 * kMiB, 3 * kMiB).ok());
+  ASSERT_EQ(*file.Size(), 8 * kMiB);
+  std::vector<uint8_t> back(8 * kMiB);
+  ASSERT_TRUE(ReadFull(file, 0, back).ok());
+  std::fill(bytes.begin() + 2 * kMiB, bytes.begin() + 5 * kMiB, 0);
+  EXPECT_EQ(back, bytes);
+  auto data = file.DataExtents(0, 8 * kMiB);
+  ASSERT_TRUE(data.ok());
+  uint64_t allocated = 0;
+  for (auto& e : *data) allocated += e.length;
+  EXPECT_LE(allocated, 5 * kMiB + 128 * 1024) << "no hole where the zeros are";
+
+  MemFile mem("m.img", std::vector<uint8_t>(kMiB + 7, 0xa5));
+  ASSERT_TRUE(mem.Zero(3, kMiB).ok());
+  std::vector<uint8_t> m(kMiB + 7);
+  ASSERT_TRUE(ReadFull(mem, 0, m).ok());
+  EXPECT_EQ(std::count(m.begin(), m.end(), 0), static_cast<long>(kMiB));
+  EXPECT_EQ(m[2], 0xa5);
+  EXPECT_EQ(m[kMiB + 3], 0xa5);
+}
+
 TEST(Copy, RefusesASmallerOutput) {
   auto in = OpenImage(std::make_unique<MemFile>("in.vhd", testing::ValidDynamicVhd()), FormatHint::kAuto);
   ASSERT_TRUE(in.ok());
