@@ -1,7 +1,7 @@
 // ext2/3/4 through libext2fs, its blocks read through an io_manager of our
 // own that reads the volume out of an Image: the same code e2fsck and
 // resize2fs trust with the bitmaps, BLOCK_UNINIT groups and flex_bg included.
-#include "src/fsmap/ext_map.h"
+#include "src/fsmap/mappers.h"
 
 #include <ext2fs/ext2fs.h>
 
@@ -147,15 +147,6 @@ Status CheckSuperblock(const std::string& who, uint64_t size, const uint8_t* sb,
                         " bytes holds");
   }
   return {};
-}
-
-void AddRun(UsedBlocks& map, uint64_t offset, uint64_t length) {
-  if (!map.used.empty() && map.used.back().end() == offset) {
-    map.used.back().length += length;
-  } else {
-    map.used.push_back({offset, length});
-  }
-  map.used_bytes += length;
 }
 
 }  // namespace

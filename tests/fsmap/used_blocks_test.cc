@@ -270,8 +270,8 @@ TEST(MapUsedBlocks, RefusesWhatItCannotMapSafely) {
          b[sb + 96] &= 0x7f;
        },
        "0 blocks"},
-      {"no superblock", [](auto& b) { Put16(b, sb + 56, 0); }, "no ext2/3/4 filesystem"},
-      {"XFS", [](auto& b) { std::memcpy(b.data(), "XFSB", 4); }, "XFS"},
+      {"no superblock", [](auto& b) { Put16(b, sb + 56, 0); }, "no ext2/3/4 or XFS filesystem"},
+      {"XFS magic on an ext4", [](auto& b) { std::memcpy(b.data(), "XFSB", 4); }, "XFS: superblock version"},
       {"checksum of the superblock", [](auto& b) { b[sb + 120] ^= 0xff; }, "opening the ext filesystem"},
   };
   for (const Refusal& c : cases) {
