@@ -134,7 +134,7 @@ CLI::Option* AddEncryptRunOptions(CLI::App* cmd, EncryptCommandOptions& o) {
                 "The disks hold no OS: find ext2/3/4 and XFS filesystems by their superblocks and skip the "
                 "appliance (no check, no guest edits; refused for disks with a boot partition)");
   cmd->add_flag("--skip-free-space", o.skip_free_space,
-                "Encrypt and write only the blocks the filesystem uses (ext2/3/4 data volumes); free blocks are "
+                "Encrypt and write only the blocks each filesystem uses (ext2/3/4); free blocks are "
                 "left unwritten: holes, unallocated VHD blocks (an observer can tell which blocks are in use)");
   AddChoice(cmd, "--progress", o.progress, kProgressModes, kProgressHelp);
   return to;
@@ -148,13 +148,6 @@ Status FinishEncryptOptions(EncryptCommandOptions& o) {
   if (!o.kek_url.empty() && (!o.kek_url.starts_with("https://") || o.kek_url.find("/keys/") == std::string::npos)) {
     return UsageError("--kek-url: '" + o.kek_url +
                       "' is not a Key Vault key URL (https://VAULT.vault.azure.net/keys/NAME/VERSION)");
-  }
-  // The OS volume is copied, edited in the appliance and encrypted in place;
-  // skipping its free blocks needs the map after the edits, not done yet.
-  if (o.skip_free_space && o.rules.volume_type != VolumeType::kData) {
-    return UsageError(
-        "--skip-free-space: data volumes only for now (--volume-type data); the OS volume is always "
-        "encrypted whole");
   }
   return {};
 }

@@ -16,6 +16,7 @@
 #include "src/crypto/digest.h"
 #include "src/crypto/engine.h"
 #include "src/crypto/luks.h"
+#include "src/fsmap/used_blocks.h"
 #include "src/guest/guest_config.h"
 
 namespace vhdcrypt::encrypt {
@@ -73,9 +74,15 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
     const Volume* v = s.volume < 0 ? nullptr : &volumes[disk.volumes[s.volume]];
     if (v == nullptr || v->os) {
       progress.Phase("copy", v == nullptr ? disk.input : v->m.device + " (/)");
-      ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset, s.length, *disk.writer, s.out_offset,
-                                             progress.JobAdvancer()));
-      (void)stats;
+      // An OS volume whose free space is skipped: only its used blocks; the
+      // rest stays a hole, so no deleted file's plaintext reaches the output.
+      std::vector<Extent> whole = {{0, s.length}};
+      const bool skipped = v != nullptr && v->m.free_space == FreeSpace::kSkipped;
+      for (const Extent& e : skipped ? v->used : whole) {
+        ASSIGN_OR_RETURN(auto stats, CopyRange(*disk.image, s.source_offset + e.offset, e.length, *disk.writer,
+                                               s.out_offset + e.offset, progress.JobAdvancer()));
+        (void)stats;
+      }
       continue;
     }
     const size_t index = disk.volumes[s.volume];
@@ -145,16 +152,39 @@ class InPlaceWriter : public ImageWriter {
   uint64_t size_;
 };
 
+// The edited OS volume, --skip-free-space: mapped again, since the edits
+// allocated blocks (a new initramfs) and freed others, whose plaintext (the
+// old initramfs, copied from the input) is zeroed now, with every other
+// block the filesystem does not use. v.used becomes the new map.
+Status ZeroFreeBlocks(Disk& disk, Volume& v, Image& image, Progress& progress) {
+  ASSIGN_OR_RETURN(UsedBlocks map, MapUsedBlocks(image, v.m.data_offset, v.m.size,
+                                                 disk.out_name + " " + v.m.device + " (/) after the guest edits"));
+  File& out = disk.target().file();
+  uint64_t at = 0;
+  for (const Extent& e : map.used) {
+    if (e.offset > at) RETURN_IF_ERROR(out.Zero(v.m.data_offset + at, e.offset - at));
+    at = e.end();
+  }
+  if (at < v.m.size) RETURN_IF_ERROR(out.Zero(v.m.data_offset + at, v.m.size - at));
+  progress.Advance(v.m.size - map.used_bytes);  // never encrypted: zero
+  v.used = std::move(map.used);
+  v.m.encrypted_bytes = map.used_bytes;
+  spdlog::info("{} (/): {} of {} in use after the guest edits: only those are encrypted", v.m.device,
+               HumanBytes(map.used_bytes), HumanBytes(v.m.size));
+  return {};
+}
+
 // The OS volume, plaintext in the output until the guest edits are done,
 // is encrypted where it lies: the engine reads each chunk before it writes
 // it back, and never reads behind what it wrote.
-Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, const Volume& v, const SecretBytes& key,
+Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, Volume& v, const SecretBytes& key,
                       Progress& progress) {
   ASSIGN_OR_RETURN(auto file, OpenReadOnly(disk.target().temp_path()));
   ASSIGN_OR_RETURN(auto image, OpenImage(std::move(file),
                                          disk.work_kind == ContainerKind::kRaw ? FormatHint::kRaw : FormatHint::kVhd));
   InPlaceWriter writer(disk.target().file(), image->virtual_size());
   progress.Phase("encrypt", v.m.device + " (/)");
+  if (v.m.free_space == FreeSpace::kSkipped) RETURN_IF_ERROR(ZeroFreeBlocks(disk, v, *image, progress));
   VolumeJob job;
   job.source = image.get();
   job.source_offset = v.m.data_offset;
@@ -163,6 +193,7 @@ Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, const Volume& 
   job.out_offset = v.m.data_offset;
   job.key = key.span();
   job.sector_size = v.m.sector_size;
+  if (v.m.free_space == FreeSpace::kSkipped) job.only = &v.used;
   return RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer());
 }
 
@@ -243,7 +274,7 @@ Status WriteData(const EncryptCommandOptions& o, Plan& plan, const std::vector<S
 Status EncryptOsVolume(const EncryptCommandOptions& o, Plan& plan, const std::vector<SecretBytes>& keys,
                        Progress& progress) {
   for (size_t i = 0; i < plan.volumes.size(); ++i) {
-    const Volume& v = plan.volumes[i];
+    Volume& v = plan.volumes[i];
     if (v.os) RETURN_IF_ERROR(EncryptInPlace(o, plan.disks[v.m.disk], v, keys[i], progress));
   }
   return {};
