@@ -615,10 +615,9 @@ Result<std::string> Handle::ChecksumDevice(const std::string& type, const std::s
   STRING_OR_FAIL(guestfs_checksum_device(g_, type.c_str(), dev.c_str()), "checksum_device " + dev);
 }
 
-Result<int> Handle::Fsck(const std::string& fstype, const std::string& dev) {
-  const int r = guestfs_fsck(g_, fstype.c_str(), dev.c_str());
-  if (r == -1) return Fail("fsck " + dev);
-  return r;
+Status Handle::E2fsckForced(const std::string& dev) {
+  if (guestfs_e2fsck(g_, dev.c_str(), GUESTFS_E2FSCK_CORRECT, 1, -1) == -1) return Fail("e2fsck -f -p " + dev);
+  return {};
 }
 
 Result<int> Handle::XfsCheck(const std::string& dev) {

@@ -156,8 +156,10 @@ class Handle : public Ops {
                                 const char* key, const std::string& mapname, bool readonly);
   // "sha256" of the whole device, computed in the appliance.
   Result<std::string> ChecksumDevice(const std::string& type, const std::string& dev);
-  // fsck -a's exit status (0 clean, 1 corrected; 4 and up: errors left).
-  Result<int> Fsck(const std::string& fstype, const std::string& dev);
+  // e2fsck -f -p: the whole ext2/3/4 filesystem checked even when it is
+  // marked clean. 0 when it found nothing it could not fix without asking,
+  // else e2fsck's message as an error of kind kGuest.
+  Status E2fsckForced(const std::string& dev);
   // xfs_repair -n: 0 clean, 1 corruption found.
   Result<int> XfsCheck(const std::string& dev);
 
