@@ -13,26 +13,15 @@
 #include "src/crypto/decrypting_image.h"
 #include "src/crypto/engine.h"
 #include "tests/formats/temp_dir.h"
-#include "tests/tools.h"
+#include "tests/fsmap/fs_tools.h"
 
 namespace vhdcrypt {
 namespace {
 
 using testing::TempDir;
 
-// Runs a shell command; its output, or fails the test.
-std::string Sh(const std::string& cmd) {
-  const testing::ShellResult r = testing::Shell("PATH=$PATH:/sbin:/usr/sbin; " + cmd + " 2>&1");
-  EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.out;
-  return r.out;
-}
-
-std::vector<uint8_t> ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  std::vector<uint8_t> bytes(static_cast<size_t>(f.tellg()));
-  f.seekg(0).read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return bytes;
-}
+using fsmap_test::ReadAll;
+using fsmap_test::Sh;
 
 // Files to put in each filesystem: one of 3 MiB, a tree of small ones.
 void MakeTree(const std::string& dir) {
@@ -109,17 +98,8 @@ TEST_P(ExtLayouts, MapIsTheComplementOfEveryGroupsFreeBlocks) {
   ASSERT_FALSE(expected.empty());
   EXPECT_EQ(Sh("dumpe2fs " + image).find("BLOCK_UNINIT") != std::string::npos, GetParam().block_uninit);
 
-  auto file = OpenReadOnly(image);
-  ASSERT_TRUE(file.ok());
-  auto disk = OpenImage(std::move(*file), FormatHint::kRaw);
-  ASSERT_TRUE(disk.ok());
-  auto map = MapUsedBlocks(**disk, 0, (*disk)->virtual_size(), "fs.img");
-  ASSERT_TRUE(map.ok()) << map.error().message();
-  EXPECT_EQ(map->block_size, bs);
-  EXPECT_EQ(map->used, expected);
-  uint64_t total = 0;
-  for (const Extent& e : expected) total += e.length;
-  EXPECT_EQ(map->used_bytes, total);
+  const auto map = fsmap_test::ExpectMapIs(image, bs, expected);
+  ASSERT_TRUE(map.has_value());
   // The files (3 MiB and more) are in it, and most of the filesystem is not.
   const uint64_t fs_bytes = uint64_t(GetParam().mib) << 20;
   EXPECT_GT(map->used_bytes, uint64_t{3} << 20);

@@ -11,25 +11,15 @@
 
 #include "src/fsmap/used_blocks.h"
 #include "tests/formats/temp_dir.h"
-#include "tests/tools.h"
+#include "tests/fsmap/fs_tools.h"
 
 namespace vhdcrypt {
 namespace {
 
 using testing::TempDir;
 
-std::string Sh(const std::string& cmd) {
-  const testing::ShellResult r = testing::Shell("PATH=$PATH:/sbin:/usr/sbin; " + cmd + " 2>&1");
-  EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.out;
-  return r.out;
-}
-
-std::vector<uint8_t> ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  std::vector<uint8_t> bytes(static_cast<size_t>(f.tellg()));
-  f.seekg(0).read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return bytes;
-}
+using fsmap_test::ReadAll;
+using fsmap_test::Sh;
 
 // mkfs.xfs -p: a prototype file puts a 3 MiB file and a small tree in it.
 std::string Prototype(const TempDir& dir) {
@@ -129,19 +119,10 @@ TEST_P(XfsLayouts, MapIsTheComplementOfEveryFreeExtent) {
   uint64_t bs = 0;
   const std::vector<Extent> expected = UsedFromXfsDb(image, &bs);
   ASSERT_FALSE(expected.empty());
-  auto file = OpenReadOnly(image);
-  ASSERT_TRUE(file.ok());
-  auto disk = OpenImage(std::move(*file), FormatHint::kRaw);
-  ASSERT_TRUE(disk.ok());
-  auto map = MapUsedBlocks(**disk, 0, (*disk)->virtual_size(), "fs.img");
-  ASSERT_TRUE(map.ok()) << map.error().message();
-  EXPECT_EQ(map->block_size, bs);
-  EXPECT_EQ(map->used, expected);
-  uint64_t total = 0;
-  for (const Extent& e : expected) total += e.length;
-  EXPECT_EQ(map->used_bytes, total);
-  EXPECT_GT(map->used_bytes, uint64_t{3} << 20);  // the files, the log
-  EXPECT_LT(map->used_bytes, (*disk)->virtual_size() / 2);
+  const auto map = fsmap_test::ExpectMapIs(image, bs, expected);
+  ASSERT_TRUE(map.has_value());
+  EXPECT_GT(map->used_bytes, uint64_t{3} << 20);               // the files, the log
+  EXPECT_LT(map->used_bytes, uint64_t(GetParam().mib) << 19);  // under half
 }
 
 INSTANTIATE_TEST_SUITE_P(MkfsXfs, XfsLayouts,
