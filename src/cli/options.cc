@@ -134,7 +134,7 @@ CLI::Option* AddEncryptRunOptions(CLI::App* cmd, EncryptCommandOptions& o) {
                 "The disks hold no OS: find ext2/3/4 and XFS filesystems by their superblocks and skip the "
                 "appliance (no check, no guest edits; refused for disks with a boot partition)");
   cmd->add_flag("--skip-free-space", o.skip_free_space,
-                "Encrypt and write only the blocks each filesystem uses (ext2/3/4); free blocks are "
+                "Encrypt and write only the blocks each filesystem uses (ext2/3/4, XFS); free blocks are "
                 "left unwritten: holes, unallocated VHD blocks (an observer can tell which blocks are in use)");
   AddChoice(cmd, "--progress", o.progress, kProgressModes, kProgressHelp);
   return to;

@@ -52,8 +52,8 @@ struct EncryptCommandOptions {
   // partition of this many MiB is added at the end of the disk.
   uint64_t boot_size_mib = 512;
   // Encrypt and write only the blocks each volume's filesystem uses (ext2/3/4
-  // data volumes); the rest of the volume is never written, so it is a hole
-  // or an unallocated VHD block and decrypts to noise.
+  // or XFS, data and OS volumes); the rest of the volume is never written, so
+  // it is a hole or an unallocated VHD block and decrypts to noise.
   bool skip_free_space = false;
   ProgressMode progress = ProgressMode::kAuto;
 };
