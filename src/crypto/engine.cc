@@ -80,7 +80,8 @@ class Pipeline {
     }
   }
 
-  void Worker(XtsCipher& cipher) {
+  // `first`, when not null, is applied before `cipher` (re-encryption).
+  void Worker(XtsCipher* first, XtsCipher& cipher) {
     for (;;) {
       uint64_t i;
       {
@@ -90,7 +91,9 @@ class Pipeline {
         i = claimed_++;
         if (claimed_ == chunks_) work_cv_.notify_all();  // the idle workers may leave
       }
-      Status s = cipher.Apply(pieces_[i].offset / 512, Span(i));
+      Status s;
+      if (first != nullptr) s = first->Apply(pieces_[i].offset / 512, Span(i));
+      if (s.ok()) s = cipher.Apply(pieces_[i].offset / 512, Span(i));
       std::lock_guard lock(mu_);
       if (!s.ok()) return FailLocked(s.error());
       done_[i % pool_.count()] = i;
@@ -232,6 +235,9 @@ Status ValidateJob(const VolumeJob& job, const EngineOptions& options) {
     return UsageError("data segment of " + std::to_string(job.length) + " bytes at " + FormatOffset(job.out_offset) +
                       " runs past the end of the output disk (" + std::to_string(job.out->virtual_size()) + " bytes)");
   }
+  if (!job.source_key.empty() && job.direction != Direction::kEncrypt) {
+    return UsageError("a volume job re-encrypts from a source key only when it encrypts");
+  }
   if (job.only != nullptr) {
     uint64_t end = 0;
     for (const Extent& e : *job.only) {
@@ -277,10 +283,16 @@ Status RunVolumeJob(const VolumeJob& job, const EngineOptions& options, const En
 
   // Every worker's cipher is keyed here, so a bad key fails before any thread starts.
   std::vector<XtsCipher> ciphers;
+  std::vector<XtsCipher> decrypters;  // re-encryption only
   ciphers.reserve(threads);
+  decrypters.reserve(threads);
   for (unsigned t = 0; t < threads; ++t) {
     ASSIGN_OR_RETURN(XtsCipher cipher, XtsCipher::Create(job.key, job.sector_size, job.direction));
     ciphers.push_back(std::move(cipher));
+    if (!job.source_key.empty()) {
+      ASSIGN_OR_RETURN(XtsCipher decrypter, XtsCipher::Create(job.source_key, job.sector_size, Direction::kDecrypt));
+      decrypters.push_back(std::move(decrypter));
+    }
   }
 
   // Declared before the crew: the buffers outlive every thread using them.
@@ -295,7 +307,8 @@ Status RunVolumeJob(const VolumeJob& job, const EngineOptions& options, const En
     Crew crew(pipeline);
     status = crew.Start([&] { pipeline.Reader(); });
     for (unsigned t = 0; status.ok() && t < threads; ++t) {
-      status = crew.Start([&pipeline, &cipher = ciphers[t]] { pipeline.Worker(cipher); });
+      XtsCipher* first = decrypters.empty() ? nullptr : &decrypters[t];
+      status = crew.Start([&pipeline, first, &cipher = ciphers[t]] { pipeline.Worker(first, cipher); });
     }
     if (status.ok()) status = pipeline.Writer(progress);
   }  // joins

@@ -36,6 +36,11 @@ struct VolumeJob {
   // whole sectors) are read, transformed and written; the rest is never
   // touched. nullptr: the whole volume.
   const std::vector<Extent>* only = nullptr;
+  // Re-encryption: when not empty, each sector is first decrypted with this
+  // key (same sector size, same tweak) and then encrypted with `key`, in the
+  // same worker, so the plaintext lives only in the chunk buffer. Only with
+  // Direction::kEncrypt.
+  std::span<const uint8_t> source_key;
 };
 
 // Called on the calling thread after each chunk is written: (bytes done, bytes

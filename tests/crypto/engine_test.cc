@@ -200,6 +200,45 @@ TEST(Engine, DecryptRestoresTheOriginal) {
   }
 }
 
+// Deploy's pass: a volume encrypted with one key becomes, in one job, the
+// volume encrypted with another, the same as encrypting the plaintext with
+// the second key; with `only`, the ranges outside it are left unwritten.
+TEST(Engine, ReencryptsFromOneKeyToAnother) {
+  const Bytes golden_key = TestKey(7);
+  const Bytes new_key = TestKey(8);
+  for (const Layout& l : kLayouts) {
+    SCOPED_TRACE(l.sector_size);
+    const Bytes plain = RandomBytes(l.length, 300 + l.sector_size);
+    const Bytes golden = ReferenceXts(golden_key, l.sector_size, plain, true);
+    Bytes source(l.source_size, 0);
+    std::copy(golden.begin(), golden.end(), source.begin() + l.source_offset);
+    auto image = MemImage("golden.img", source);
+    for (unsigned threads : {1u, 3u}) {
+      MemDisk out(l.out_size);
+      VolumeJob job{image.get(),  l.source_offset, l.length,      out.writer.get(),
+                    l.out_offset, new_key,         l.sector_size, Direction::kEncrypt};
+      job.source_key = golden_key;
+      ASSERT_TRUE(RunVolumeJob(job, {threads, 64 * kKiB}).ok());
+      const Bytes& written = out.Finish();
+      const Bytes expected = ReferenceXts(new_key, l.sector_size, plain, true);
+      ASSERT_TRUE(std::equal(expected.begin(), expected.end(), written.begin() + l.out_offset));
+    }
+    const std::vector<Extent> only{{l.sector_size, 2ull * l.sector_size}};
+    MemDisk part(l.out_size);
+    VolumeJob job{image.get(),  l.source_offset, l.length,      part.writer.get(),
+                  l.out_offset, new_key,         l.sector_size, Direction::kEncrypt};
+    job.source_key = golden_key;
+    job.only = &only;
+    ASSERT_TRUE(RunVolumeJob(job, {2, 64 * kKiB}).ok());
+    const Bytes& written = part.Finish();
+    const Bytes expected = ReferenceXts(new_key, l.sector_size, plain, true);
+    const uint64_t at = l.out_offset + l.sector_size;
+    EXPECT_TRUE(
+        std::equal(expected.begin() + l.sector_size, expected.begin() + 3 * l.sector_size, written.begin() + at));
+    EXPECT_TRUE(std::all_of(written.begin() + l.out_offset, written.begin() + at, [](uint8_t b) { return b == 0; }));
+  }
+}
+
 TEST(Engine, ZerosAreEncryptedToo) {
   const Bytes key = TestKey();
   auto image = MemImage("zero.img", Bytes(256 * kKiB, 0));
@@ -413,6 +452,14 @@ TEST(Engine, RefusesBadJobsBeforeTouchingAnything) {
       {"ranges out of order", with([&](VolumeJob& j) { j.only = &unsorted; }), {}, "out of order"},
       {"range of part of a sector", with([&](VolumeJob& j) { j.only = &partial; }), {}, "4096-byte sectors"},
       {"empty range", with([&](VolumeJob& j) { j.only = &empty; }), {}, "is empty"},
+      {"re-encryption that decrypts",
+       with([&](VolumeJob& j) {
+         j.source_key = key;
+         j.direction = Direction::kDecrypt;
+       }),
+       {},
+       "only when it encrypts"},
+      {"bad source key", with([&](VolumeJob& j) { j.source_key = short_key; }), {}, "48 bytes"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
