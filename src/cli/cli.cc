@@ -42,6 +42,9 @@ const Command kCommands[] = {
      kVerifyHelp, SetUpVerify},
     {"decrypt", "Decrypt an encrypt output directory into plaintext images (for labs and forensics)", kDecryptHelp,
      SetUpDecrypt},
+    {"deploy",
+     "Make one machine's copy of an encrypt output directory, with new volume keys, passphrase and recovery key",
+     kDeployHelp, SetUpDeploy},
     {"rekey", "Replace the passphrase of every LUKS2 volume (and key volume) in images", kRekeyHelp, SetUpRekey},
     {"status", "Report what is encrypted in images, in ADE's terms (no key needed)", kStatusHelp, SetUpStatus},
 };

@@ -91,6 +91,19 @@ const CommandHelp kRekeyHelp = {
     "  golden image per deployment. Update the Key Vault secret yourself (docs/azure.md).\n",
     "  vhdcrypt rekey copy/os.vhd copy/data.vhd copy/bek.vhd --key-file golden.pass --new-key-file vm1.pass\n"};
 
+const CommandHelp kDeployHelp = {
+    "  Reads GOLDEN_DIR (an encrypt output directory) through its manifest and writes one\n"
+    "  machine's copy into INSTANCE_DIR. Every volume gets a new random volume key: its data is\n"
+    "  decrypted with the golden key and encrypted with the new one in one streaming pass (only\n"
+    "  the used blocks of a golden made with --skip-free-space), never written in plaintext. Each\n"
+    "  volume gets a new LUKS2 header (same UUID and layout) with a key slot for the instance's\n"
+    "  passphrase (--new-key-file, or generated as encrypt does) and, with --recovery-key, one\n"
+    "  for a recovery key. A detached OS header is replaced in /boot and in every initramfs\n"
+    "  image, and bek.vhd holds the new passphrase. The golden passphrase opens nothing in the\n"
+    "  instance; GOLDEN_DIR is only read. manifest.json names the golden by its sha256.\n",
+    "  vhdcrypt deploy golden/ --key-file golden/passphrase --output-dir vm1/ --recovery-key\n"
+    "  vhdcrypt deploy golden/ --key-file golden.pass --output-dir vm2/ --new-key-file vm2.pass\n"};
+
 const CommandHelp kStatusHelp = {
     "  Looks at the images read-only in a libguestfs appliance, without a key, and reports\n"
     "  OsVolumeEncrypted and DataVolumesEncrypted as ADE does:\n"

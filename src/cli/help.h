@@ -13,7 +13,7 @@ struct CommandHelp {
 };
 
 extern const CommandHelp kInfoHelp, kConvertHelp, kCheckHelp, kEncryptHelp, kVerifyHelp, kDecryptHelp, kRekeyHelp,
-    kStatusHelp;
+    kStatusHelp, kDeployHelp;
 
 // The footer of a subcommand's --help.
 std::string HelpFooter(const CommandHelp& help);

@@ -6,6 +6,7 @@
 #include "src/commands/check.h"
 #include "src/commands/convert.h"
 #include "src/commands/decrypt.h"
+#include "src/commands/deploy.h"
 #include "src/commands/encrypt.h"
 #include "src/commands/info.h"
 #include "src/commands/rekey.h"
@@ -113,6 +114,9 @@ void AddEncryptKeyOptions(CLI::App* cmd, EncryptCommandOptions& o) {
       ->needs(kek);
   cmd->add_flag("--write-passphrase", o.write_passphrase,
                 "With --kek, also write the generated passphrase to DIR/passphrase (0600)");
+  cmd->add_flag("--recovery-key", o.recovery_key,
+                "Add a key slot per volume for a generated recovery key in systemd's form (as systemd-cryptenroll "
+                "--recovery-key makes), written to DIR/recovery-key (0600), never printed");
 }
 
 // encrypt's options for the container, LUKS2, check and the run itself.
@@ -260,6 +264,50 @@ Invocation SetUpRekey(CLI::App* cmd, const GlobalOptions&) {
     return RunRekey(*o);
   };
   return {run, {}};
+}
+
+Invocation SetUpDeploy(CLI::App* cmd, const GlobalOptions& global) {
+  auto o = std::make_shared<DeployCommandOptions>();
+  EncryptCommandOptions& in = o->instance;
+  cmd->add_option("GOLDEN_DIR", o->golden_dir, "Output directory of vhdcrypt encrypt (holds manifest.json); only read")
+      ->required();
+  cmd->add_option("--key-file", o->golden_key_file, "File holding the golden passphrase")->required();
+  cmd->add_option("--output-dir", in.output_dir,
+                  "Directory for the instance's images, manifest.json and key outputs; made (0700) when missing")
+      ->required();
+  cmd->add_option("--new-key-file", in.key_file,
+                  "The instance's passphrase (all its bytes); default: generate INSTANCE_DIR/passphrase (0600)");
+  auto* kek = cmd->add_option(
+      "--kek", in.kek, "RSA public key (PEM): wrap the instance's passphrase into INSTANCE_DIR/passphrase.wrapped");
+  AddChoice(cmd, "--kek-alg", in.kek_alg, kKekAlgs, "Wrapping algorithm: RSA-OAEP (SHA-1), RSA-OAEP-256")->needs(kek);
+  cmd->add_option("--kek-url", in.kek_url, "The KEK's Key Vault key URL, for keyvault-secret.json's tags")->needs(kek);
+  cmd->add_flag("--write-passphrase", in.write_passphrase,
+                "With --kek, also write the generated passphrase to INSTANCE_DIR/passphrase (0600)");
+  cmd->add_flag("--recovery-key", in.recovery_key,
+                "Add a key slot per volume for a generated recovery key in systemd's form, written to "
+                "INSTANCE_DIR/recovery-key (0600), never printed");
+  cmd->add_flag("--no-key-volume", in.no_key_volume, "Do not write INSTANCE_DIR/bek.vhd");
+  auto* to =
+      AddChoice(cmd, "--to", in.to, kContainers, "Output container (default: as in GOLDEN_DIR)")->default_str("");
+  cmd->add_option("--threads", in.threads, "Encryption threads, 1 to 256 (default: one per CPU)")
+      ->check(CLI::Range(1u, 256u));
+  AddPbkdfOptions(cmd, in.luks);
+  cmd->add_flag("--force", in.force, "Replace existing outputs");
+  AddChoice(cmd, "--progress", in.progress, kProgressModes, kProgressHelp);
+  auto run = [o, to, &global]() -> Result<int> {
+    EncryptCommandOptions& instance = o->instance;
+    instance.has_to = to->count() > 0;
+    QuietProgress(global, instance.progress);
+    DropTrailingSlashes(instance.output_dir);
+    DropTrailingSlashes(o->golden_dir);
+    RETURN_IF_ERROR(FinishPbkdfCosts(instance.luks));
+    return RunDeploy(*o);
+  };
+  auto result_dir = [o]() -> std::optional<std::string> {
+    if (o->instance.progress != ProgressMode::kJson) return std::nullopt;
+    return o->instance.output_dir;
+  };
+  return {run, result_dir};
 }
 
 Invocation SetUpStatus(CLI::App* cmd, const GlobalOptions&) {

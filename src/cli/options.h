@@ -36,6 +36,7 @@ Invocation SetUpEncrypt(CLI::App* cmd, const GlobalOptions& global);
 Invocation SetUpVerify(CLI::App* cmd, const GlobalOptions& global);
 Invocation SetUpDecrypt(CLI::App* cmd, const GlobalOptions& global);
 Invocation SetUpRekey(CLI::App* cmd, const GlobalOptions& global);
+Invocation SetUpDeploy(CLI::App* cmd, const GlobalOptions& global);
 Invocation SetUpStatus(CLI::App* cmd, const GlobalOptions& global);
 
 }  // namespace vhdcrypt

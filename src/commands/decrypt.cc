@@ -15,6 +15,7 @@
 #include "formats/writer.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
+#include "src/commands/encrypted_dir.h"
 #include "src/crypto/decrypting_image.h"
 #include "src/crypto/engine.h"
 #include "src/crypto/luks.h"
@@ -27,85 +28,17 @@
 namespace vhdcrypt {
 namespace {
 
-// One volume to decrypt: its area [start, data_offset + size) of the
-// encrypted disk (header and data when attached; data only when detached),
-// its plaintext going to `start`.
-struct DecryptVolume {
-  size_t disk = 0;
-  uint64_t start = 0;
-  uint64_t data_offset = 0;  // absolute, in the encrypted disk
-  uint64_t size = 0;         // 0: up to the end of the area (`end`), in whole sectors
-  uint64_t end = 0;          // the partition's end, when size is 0
-  std::vector<uint8_t> header;
-  std::string what;  // for messages: "data.vhd partition 1 (/data)"
-  // encrypt --skip-free-space wrote only the used blocks: only those are
-  // decrypted (found through the volume key), the rest comes back as zeros.
-  bool free_space_skipped = false;
-};
-
-struct Plan {
-  std::vector<std::unique_ptr<Image>> images;
-  std::vector<std::string> names;  // the encrypted disks' file names
-  std::vector<DecryptVolume> volumes;
-};
+using DecryptVolume = EncryptedVolume;
+using Plan = EncryptedDisks;
 
 Result<std::unique_ptr<Image>> OpenAny(const std::string& path) {
   ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
   return OpenImage(std::move(file), FormatHint::kAuto);
 }
 
-// An encrypt output directory: the manifest says where everything is; the
-// detached headers are read from their plaintext filesystem in the appliance.
 Result<Plan> PlanFromManifest(const std::string& dir) {
   ASSIGN_OR_RETURN(Manifest m, ReadManifest(dir));
-  Plan plan;
-  for (const auto& d : m.disks) {
-    ASSIGN_OR_RETURN(auto img, OpenAny(dir + "/" + d.output));
-    plan.images.push_back(std::move(img));
-    plan.names.push_back(d.output);
-  }
-  std::unique_ptr<guest::Handle> g;
-  for (size_t i = 0; i < m.volumes.size(); ++i) {
-    const ManifestVolume& v = m.volumes[i];
-    if (v.disk < 0 || static_cast<size_t>(v.disk) >= m.disks.size()) {
-      return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + " names disk " +
-                          std::to_string(v.disk));
-    }
-    DecryptVolume p;
-    p.disk = static_cast<size_t>(v.disk);
-    p.start = v.header_offset;
-    p.data_offset = v.data_offset;
-    p.size = v.size;
-    p.what = DescribeVolume(v, m.disks[p.disk]);
-    p.free_space_skipped = v.free_space == FreeSpace::kSkipped;
-    if (v.header == HeaderPlacement::kDetached) {
-      if (!g) {
-        std::vector<guest::Drive> drives;
-        for (const auto& img : plan.images) drives.push_back({img->path(), guest::GuestfsFormat(img->kind()), true});
-        ASSIGN_OR_RETURN(g, guest::Handle::Launch(drives));
-      }
-      spdlog::info("reading the detached header {}", guest::UserFileName(plan.names, v.header_device, v.header_file));
-      RETURN_IF_ERROR(g->MountRo(v.header_device, "/"));
-      ASSIGN_OR_RETURN(p.header, g->ReadBytes(v.header_file, kMaxDetachedHeaderBytes));
-      RETURN_IF_ERROR(g->UmountAll());
-      if (v.data_offset != v.header_offset) {
-        return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) +
-                            ": a detached header's data_offset must equal header_offset");
-      }
-    } else {
-      const uint64_t n = v.data_offset - v.header_offset;
-      if (v.data_offset <= v.header_offset || n > kMaxDetachedHeaderBytes) {
-        return InvalidInput(dir + "/manifest.json: volume " + std::to_string(i) + ": header_offset " +
-                            std::to_string(v.header_offset) + " and data_offset " + std::to_string(v.data_offset) +
-                            " do not frame a LUKS2 header");
-      }
-      p.header.resize(n);
-      RETURN_IF_ERROR(plan.images[p.disk]->ReadAt(v.header_offset, p.header));
-    }
-    plan.volumes.push_back(std::move(p));
-  }
-  if (g) RETURN_IF_ERROR(g->Shutdown());
-  return plan;
+  return OpenEncryptedDirectory(dir, m);
 }
 
 // Images without a manifest (ADE's, encrypted inside a VM): the appliance

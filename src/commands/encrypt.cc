@@ -11,6 +11,7 @@
 #include "src/commands/encrypt_stages.h"
 #include "src/commands/verify.h"
 #include "src/crypto/kek.h"
+#include "src/crypto/luks.h"
 #include "src/outdir/names.h"
 
 namespace vhdcrypt {
@@ -20,7 +21,8 @@ using namespace encrypt;
 
 // Refused before anything is read: options that contradict each other, a key
 // that cannot be read or wrapped.
-Status CheckOptionsAndKeys(const EncryptCommandOptions& o, SecretBytes* passphrase, std::vector<uint8_t>* wrapped) {
+Status CheckOptionsAndKeys(const EncryptCommandOptions& o, SecretBytes* passphrase, std::vector<uint8_t>* wrapped,
+                           SecretBytes* recovery) {
   if (o.rules.volume_type != VolumeType::kData && o.data_only) {
     return UsageError("--data-only cannot encrypt the OS volume; use --volume-type data");
   }
@@ -31,6 +33,9 @@ Status CheckOptionsAndKeys(const EncryptCommandOptions& o, SecretBytes* passphra
   }
   if (!o.kek.empty()) {
     ASSIGN_OR_RETURN(*wrapped, WrapPassphrase(o.kek, o.kek_alg, passphrase->span()));
+  }
+  if (o.recovery_key) {
+    ASSIGN_OR_RETURN(*recovery, GenerateRecoveryKey());
   }
   return {};
 }
@@ -50,7 +55,7 @@ Status CreateImageOutputs(const EncryptCommandOptions& o, Plan& plan) {
 
 // Writes every byte of every output under its temporary name.
 Status WriteOutputs(const EncryptCommandOptions& o, const Inputs& in, Plan& plan, const SecretBytes& passphrase,
-                    OutputFile* key_volume) {
+                    const SecretBytes& recovery, OutputFile* key_volume) {
   std::mutex write_lock;
   struct DropWriters {  // before the lock they hold, whatever happens
     Plan& plan;
@@ -63,7 +68,7 @@ Status WriteOutputs(const EncryptCommandOptions& o, const Inputs& in, Plan& plan
   RETURN_IF_ERROR(OpenWriters(plan, write_lock, writer_options));
   ASSIGN_OR_RETURN(std::vector<SecretBytes> keys, MakeVolumeKeys(plan));
   std::vector<uint8_t> os_header;
-  RETURN_IF_ERROR(WriteData(o, plan, keys, passphrase, progress, &os_header));
+  RETURN_IF_ERROR(WriteData(o, plan, keys, passphrase, recovery, progress, &os_header));
   if (in.has_os) {
     progress.Phase("guest-config", o.image);
     const bool os_volume = o.rules.volume_type != VolumeType::kData;
@@ -93,7 +98,8 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   if (const std::string note = out_dir.RemovedNote(); !note.empty()) spdlog::warn("{}", note);
   SecretBytes passphrase;
   std::vector<uint8_t> wrapped;
-  RETURN_IF_ERROR(CheckOptionsAndKeys(o, &passphrase, &wrapped));
+  SecretBytes recovery;
+  RETURN_IF_ERROR(CheckOptionsAndKeys(o, &passphrase, &wrapped, &recovery));
 
   ASSIGN_OR_RETURN(Inputs in, ReadInputs(o));
   RETURN_IF_ERROR(GateOnFindings(o, in));
@@ -101,13 +107,13 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   ASSIGN_OR_RETURN(Plan plan, PlanDisks(o, in, std::move(volumes)));
 
   RETURN_IF_ERROR(CreateImageOutputs(o, plan));
-  ASSIGN_OR_RETURN(KeyOutputs keys, CreateKeyOutputs(o, passphrase, wrapped, in.has_os && !o.no_key_volume));
+  ASSIGN_OR_RETURN(KeyOutputs keys, CreateKeyOutputs(o, passphrase, wrapped, recovery, in.has_os && !o.no_key_volume));
   ASSIGN_OR_RETURN(auto manifest_out, OutputFile::Create(o.output_dir + "/manifest.json", o.force));
   StopPointForTests("outputs-created");
 
   InputHasher hasher(in.paths, o.no_input_hash);  // reads the inputs again while they are encrypted
   const auto start = std::chrono::steady_clock::now();
-  RETURN_IF_ERROR(WriteOutputs(o, in, plan, passphrase, keys.key_volume.get()));
+  RETURN_IF_ERROR(WriteOutputs(o, in, plan, passphrase, recovery, keys.key_volume.get()));
   // Flushed while the hash may still run: their fsync then overlaps it
   // instead of following it (Commit's own fsync finds nothing left to write).
   for (Disk& d : plan.disks) RETURN_IF_ERROR(d.out->file().Sync());

@@ -31,6 +31,9 @@ struct EncryptCommandOptions {
   KekAlg kek_alg = KekAlg::kRsaOaep;
   std::string kek_url;  // the KEK's Key Vault URL, for the secret's tags; optional
   bool write_passphrase = false;
+  // One more key slot per volume, opened by a generated recovery key in
+  // systemd's modhex form, written to DIR/recovery-key (0600).
+  bool recovery_key = false;
   bool has_to = false;  // --to given; else each output keeps its input's container
   ContainerKind to = ContainerKind::kVhdFixed;
   unsigned threads = 0;

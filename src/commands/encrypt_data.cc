@@ -1,7 +1,6 @@
 // encrypt, stage 3: the data (encrypt_stages.h): volume keys, writers,
 // copied and encrypted segments, LUKS2 headers, the OS volume in place, the
 // conversion of work files, and the input hasher.
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -34,15 +33,6 @@ void LowerThreadPriority(int by) {
 
 // A version 4 UUID in the lowercase form LUKS headers and blkid use.
 std::string RandomLuksUuid() { return Lower(RandomGuid().ToString()); }
-
-Result<SecretBytes> VolumeKey() {
-  for (;;) {
-    ASSIGN_OR_RETURN(SecretBytes key, RandomSecret(kLuksKeyBytes));
-    // XTS refuses equal halves; with 256 random bits each this never repeats,
-    // but the check costs nothing.
-    if (CRYPTO_memcmp(key.data(), key.data() + kLuksKeyBytes / 2, kLuksKeyBytes / 2) != 0) return key;
-  }
-}
 
 // The engine (on the main thread) and the header task write to the same
 // outputs; writers are not thread-safe, so every write takes one lock.
@@ -108,8 +98,8 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
 // The OS volume's header is detached: it is returned in *os_header, for the
 // guest edits to put in /boot.
 Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, const std::vector<Volume>& volumes,
-                    const std::vector<SecretBytes>& keys, const SecretBytes& passphrase, const std::atomic<bool>& stop,
-                    std::vector<uint8_t>* os_header) {
+                    const std::vector<SecretBytes>& keys, const SecretBytes& passphrase, const SecretBytes& recovery,
+                    const std::atomic<bool>& stop, std::vector<uint8_t>* os_header) {
   ASSIGN_OR_RETURN(LuksOptions luks, CalibrateLuksOptions(o.luks));
   for (size_t i = 0; i < volumes.size(); ++i) {
     if (stop) return IoError("LUKS header creation cancelled");
@@ -119,6 +109,9 @@ Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, co
     lo.uuid = m.luks_uuid;
     lo.detached = volumes[i].os;
     ASSIGN_OR_RETURN(LuksHeader header, FormatLuksHeader(passphrase, keys[i], lo));
+    if (!recovery.empty()) {
+      ASSIGN_OR_RETURN(header.bytes, AddLuksRecoveryKey(header.bytes, keys[i], recovery, lo));
+    }
     if (volumes[i].os) {
       if (header.data_offset != 0 || header.uuid != m.luks_uuid) {
         return IoError("libcryptsetup made the detached header of " + m.device + " with its data segment at " +
@@ -216,7 +209,7 @@ Status ConvertWorkFile(Disk& disk, const WriterOptions& options, Progress& progr
 Result<std::vector<SecretBytes>> MakeVolumeKeys(Plan& plan) {
   std::vector<SecretBytes> keys;
   for (Volume& v : plan.volumes) {
-    ASSIGN_OR_RETURN(SecretBytes key, VolumeKey());
+    ASSIGN_OR_RETURN(SecretBytes key, RandomVolumeKey());
     keys.push_back(std::move(key));
     v.m.luks_uuid = RandomLuksUuid();
     v.m.mapper_name = v.os ? kOsMapperName : MapperName(v.m.luks_uuid);
@@ -252,10 +245,11 @@ uint64_t ProgressTotal(const Plan& plan) {
 }
 
 Status WriteData(const EncryptCommandOptions& o, Plan& plan, const std::vector<SecretBytes>& keys,
-                 const SecretBytes& passphrase, Progress& progress, std::vector<uint8_t>* os_header) {
+                 const SecretBytes& passphrase, const SecretBytes& recovery, Progress& progress,
+                 std::vector<uint8_t>* os_header) {
   std::atomic<bool> stop_headers{false};
   auto headers = std::async(std::launch::async, [&]() {
-    return WriteHeaders(o, plan.disks, plan.volumes, keys, passphrase, stop_headers, os_header);
+    return WriteHeaders(o, plan.disks, plan.volumes, keys, passphrase, recovery, stop_headers, os_header);
   });
   struct StopHeaders {
     std::atomic<bool>& flag;

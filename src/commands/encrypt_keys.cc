@@ -2,11 +2,13 @@
 #include "src/commands/encrypt_stages.h"
 #include "src/crypto/kek.h"
 #include "src/guest/key_volume.h"
+#include "src/outdir/names.h"
 
 namespace vhdcrypt::encrypt {
 
 Result<KeyOutputs> CreateKeyOutputs(const EncryptCommandOptions& o, const SecretBytes& passphrase,
-                                    const std::vector<uint8_t>& wrapped, bool with_key_volume) {
+                                    const std::vector<uint8_t>& wrapped, const SecretBytes& recovery,
+                                    bool with_key_volume) {
   const std::string& dir = o.output_dir;
   KeyOutputs k;
   // A generated passphrase is written in plaintext unless --kek wraps it:
@@ -31,6 +33,11 @@ Result<KeyOutputs> CreateKeyOutputs(const EncryptCommandOptions& o, const Secret
     ASSIGN_OR_RETURN(k.secret, OutputFile::Create(dir + "/" + kKeyVaultSecretName, o.force, "", OutputMode::kSecret));
     RETURN_IF_ERROR(WriteFull(k.secret->file(), 0, secret_json.span()));
   }
+  // The recovery key is never printed: this file is the only copy.
+  if (!recovery.empty()) {
+    ASSIGN_OR_RETURN(k.recovery, OutputFile::Create(dir + "/" + kRecoveryKeyName, o.force, "", OutputMode::kSecret));
+    RETURN_IF_ERROR(WriteFull(k.recovery->file(), 0, recovery.span()));
+  }
   // The key volume: where the guest's unlock code (and Azure's convention)
   // finds the passphrase at boot.
   if (with_key_volume) {
@@ -41,7 +48,7 @@ Result<KeyOutputs> CreateKeyOutputs(const EncryptCommandOptions& o, const Secret
 
 std::vector<OutputFile*> KeyOutputs::Files() const {
   std::vector<OutputFile*> files;
-  for (const auto* out : {&passphrase, &wrapped, &secret, &key_volume}) {
+  for (const auto* out : {&passphrase, &wrapped, &secret, &recovery, &key_volume}) {
     if (*out) files.push_back(out->get());
   }
   return files;
@@ -56,6 +63,7 @@ std::string KeyOutputs::Describe(const EncryptCommandOptions& o) const {
         std::string("; passphrase wrapped with ") + KekAlgName(o.kek_alg) + " in " + dir + "/" + kWrappedPassphraseName;
   }
   if (secret) text += "; Key Vault secret in " + dir + "/" + kKeyVaultSecretName;
+  if (recovery) text += "; recovery key in " + dir + "/" + kRecoveryKeyName + " (mode 0600)";
   if (key_volume) text += "; key volume " + dir + "/" + kKeyVolumeName;
   return text;
 }

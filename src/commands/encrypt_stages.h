@@ -6,7 +6,7 @@
 //   PlanVolumes     which volumes: the OS volume and/or the data volumes
 //   PlanDisks       every output disk laid out around its volumes
 //   KeyOutputs      passphrase, passphrase.wrapped, keyvault-secret.json,
-//                   bek.vhd: made up front, committed together   encrypt_keys.cc
+//                   recovery-key, bek.vhd: made up front, committed together   encrypt_keys.cc
 //   WriteData       partition tables, copied and encrypted segments, with
 //                   the LUKS2 headers made beside them         encrypt_data.cc
 //   EditGuest       crypttab, fstab, initramfs, boot loader   encrypt_guest.cc
@@ -111,12 +111,15 @@ struct KeyOutputs {
   std::unique_ptr<OutputFile> wrapped;     // DIR/passphrase.wrapped (--kek)
   std::unique_ptr<OutputFile> secret;      // DIR/keyvault-secret.json
   std::unique_ptr<OutputFile> key_volume;  // DIR/bek.vhd, filled by the guest stage
+  std::unique_ptr<OutputFile> recovery;    // DIR/recovery-key (--recovery-key)
 
   std::vector<OutputFile*> Files() const;                      // those made, in commit order
   std::string Describe(const EncryptCommandOptions& o) const;  // for the closing log line
 };
+// `recovery` empty: no recovery-key file.
 Result<KeyOutputs> CreateKeyOutputs(const EncryptCommandOptions& o, const SecretBytes& passphrase,
-                                    const std::vector<uint8_t>& wrapped, bool with_key_volume);
+                                    const std::vector<uint8_t>& wrapped, const SecretBytes& recovery,
+                                    bool with_key_volume);
 
 // Stage 3: the data (encrypt_data.cc).
 // One random volume key per volume, and its LUKS UUID, mapper name and header
@@ -128,9 +131,12 @@ Status OpenWriters(Plan& plan, std::mutex& lock, const WriterOptions& options);
 // Bytes the progress counts for the whole run.
 uint64_t ProgressTotal(const Plan& plan);
 // Partition tables, copied and encrypted segments and LUKS2 headers (the
-// OS volume's detached one into *os_header); the writers finished.
+// OS volume's detached one into *os_header); the writers finished. Each
+// header gets a key slot for the passphrase and, when `recovery` is not
+// empty, one for the recovery key (with its systemd-recovery token).
 Status WriteData(const EncryptCommandOptions& o, Plan& plan, const std::vector<SecretBytes>& keys,
-                 const SecretBytes& passphrase, Progress& progress, std::vector<uint8_t>* os_header);
+                 const SecretBytes& passphrase, const SecretBytes& recovery, Progress& progress,
+                 std::vector<uint8_t>* os_header);
 // The OS volume, still plaintext in its output, encrypted where it lies.
 Status EncryptOsVolume(const EncryptCommandOptions& o, Plan& plan, const std::vector<SecretBytes>& keys,
                        Progress& progress);

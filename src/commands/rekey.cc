@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <ctime>
 #include <iostream>
 #include <memory>
 
@@ -13,7 +12,7 @@
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
 #include "src/crypto/secret.h"
-#include "src/guest/cpio.h"
+#include "src/guest/initramfs_header.h"
 #include "src/guest/key_volume.h"
 #include "src/guest/luks_scan.h"
 
@@ -32,34 +31,6 @@ struct Found {
 struct KeyVolume {
   std::string device, where;
 };
-
-// The guest's initramfs images hold a copy of the detached header (the
-// initramfs opens the OS volume before /boot is mounted): each image on the
-// filesystem of `header_path` gets a small cpio archive appended with the new
-// header at /boot/luks/osluksheader, which the kernel unpacks after the
-// original and so uses instead of the old copy. Returns how many images.
-Result<size_t> UpdateInitramfsCopies(guest::Handle& g, const std::string& header_path,
-                                     const std::vector<uint8_t>& header) {
-  const std::string dir = header_path.substr(0, header_path.size() - std::string("luks/osluksheader").size());
-  std::vector<std::string> images;
-  for (const char* pattern : {"initrd.img-*", "initramfs-*.img"}) {
-    ASSIGN_OR_RETURN(auto found, g.Glob(dir + pattern));
-    for (const auto& path : found) {
-      if (path.find("kdump") == std::string::npos) images.push_back(path);
-    }
-  }
-  std::vector<CpioEntry> entries = {
-      {"boot", 040755, {}}, {"boot/luks", 040700, {}}, {"boot/luks/osluksheader", 0100600, header}};
-  const auto archive = NewcArchive(entries, static_cast<uint32_t>(std::time(nullptr)));
-  for (const std::string& image : images) {
-    ASSIGN_OR_RETURN(uint64_t size, g.FileSize(image));
-    std::vector<uint8_t> bytes((4 - size % 4) % 4, 0);  // the next archive starts 4-byte aligned
-    bytes.insert(bytes.end(), archive.begin(), archive.end());
-    spdlog::info("{}: appending the new header to the initramfs", image);
-    RETURN_IF_ERROR(g.AppendBytes(image, bytes));
-  }
-  return images.size();
-}
 
 // The images added writable to one appliance, each with its explicit format.
 Result<std::vector<guest::Drive>> WritableDrives(const std::vector<std::string>& images) {
@@ -115,7 +86,7 @@ Status WriteHeadersAndKeyVolumes(guest::Handle& g, std::vector<Found>& found, co
     } else {
       RETURN_IF_ERROR(g.Mount(f.h.device, "/"));
       RETURN_IF_ERROR(g.PwriteFile(f.h.file, f.changed, 0));
-      ASSIGN_OR_RETURN(f.initramfs, UpdateInitramfsCopies(g, f.h.file, f.changed));
+      ASSIGN_OR_RETURN(f.initramfs, AppendHeaderToInitramfs(g, f.h.file, f.changed));
       RETURN_IF_ERROR(g.UmountAll());
     }
   }

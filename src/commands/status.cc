@@ -320,6 +320,12 @@ std::string RenderJson(const std::vector<Disk>& disks, const std::vector<Volume>
       x["header_location"] = v.header_location;
       x["encryption_in_progress"] = v.luks->reencrypting;
       x["unknown_requirements"] = v.luks->unknown_requirements;
+      x["key_slots"] = nlohmann::ordered_json::array();
+      for (const LuksKeySlot& k : v.luks->key_slots) x["key_slots"].push_back({{"slot", k.slot}, {"kind", k.kind}});
+      x["tokens"] = nlohmann::ordered_json::array();
+      for (const LuksToken& t : v.luks->tokens) {
+        x["tokens"].push_back({{"id", t.id}, {"type", t.type}, {"keyslots", t.keyslots}});
+      }
       if (!v.free_space.empty()) {
         x["free_space"] = v.free_space;
         x["encrypted_bytes"] = v.encrypted_bytes;
@@ -359,6 +365,10 @@ void RenderText(std::ostream& out, const std::vector<Disk>& disks, const std::ve
           << (v.free_space == FreeSpaceName(FreeSpace::kSkipped)
                   ? ", free space skipped (" + HumanBytes(v.encrypted_bytes) + " in use encrypted)"
                   : "");
+      for (size_t i = 0; i < v.luks->key_slots.size(); ++i) {
+        const LuksKeySlot& k = v.luks->key_slots[i];
+        out << (i == 0 ? ", key slots " : ", ") << k.slot << " (" << k.kind << ")";
+      }
     } else if (!v.problem.empty()) {
       out << "encrypted, header unreadable: " << v.problem;
     } else {

@@ -347,6 +347,29 @@ Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretB
   return header;
 }
 
+Result<SecretBytes> RandomVolumeKey() {
+  for (;;) {
+    ASSIGN_OR_RETURN(SecretBytes key, RandomSecret(kLuksKeyBytes));
+    // XTS refuses equal halves; with 256 random bits each this never repeats,
+    // but the check costs nothing.
+    if (CRYPTO_memcmp(key.data(), key.data() + kLuksKeyBytes / 2, kLuksKeyBytes / 2) != 0) return key;
+  }
+}
+
+Result<SecretBytes> GenerateRecoveryKey() {
+  constexpr size_t kRawBytes = 32;
+  constexpr char kModhex[] = "cbdefghijklnrtuv";
+  ASSIGN_OR_RETURN(SecretBytes raw, RandomSecret(kRawBytes));
+  SecretBytes key(kRecoveryKeyChars);
+  size_t at = 0;
+  for (size_t i = 0; i < kRawBytes; ++i) {
+    if (i > 0 && i % 4 == 0) key.data()[at++] = '-';
+    key.data()[at++] = static_cast<uint8_t>(kModhex[raw.data()[i] >> 4]);
+    key.data()[at++] = static_cast<uint8_t>(kModhex[raw.data()[i] & 0xf]);
+  }
+  return key;
+}
+
 Result<LuksOptions> CalibrateLuksOptions(const LuksOptions& options) {
   RETURN_IF_ERROR(CheckPbkdfOptions(options));
   if (options.iterations != 0) return options;
@@ -463,6 +486,42 @@ Result<SecretBytes> UnlockLuksHeader(const std::vector<uint8_t>& header, const S
   return std::move(u.key);
 }
 
+namespace {
+// The header bytes after libcryptsetup changed them in place; it must not
+// have written past the bytes it was given.
+Result<std::vector<uint8_t>> ChangedHeader(std::unique_ptr<LoadedHeader> loaded, size_t header_size) {
+  loaded->cd.reset();  // libcryptsetup's writes are all done
+  std::vector<uint8_t> changed(header_size);
+  RETURN_IF_ERROR(loaded->memfd.ReadAll(0, changed.data(), changed.size()));
+  std::vector<uint8_t> tail(loaded->size - header_size);
+  RETURN_IF_ERROR(loaded->memfd.ReadAll(header_size, tail.data(), tail.size()));
+  if (std::any_of(tail.begin(), tail.end(), [](uint8_t b) { return b != 0; })) {
+    return IoError("libcryptsetup wrote past the " + std::to_string(header_size) + " header bytes given");
+  }
+  return changed;
+}
+}  // namespace
+
+Result<std::vector<uint8_t>> AddLuksRecoveryKey(const std::vector<uint8_t>& header, const SecretBytes& volume_key,
+                                                const SecretBytes& recovery, const LuksOptions& options) {
+  RETURN_IF_ERROR(CheckPbkdfOptions(options));
+  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header));
+  crypt_device* cd = loaded->cd->get();
+  const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
+  int r = crypt_set_pbkdf_type(cd, &pbkdf);
+  if (r < 0)
+    return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, loaded->sink));
+  const int slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, reinterpret_cast<const char*>(volume_key.data()),
+                                                   volume_key.size(), reinterpret_cast<const char*>(recovery.data()),
+                                                   recovery.size());
+  if (slot == -EPERM || slot == -EINVAL) return UsageError("the volume key does not match the LUKS2 header");
+  if (slot < 0) return IoError("adding the recovery key slot: " + CryptDevice::Describe(slot, loaded->sink));
+  const std::string token = R"({"type":"systemd-recovery","keyslots":[")" + std::to_string(slot) + R"("]})";
+  r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, token.c_str());
+  if (r < 0) return IoError("adding the systemd-recovery token: " + CryptDevice::Describe(r, loaded->sink));
+  return ChangedHeader(std::move(loaded), header.size());
+}
+
 Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& header, const SecretBytes& old_passphrase,
                                                   const SecretBytes& new_passphrase, const LuksOptions& options) {
   RETURN_IF_ERROR(CheckPbkdfOptions(options));
@@ -477,16 +536,7 @@ Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& he
                                          reinterpret_cast<const char*>(new_passphrase.data()), new_passphrase.size());
   if (r == -EPERM) return UsageError("no key slot opens with the old passphrase");
   if (r < 0) return IoError("changing the LUKS2 key slot: " + CryptDevice::Describe(r, loaded->sink));
-  loaded->cd.reset();  // libcryptsetup's writes are all done
-  std::vector<uint8_t> changed(header.size());
-  RETURN_IF_ERROR(loaded->memfd.ReadAll(0, changed.data(), changed.size()));
-  // Nothing may have been written past the header the caller gave.
-  std::vector<uint8_t> tail(loaded->size - header.size());
-  RETURN_IF_ERROR(loaded->memfd.ReadAll(header.size(), tail.data(), tail.size()));
-  if (std::any_of(tail.begin(), tail.end(), [](uint8_t b) { return b != 0; })) {
-    return IoError("libcryptsetup wrote past the " + std::to_string(header.size()) + " header bytes given");
-  }
-  return changed;
+  return ChangedHeader(std::move(loaded), header.size());
 }
 
 unsigned LuksVersion(std::span<const uint8_t> head) {
@@ -571,6 +621,56 @@ Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uin
   return 2 * hdr_size + keyslots;
 }
 
+namespace {
+// Key slots and tokens from the header's JSON (crypt_dump_json), parsed
+// without exceptions: a field of an unexpected type is skipped.
+void ReadKeySlotsAndTokens(crypt_device* cd, LuksInfo& info) {
+  const char* text = nullptr;
+  if (crypt_dump_json(cd, &text, 0) < 0 || text == nullptr) return;
+  const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  if (!doc.is_object()) return;
+  auto number = [](const std::string& s, int* out) {
+    if (s.empty() || s.size() > 3 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+    *out = std::stoi(s);
+    return true;
+  };
+  const auto tokens = doc.find("tokens");
+  if (tokens != doc.end() && tokens->is_object()) {
+    for (const auto& [id, token] : tokens->items()) {
+      LuksToken t;
+      if (!number(id, &t.id) || !token.is_object()) continue;
+      const auto type = token.find("type");
+      if (type == token.end() || !type->is_string()) continue;
+      t.type = type->get<std::string>();
+      const auto slots = token.find("keyslots");
+      if (slots != token.end() && slots->is_array()) {
+        for (const auto& k : *slots) {
+          int slot = 0;
+          if (k.is_string() && number(k.get<std::string>(), &slot)) t.keyslots.push_back(slot);
+        }
+      }
+      info.tokens.push_back(std::move(t));
+    }
+  }
+  std::sort(info.tokens.begin(), info.tokens.end(), [](const LuksToken& a, const LuksToken& b) { return a.id < b.id; });
+  const auto slots = doc.find("keyslots");
+  if (slots == doc.end() || !slots->is_object()) return;
+  for (const auto& [id, slot] : slots->items()) {
+    LuksKeySlot k;
+    if (!number(id, &k.slot) || !slot.is_object()) continue;
+    k.kind = "passphrase";
+    for (const LuksToken& t : info.tokens) {
+      if (std::find(t.keyslots.begin(), t.keyslots.end(), k.slot) == t.keyslots.end()) continue;
+      k.kind = t.type == "systemd-recovery" ? "recovery" : t.type;
+    }
+    info.key_slots.push_back(std::move(k));
+  }
+  std::sort(info.key_slots.begin(), info.key_slots.end(),
+            [](const LuksKeySlot& a, const LuksKeySlot& b) { return a.slot < b.slot; });
+}
+}  // namespace
+
 Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
   ASSIGN_OR_RETURN(auto loaded, LoadHeader(header, CRYPT_LUKS));
   crypt_device* cd = loaded->cd->get();
@@ -591,6 +691,7 @@ Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
   // libcryptsetup calls invalid (unknown requirement flags among others) is not.
   const crypt_reencrypt_info state = crypt_reencrypt_status(cd, nullptr);
   info.reencrypting = state == CRYPT_REENCRYPT_CLEAN || state == CRYPT_REENCRYPT_CRASH;
+  ReadKeySlotsAndTokens(cd, info);
   return info;
 }
 

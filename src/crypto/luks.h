@@ -71,6 +71,26 @@ struct LuksHeader {
 Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretBytes& volume_key,
                                     const LuksOptions& options);
 
+// A new random volume key of kLuksKeyBytes whose two XTS halves differ.
+Result<SecretBytes> RandomVolumeKey();
+
+// A recovery key in systemd's form, as `systemd-cryptenroll --recovery-key`
+// prints it: 32 random bytes in modhex ("cbdefghijklnrtuv" for 0 to f),
+// 64 characters in 8 groups of 8 joined by '-' (71 in all). The formatted
+// text itself is the key slot's passphrase, so systemd-cryptsetup, a person
+// at a console and `cryptsetup open` all accept it as typed.
+inline constexpr size_t kRecoveryKeyChars = 71;
+Result<SecretBytes> GenerateRecoveryKey();
+
+// Adds a key slot opened by `recovery` to a formatted header (the volume key
+// proves the right to, as crypt_keyslot_add_by_volume_key does), with the
+// PBKDF and costs of `options`, and a LUKS2 token of type
+// "systemd-recovery" naming that slot, as systemd-cryptenroll records one.
+// Returns the changed bytes, the same size. kUsage when the volume key does
+// not match the header.
+Result<std::vector<uint8_t>> AddLuksRecoveryKey(const std::vector<uint8_t>& header, const SecretBytes& volume_key,
+                                                const SecretBytes& recovery, const LuksOptions& options);
+
 // Runs libcryptsetup's PBKDF benchmark once, as crypt_format would (same
 // target time, memory cap, thread count and 512-bit output), on a dummy
 // password and salt, and returns options with iterations, memory_kb and
@@ -132,6 +152,19 @@ Result<uint64_t> Luks1HeaderBytes(const std::string& what, std::span<const uint8
 
 // What a LUKS header (version 2, or 1 from other tools) says about its
 // volume, without a passphrase.
+// One active key slot, and what opens it: "passphrase", "recovery" (a
+// systemd-recovery token names it) or another token's type ("systemd-tpm2",
+// "clevis", ...).
+struct LuksKeySlot {
+  int slot = 0;
+  std::string kind;
+};
+struct LuksToken {
+  int id = 0;
+  std::string type;
+  std::vector<int> keyslots;
+};
+
 struct LuksInfo {
   int version = 2;
   std::string uuid;
@@ -143,6 +176,9 @@ struct LuksInfo {
   // LUKS2 requirement flags this libcryptsetup does not know: it will not
   // open the volume (nor will vhdcrypt), whatever the passphrase.
   bool unknown_requirements = false;
+  // LUKS2 only (empty for LUKS1), from the header's JSON; no secrets.
+  std::vector<LuksKeySlot> key_slots;
+  std::vector<LuksToken> tokens;
 };
 Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header);
 

@@ -80,6 +80,7 @@ std::string ManifestToJson(const Manifest& m) {
             {"passphrase_file", m.passphrase_file},
             {"disks", std::move(disks)},
             {"volumes", std::move(volumes)}};
+  if (m.golden) j["golden"] = {{"manifest_sha256", m.golden->manifest_sha256}, {"dir", m.golden->dir}};
   return JsonText(j, 2) + "\n";
 }
 
@@ -253,6 +254,19 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
     }
     RETURN_IF_ERROR(CheckVolume(r, v, m.disks));
     m.volumes.push_back(std::move(v));
+  }
+  if (j.contains("golden")) {
+    const json& gj = j["golden"];
+    if (!gj.is_object()) return top.Fail("golden", "is not an object");
+    Reader r(path, gj, "golden");
+    ManifestGolden g;
+    RETURN_IF_ERROR(r.Get("manifest_sha256", &g.manifest_sha256));
+    RETURN_IF_ERROR(r.Get("dir", &g.dir));
+    if (g.manifest_sha256.size() != 64 ||
+        g.manifest_sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return r.Fail("manifest_sha256", "is not 64 lowercase hex digits");
+    }
+    m.golden = std::move(g);
   }
   return m;
 }

@@ -67,12 +67,21 @@ struct ManifestVolume {
   uint64_t encrypted_bytes = 0;  // bytes of the data segment encrypted and written (size unless skipped)
 };
 
+// An instance directory (deploy) names the golden directory it was made
+// from: the sha256 of the golden's manifest.json bytes, and the directory as
+// given to deploy.
+struct ManifestGolden {
+  std::string manifest_sha256;  // 64 lowercase hex digits
+  std::string dir;
+};
+
 struct Manifest {
   int version = 1;
   std::string tool;             // kToolName of the encrypt that wrote it: "vhdcrypt 0.1.0"
   std::string passphrase_file;  // "passphrase" when encrypt generated it, "" when the user gave one
   std::vector<ManifestDisk> disks;
   std::vector<ManifestVolume> volumes;
+  std::optional<ManifestGolden> golden;  // absent (no "golden" key) for encrypt's own output
 };
 
 // A volume for messages: "os.vhd partition 2 (/data)", "data.vhd (whole disk)".

@@ -11,6 +11,9 @@
 
 namespace vhdcrypt {
 
+// The recovery key of --recovery-key (0600), the only copy ever written.
+constexpr char kRecoveryKeyName[] = "recovery-key";
+
 // The image written for `input` (a path or a file name) in container `kind`:
 // its name without directory and extension, then .raw or .vhd
 // ("in/disk.vhd", raw -> "disk.raw"); bytes that are not UTF-8 and control

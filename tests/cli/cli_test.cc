@@ -185,7 +185,7 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   auto unknown = RunVhdcrypt({"frobnicate"});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("'frobnicate' is not a subcommand (one of info, convert, check, encrypt, verify, "
-                             "decrypt, rekey, status)"),
+                             "decrypt, deploy, rekey, status)"),
             std::string::npos)
       << unknown.err;
   EXPECT_EQ(RunVhdcrypt({"info"}).exit_code, 2);

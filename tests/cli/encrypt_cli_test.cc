@@ -222,6 +222,39 @@ TEST(EncryptCli, ForcedPbkdfCostsReachTheKeySlot) {
   }
 }
 
+// --recovery-key: DIR/recovery-key (0600, systemd's 71-character modhex
+// form, never printed) opens the volume as the passphrase does, and
+// luksDump shows the systemd-recovery token that names its slot.
+TEST(EncryptCli, RecoveryKeyOpensTheVolumeBesideThePassphrase) {
+  testing::TempDir dir;
+  const std::string img = MakeExt4Disk(dir, "data.raw");
+  WriteText(dir / "key", "the passphrase");
+  const std::string out = dir / "out";
+  auto r =
+      RunVhdcrypt({"-v", "encrypt", "--data-only", img, "--output-dir", out, "--key-file", dir / "key",
+                   "--recovery-key", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--progress", "none"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Mode(out + "/recovery-key"), 0600u);
+  const std::string recovery = testing::ReadText(out + "/recovery-key");
+  ASSERT_EQ(recovery.size(), 71u) << recovery;
+  EXPECT_EQ(recovery.find_first_not_of("cbdefghijklnrtuv-"), std::string::npos) << recovery;
+  EXPECT_EQ(r.out.find(recovery.substr(0, 8)), std::string::npos);
+  EXPECT_EQ(r.err.find(recovery.substr(0, 8)), std::string::npos);
+  EXPECT_NE(r.err.find("recovery key in"), std::string::npos) << r.err;
+  for (const std::string& key : {out + "/recovery-key", dir / "key"}) {
+    const std::string cmd = "cryptsetup open --test-passphrase --key-file " + key + " " + out + "/data.raw";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  WriteText(dir / "wrong", "cbdefghi-cbdefghi-cbdefghi-cbdefghi-cbdefghi-cbdefghi-cbdefghi-cbdefghi");
+  const std::string wrong = "cryptsetup open --test-passphrase --key-file " + dir / "wrong" + " " + out + "/data.raw";
+  EXPECT_NE(std::system((wrong + " 2>/dev/null").c_str()), 0);
+  const std::string dump_file = dir / "dump.txt";
+  ASSERT_EQ(std::system(("cryptsetup luksDump " + out + "/data.raw > " + dump_file).c_str()), 0);
+  const std::string dump = testing::ReadText(dump_file);
+  EXPECT_NE(dump.find("systemd-recovery"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("  1: luks2"), std::string::npos) << dump;
+}
+
 TEST(EncryptCli, NoPlaintextInTheOutputAndFreshKeysEachRun) {
   // The plaintext is never written: no 64 KiB run of the source's bytes
   // appears in the output's data segment.

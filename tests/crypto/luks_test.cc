@@ -818,6 +818,74 @@ TEST_F(LuksTest, ChangePassphraseSwapsTheKeySlotOnly) {
   EXPECT_EQ(garbage.error().kind(), ErrorKind::kInvalidInput);
 }
 
+TEST(RecoveryKey, IsSystemdsModhexForm) {
+  auto a = GenerateRecoveryKey();
+  auto b = GenerateRecoveryKey();
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string text(reinterpret_cast<const char*>(a->data()), a->size());
+  ASSERT_EQ(text.size(), kRecoveryKeyChars);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i % 9 == 8) {
+      EXPECT_EQ(text[i], '-') << text;
+    } else {
+      EXPECT_NE(std::string("cbdefghijklnrtuv").find(text[i]), std::string::npos) << text;
+    }
+  }
+  EXPECT_FALSE(a->Equals(b->span()));
+}
+
+TEST(RandomVolumeKey, IsAnXtsKeyWithDifferingHalves) {
+  auto a = RandomVolumeKey();
+  auto b = RandomVolumeKey();
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->size(), kLuksKeyBytes);
+  EXPECT_FALSE(std::equal(a->data(), a->data() + 32, a->data() + 32));
+  EXPECT_FALSE(a->Equals(b->span()));
+}
+
+// A recovery key slot is one more key slot with a systemd-recovery token,
+// as systemd-cryptenroll --recovery-key leaves it: cryptsetup opens the
+// volume with the formatted text, luksDump shows the token, and
+// InspectLuksHeader names the slots and tokens without secrets.
+TEST_F(LuksTest, ARecoveryKeyGetsASlotAndASystemdToken) {
+  const LuksHeader& h = Header(Kind::kPbkdf2_4096);
+  auto recovery = GenerateRecoveryKey();
+  ASSERT_TRUE(recovery.ok());
+  auto added = AddLuksRecoveryKey(h.bytes, key_, *recovery, Calibrated(Pbkdf::kPbkdf2));
+  ASSERT_TRUE(added.ok()) << added.error().message();
+  ASSERT_EQ(added->size(), h.bytes.size());
+  const SecretBytes& rk = *recovery;
+  for (const SecretBytes* p : {&passphrase_, &rk}) {
+    auto opened = UnlockLuksHeader(*added, *p);
+    ASSERT_TRUE(opened.ok()) << opened.error().message();
+    EXPECT_TRUE(opened->Equals(key_.span()));
+  }
+  int status = -1;
+  const std::string dump = LuksDump(*added, &status);
+  EXPECT_EQ(status, 0) << dump;
+  EXPECT_NE(dump.find("systemd-recovery"), std::string::npos) << dump;
+  auto info = InspectLuksHeader(*added);
+  ASSERT_TRUE(info.ok()) << info.error().message();
+  ASSERT_EQ(info->key_slots.size(), 2u);
+  EXPECT_EQ(info->key_slots[0].slot, 0);
+  EXPECT_EQ(info->key_slots[0].kind, "passphrase");
+  EXPECT_EQ(info->key_slots[1].slot, 1);
+  EXPECT_EQ(info->key_slots[1].kind, "recovery");
+  ASSERT_EQ(info->tokens.size(), 1u);
+  EXPECT_EQ(info->tokens[0].type, "systemd-recovery");
+  EXPECT_EQ(info->tokens[0].keyslots, std::vector<int>{1});
+  auto plain = InspectLuksHeader(h.bytes);
+  ASSERT_TRUE(plain.ok());
+  ASSERT_EQ(plain->key_slots.size(), 1u);
+  EXPECT_TRUE(plain->tokens.empty());
+  // The wrong volume key adds nothing.
+  auto other = RandomVolumeKey();
+  ASSERT_TRUE(other.ok());
+  auto wrong = AddLuksRecoveryKey(h.bytes, *other, *recovery, Calibrated(Pbkdf::kPbkdf2));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind(), ErrorKind::kUsage);
+}
+
 // Sizing a header found on a disk: what libcryptsetup needs, from the binary
 // header and the JSON; every malformed field named.
 TEST_F(LuksTest, MetadataBytesFromTheHeaderItself) {

@@ -78,6 +78,20 @@ TEST(Manifest, FreeSpaceSkippedRoundTripsAndOldManifestsReadAsEncrypted) {
   EXPECT_EQ(read->volumes[0].encrypted_bytes, 64u << 20);
 }
 
+// deploy's instance manifest names its golden; encrypt's has no "golden" key.
+TEST(Manifest, AnInstanceNamesItsGolden) {
+  EXPECT_FALSE(nlohmann::json::parse(ManifestToJson(Sample())).contains("golden"));
+  Manifest m = Sample();
+  m.golden = ManifestGolden{std::string(64, 'b'), "/images/golden"};
+  const std::string text = ManifestToJson(m);
+  EXPECT_EQ(nlohmann::json::parse(text)["golden"]["dir"], "/images/golden");
+  auto back = ManifestFromJson("m.json", text);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  ASSERT_TRUE(back->golden.has_value());
+  EXPECT_EQ(back->golden->manifest_sha256, std::string(64, 'b'));
+  EXPECT_EQ(ManifestToJson(*back), text);
+}
+
 TEST(Manifest, MalformedManifestsNameTheFileAndField) {
   struct Case {
     const char* name;
@@ -119,6 +133,17 @@ TEST(Manifest, MalformedManifestsNameTheFileAndField) {
        "volumes[0].encrypted_bytes is 68157440 for a volume of 67108864 bytes"},
       {"encrypted, but not all of it", [](auto& j) { j["volumes"][0]["encrypted_bytes"] = 1 << 20; },
        "whose free space is encrypted"},
+      {"golden not an object", [](auto& j) { j["golden"] = "x"; }, "manifest.golden is not an object"},
+      {"golden digest missing",
+       [](auto& j) {
+         j["golden"] = {{"dir", "g"}};
+       },
+       "golden.manifest_sha256 is missing"},
+      {"golden digest not hex",
+       [](auto& j) {
+         j["golden"] = {{"dir", "g"}, {"manifest_sha256", "XYZ"}};
+       },
+       "golden.manifest_sha256 is not 64 lowercase hex digits"},
   };
   for (const auto& c : cases) {
     std::string text = "{ not json";

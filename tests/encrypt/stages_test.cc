@@ -72,17 +72,22 @@ TEST(KeyOutputs, MadeUnderTemporaryNamesAndCommittedTogether) {
   o.output_dir = dir.path();
   const SecretBytes pass = Passphrase("correct horse battery staple");
   {
-    auto keys = CreateKeyOutputs(o, pass, {}, false);
+    auto keys = CreateKeyOutputs(o, pass, {}, {}, false);
     ASSERT_TRUE(keys.ok()) << keys.error().message();
     EXPECT_TRUE(keys->passphrase && keys->secret);
-    EXPECT_FALSE(keys->wrapped || keys->key_volume);
+    EXPECT_FALSE(keys->wrapped || keys->key_volume || keys->recovery);
     EXPECT_FALSE(std::filesystem::exists(dir / "passphrase"));  // not before the commit
   }
   EXPECT_EQ(dir.EntryCount(), 0u);  // dropped uncommitted: no temporary left
-  auto keys = CreateKeyOutputs(o, pass, {}, true);
+  const SecretBytes recovery = Passphrase("cbdefghi-jklnrtuv");
+  auto keys = CreateKeyOutputs(o, pass, {}, recovery, true);
   ASSERT_TRUE(keys.ok()) << keys.error().message();
   ASSERT_TRUE(CommitAll(keys->Files()).ok());
   EXPECT_EQ(Mode(dir / "passphrase"), 0600u);
+  EXPECT_EQ(Mode(dir / "recovery-key"), 0600u);
+  std::ifstream rk(dir / "recovery-key", std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(rk), {}), "cbdefghi-jklnrtuv");
+  EXPECT_NE(keys->Describe(o).find("recovery key in"), std::string::npos);
   EXPECT_EQ(Mode(dir / "keyvault-secret.json"), 0600u);
   // The key volume as Azure's: a fixed VHD of 8 MiB whose MBR has one FAT
   // partition from 1 MiB to the end (the filesystem is made in the appliance).
@@ -110,7 +115,7 @@ TEST(KeyOutputs, TheUsersOwnPassphraseIsNeverCopied) {
   EncryptCommandOptions o;
   o.output_dir = dir.path();
   o.key_file = dir / "mine";
-  auto keys = CreateKeyOutputs(o, Passphrase("mine"), {}, false);
+  auto keys = CreateKeyOutputs(o, Passphrase("mine"), {}, {}, false);
   ASSERT_TRUE(keys.ok());
   EXPECT_FALSE(keys->passphrase || keys->secret || keys->wrapped || keys->key_volume);
   ASSERT_TRUE(CommitAll(keys->Files()).ok());

@@ -264,5 +264,63 @@ if [ "$LAYOUT" = xfs-root ]; then
   ok "rekey: a wrong old passphrase changes nothing (exit 2); then the new one opens all 3 volumes, the old none, and the guest boots from the rekeyed bek.vhd ($(elapsed $t))"
 fi
 
+# 6. deploy (mbr-boot: a --skip-free-space golden in fixed VHDs,
+# initramfs-tools; dracut: every block): two instances of the golden, each
+# with new volume keys, its own passphrase (vm1 from a file, with a recovery
+# key; vm2 generated) and its own bek.vhd; the golden directory is untouched.
+# vm1 decrypts to the inputs with its passphrase and with its recovery key,
+# not with the golden's; status shows both key slots; vm1 boots with its own
+# bek.vhd and stops in the initramfs with vm2's.
+if [ "$LAYOUT" = mbr-boot ] || [ "$LAYOUT" = dracut ]; then
+  t=$(date +%s)
+  (cd "$OUT/enc" && sha256sum ./*) > "$OUT/golden.sha256"
+  printf 'the passphrase of vm1' > "$OUT/vm1.pass"
+  "$BIN" deploy "$OUT/enc" --key-file "$OUT/enc/passphrase" --output-dir "$OUT/vm1" --new-key-file "$OUT/vm1.pass" \
+    --recovery-key --pbkdf pbkdf2 --iter-time 20 --progress none 2> "$OUT/deploy1.err" ||
+    { cat "$OUT/deploy1.err"; fail "deploy vm1"; }
+  "$BIN" deploy "$OUT/enc" --key-file "$OUT/enc/passphrase" --output-dir "$OUT/vm2" \
+    --pbkdf pbkdf2 --iter-time 20 --progress none 2> "$OUT/deploy2.err" || { cat "$OUT/deploy2.err"; fail "deploy vm2"; }
+  (cd "$OUT/enc" && sha256sum -c --quiet "$OUT/golden.sha256") || fail "deploy changed the golden directory"
+  grep -q "also in 1 initramfs image(s)" "$OUT/deploy1.err" || fail "the initramfs got no new header: $(cat "$OUT/deploy1.err")"
+  [ "$(ls -A "$OUT/vm1" | sort | tr '\n' ' ')" = "$(printf '%s\n' "$LAYOUT.vhd" data.vhd bek.vhd recovery-key \
+    manifest.json | sort | tr '\n' ' ')" ] || fail "vm1 holds: $(ls -A "$OUT/vm1")"
+  python3 - "$OUT/vm1/manifest.json" "$OUT/golden.sha256" <<'PY' || fail "instance manifest"
+import json, sys
+m = json.load(open(sys.argv[1]))
+sums = dict(line.split()[::-1] for line in open(sys.argv[2]))
+assert m["golden"]["manifest_sha256"] == sums["./manifest.json"], m["golden"]
+assert m["passphrase_file"] == "", m
+PY
+  "$BIN" verify "$OUT/vm1" --key-file "$OUT/vm1.pass" --against "$GUEST" --against "$DATA" > "$OUT/vm1-verify.txt" ||
+    fail "verify vm1: $(cat "$OUT/vm1-verify.txt")"
+  [ "$(grep -c '^ok ' "$OUT/vm1-verify.txt")" = 3 ] || fail "$(cat "$OUT/vm1-verify.txt")"
+  "$BIN" verify "$OUT/vm1" --key-file "$OUT/vm1/recovery-key" > "$OUT/vm1-recovery.txt" ||
+    fail "verify vm1 with its recovery key: $(cat "$OUT/vm1-recovery.txt")"
+  rc=0
+  "$BIN" verify "$OUT/vm1" --key-file "$OUT/enc/passphrase" > "$OUT/vm1-golden.txt" || rc=$?
+  [ $rc = 1 ] && [ "$(grep -c '^FAILED ' "$OUT/vm1-golden.txt")" = 3 ] ||
+    fail "the golden passphrase opens vm1 (exit $rc): $(cat "$OUT/vm1-golden.txt")"
+  "$BIN" status --json "$OUT/vm1/$LAYOUT.vhd" --data "$OUT/vm1/data.vhd" > "$OUT/vm1-status.json" ||
+    fail "status vm1"
+  python3 - "$OUT/vm1-status.json" <<'PY' || { cat "$OUT/vm1-status.json"; fail "status vm1: key slots"; }
+import json, sys
+vols = [v for v in json.load(open(sys.argv[1]))["volumes"] if v["encrypted"]]
+assert len(vols) == 3, vols
+for v in vols:
+    assert v["key_slots"] == [{"slot": 0, "kind": "passphrase"}, {"slot": 1, "kind": "recovery"}], v
+    assert [t["type"] for t in v["tokens"]] == ["systemd-recovery"], v
+PY
+  $BOOT --disk "$OUT/vm1/$LAYOUT.vhd:vpc" --disk "$OUT/vm1/data.vhd:vpc" --disk "$OUT/vm1/bek.vhd:vpc" \
+    --expect-report --timeout 900 --log "$OUT/vm1-boot.log" > "$OUT/vm1-boot.json" ||
+    { tail -n 40 "$OUT/vm1-boot.log"; fail "boot vm1 with its bek.vhd"; }
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["report"]; assert r["root.crypt"]=="yes" and r["data1.crypt"]=="yes" and r["data2.crypt"]=="yes" and r["os.marker_present"]=="yes", r' \
+    "$OUT/vm1-boot.json" || fail "boot report of vm1"
+  $BOOT --disk "$OUT/vm1/$LAYOUT.vhd:vpc" --disk "$OUT/vm1/data.vhd:vpc" --disk "$OUT/vm2/bek.vhd:vpc" \
+    --expect-no-root --timeout 600 --log "$OUT/vm1-vm2key.log" > "$OUT/vm1-vm2key.json" ||
+    { tail -n 40 "$OUT/vm1-vm2key.log"; fail "vm1 booted past its initramfs with vm2's bek.vhd"; }
+  rm -rf "$OUT/vm1" "$OUT/vm2"
+  ok "deploy: two instances, golden untouched; vm1 opens with its passphrase and recovery key (2 key slots), not the golden's; boots with its bek.vhd, stops in the initramfs with vm2's ($(elapsed $t))"
+fi
+
 sha256sum -c --quiet "$OUT/inputs.sha256" || fail "an input image changed"
 ok "inputs byte-identical; suite $(elapsed $suite_start)"

@@ -48,9 +48,10 @@ d = by_dev['/dev/sdb1']
 assert d['encrypted'] and d['mountpoint'] == '/data' and d['uuid'] == '$luks', d
 assert (d['luks_version'], d['cipher'], d['key_bits'], d['header']) == (2, 'aes-xts-plain64', 512, 'attached'), d
 assert d['sector_size'] in (512, 4096) and not d['encryption_in_progress'], d
+assert d['key_slots'] == [{'slot': 0, 'kind': 'passphrase'}] and d['tokens'] == [], d
 assert '/dev/sdc' not in by_dev, vols
 " "$OUT/enc/ubuntu-good.raw" --data "$OUT/enc/ubuntu-good-data.raw" --data "$OUT/enc/bek.vhd"
-ok "vhdcrypt output: data Encrypted (LUKS2 aes-xts-plain64 512-bit, header attached, /data), the key volume left out"
+ok "vhdcrypt output: data Encrypted (LUKS2 aes-xts-plain64 512-bit, header attached, /data, one passphrase key slot), the key volume left out"
 
 # 3. ADE-style, built with cryptsetup: MBR, p1 ext4 /boot holding
 # luks/osluksheader, p2 the OS volume (ciphertext only), p3 a data volume
