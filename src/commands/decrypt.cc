@@ -9,18 +9,15 @@
 
 #include "base/exit_codes.h"
 #include "base/strings.h"
-#include "formats/copy.h"
 #include "formats/output_file.h"
 #include "formats/partition_table.h"
 #include "formats/writer.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
 #include "src/commands/encrypted_dir.h"
-#include "src/crypto/decrypting_image.h"
 #include "src/crypto/engine.h"
 #include "src/crypto/luks.h"
 #include "src/crypto/secret.h"
-#include "src/fsmap/used_blocks.h"
 #include "src/guest/luks_scan.h"
 #include "src/outdir/manifest.h"
 #include "src/outdir/names.h"
@@ -115,30 +112,11 @@ Result<Plan> PlanFromImages(const std::vector<std::string>& paths) {
 
 Status DecryptDisk(const DecryptCommandOptions& o, const Plan& plan, size_t disk, ImageWriter& out,
                    const std::vector<UnlockedLuks>& unlocked, Progress& progress) {
-  Image& image = *plan.images[disk];
-  std::vector<size_t> order;
-  for (size_t i = 0; i < plan.volumes.size(); ++i) {
-    if (plan.volumes[i].disk == disk) order.push_back(i);
-  }
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return plan.volumes[a].start < plan.volumes[b].start; });
-  auto copy = [&](uint64_t from, uint64_t to) -> Status {
-    progress.Phase("copy", plan.names[disk]);
-    ASSIGN_OR_RETURN(auto stats, CopyRange(image, from, to - from, out, from, progress.JobAdvancer()));
-    (void)stats;
-    return {};
-  };
-  uint64_t at = 0;
-  for (size_t i : order) {
+  return WriteDiskInOrder(plan, disk, out, progress, [&](size_t i) -> Status {
     const DecryptVolume& v = plan.volumes[i];
-    const uint64_t end = v.data_offset + v.size;
-    if (v.start < at || end > image.virtual_size()) {
-      return InvalidInput(v.what + ": overlaps another volume or runs past the disk's end");
-    }
-    if (v.start > at) RETURN_IF_ERROR(copy(at, v.start));
     progress.Phase("decrypt", v.what);
     VolumeJob job;
-    job.source = &image;
+    job.source = plan.images[disk].get();
     job.source_offset = v.data_offset;
     job.length = v.size;
     job.out = &out;
@@ -148,17 +126,12 @@ Status DecryptDisk(const DecryptCommandOptions& o, const Plan& plan, size_t disk
     job.direction = Direction::kDecrypt;
     std::vector<Extent> used;
     if (v.free_space_skipped) {
-      ASSIGN_OR_RETURN(auto view, DecryptingImage::Open(image, v.data_offset, v.size, job.key, job.sector_size));
-      ASSIGN_OR_RETURN(UsedBlocks map, MapUsedBlocks(*view, 0, v.size, v.what));
-      used = std::move(map.used);
+      // Only the used blocks are decrypted; the rest comes back as zeros.
+      ASSIGN_OR_RETURN(used, UsedExtentsOfSkippedVolume(plan, v, job.key, job.sector_size, progress));
       job.only = &used;
-      progress.Advance(v.size - map.used_bytes);  // never written, left zero
     }
-    RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer()));
-    at = std::max(end, v.end);  // a partition's tail past whole sectors stays zero
-  }
-  if (at < image.virtual_size()) RETURN_IF_ERROR(copy(at, image.virtual_size()));
-  return {};
+    return RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer());
+  });
 }
 
 Result<int> Decrypt(const DecryptCommandOptions& o) {

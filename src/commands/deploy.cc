@@ -20,7 +20,6 @@
 #include "base/exit_codes.h"
 #include "base/stop_point.h"
 #include "base/version.h"
-#include "formats/copy.h"
 #include "formats/output_file.h"
 #include "formats/writer.h"
 #include "guestfs/handle.h"
@@ -28,12 +27,10 @@
 #include "src/commands/encrypt_stages.h"
 #include "src/commands/encrypted_dir.h"
 #include "src/commands/progress.h"
-#include "src/crypto/decrypting_image.h"
 #include "src/crypto/digest.h"
 #include "src/crypto/engine.h"
 #include "src/crypto/kek.h"
 #include "src/crypto/luks.h"
-#include "src/fsmap/used_blocks.h"
 #include "src/guest/initramfs_header.h"
 #include "src/guest/key_volume.h"
 #include "src/guest/luks_scan.h"
@@ -190,34 +187,15 @@ Result<Outputs> CreateOutputs(const DeployCommandOptions& o, const Golden& g, co
 // free space the golden skipped, found through a decrypting view).
 Status WriteDisk(const DeployCommandOptions& o, const Golden& g, size_t disk, const std::vector<NewVolume>& nv,
                  ImageWriter& out, Progress& progress) {
-  Image& image = *g.disks.images[disk];
-  std::vector<size_t> order;
-  for (size_t i = 0; i < g.disks.volumes.size(); ++i) {
-    if (g.disks.volumes[i].disk == disk) order.push_back(i);
-  }
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return g.disks.volumes[a].start < g.disks.volumes[b].start; });
-  auto copy = [&](uint64_t from, uint64_t to) -> Status {
-    progress.Phase("copy", g.disks.names[disk]);
-    ASSIGN_OR_RETURN(auto stats, CopyRange(image, from, to - from, out, from, progress.JobAdvancer()));
-    (void)stats;
-    return {};
-  };
-  uint64_t at = 0;
-  for (size_t i : order) {
+  return WriteDiskInOrder(g.disks, disk, out, progress, [&](size_t i) -> Status {
     const EncryptedVolume& v = g.disks.volumes[i];
-    const uint64_t end = v.data_offset + v.size;
-    if (v.start < at || end > image.virtual_size()) {
-      return InvalidInput(v.what + ": overlaps another volume or runs past the disk's end");
-    }
-    if (v.start > at) RETURN_IF_ERROR(copy(at, v.start));
     if (v.data_offset > v.start) {
       RETURN_IF_ERROR(out.Write(v.start, nv[i].header.bytes));
       progress.Advance(v.data_offset - v.start);
     }
     progress.Phase("reencrypt", v.what);
     VolumeJob job;
-    job.source = &image;
+    job.source = g.disks.images[disk].get();
     job.source_offset = v.data_offset;
     job.length = v.size;
     job.out = &out;
@@ -227,18 +205,14 @@ Status WriteDisk(const DeployCommandOptions& o, const Golden& g, size_t disk, co
     job.sector_size = g.unlocked[i].sector_size;
     std::vector<Extent> used;
     if (v.free_space_skipped) {
-      ASSIGN_OR_RETURN(auto view, DecryptingImage::Open(image, v.data_offset, v.size, job.source_key, job.sector_size));
-      ASSIGN_OR_RETURN(UsedBlocks map, MapUsedBlocks(*view, 0, v.size, v.what));
-      used = std::move(map.used);
+      // Never written in the golden: left unwritten in the instance too.
+      ASSIGN_OR_RETURN(used, UsedExtentsOfSkippedVolume(g.disks, v, job.source_key, job.sector_size, progress));
       job.only = &used;
-      progress.Advance(v.size - map.used_bytes);  // never written, as in the golden
     }
     RETURN_IF_ERROR(RunVolumeJob(job, EngineOptions{o.instance.threads}, progress.JobAdvancer()));
     spdlog::info("{}: new volume key, LUKS2 {}", v.what, nv[i].header.uuid);
-    at = std::max(end, v.end);
-  }
-  if (at < image.virtual_size()) RETURN_IF_ERROR(copy(at, image.virtual_size()));
-  return {};
+    return {};
+  });
 }
 
 // In one appliance over the new outputs: each detached header replaced in

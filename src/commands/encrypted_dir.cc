@@ -2,8 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "formats/copy.h"
 #include "guestfs/handle.h"
 #include "guestfs/inspect.h"
+#include "src/crypto/decrypting_image.h"
+#include "src/fsmap/used_blocks.h"
 #include "src/guest/luks_scan.h"
 
 namespace vhdcrypt {
@@ -65,6 +70,45 @@ Result<EncryptedDisks> OpenEncryptedDirectory(const std::string& dir, const Mani
   }
   if (g) RETURN_IF_ERROR(g->Shutdown());
   return plan;
+}
+
+Status WriteDiskInOrder(const EncryptedDisks& disks, size_t disk, ImageWriter& out, Progress& progress,
+                        const std::function<Status(size_t)>& volume) {
+  Image& image = *disks.images[disk];
+  std::vector<size_t> order;
+  for (size_t i = 0; i < disks.volumes.size(); ++i) {
+    if (disks.volumes[i].disk == disk) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return disks.volumes[a].start < disks.volumes[b].start; });
+  auto copy = [&](uint64_t from, uint64_t to) -> Status {
+    progress.Phase("copy", disks.names[disk]);
+    ASSIGN_OR_RETURN(auto stats, CopyRange(image, from, to - from, out, from, progress.JobAdvancer()));
+    (void)stats;
+    return {};
+  };
+  uint64_t at = 0;
+  for (size_t i : order) {
+    const EncryptedVolume& v = disks.volumes[i];
+    const uint64_t end = v.data_offset + v.size;
+    if (v.start < at || end > image.virtual_size()) {
+      return InvalidInput(v.what + ": overlaps another volume or runs past the disk's end");
+    }
+    if (v.start > at) RETURN_IF_ERROR(copy(at, v.start));
+    RETURN_IF_ERROR(volume(i));
+    at = std::max(end, v.end);  // a partition's tail past whole sectors stays zero
+  }
+  if (at < image.virtual_size()) RETURN_IF_ERROR(copy(at, image.virtual_size()));
+  return {};
+}
+
+Result<std::vector<Extent>> UsedExtentsOfSkippedVolume(const EncryptedDisks& disks, const EncryptedVolume& v,
+                                                       std::span<const uint8_t> key, uint32_t sector_size,
+                                                       Progress& progress) {
+  ASSIGN_OR_RETURN(auto view, DecryptingImage::Open(*disks.images[v.disk], v.data_offset, v.size, key, sector_size));
+  ASSIGN_OR_RETURN(UsedBlocks map, MapUsedBlocks(*view, 0, v.size, v.what));
+  progress.Advance(v.size - map.used_bytes);  // never read nor written
+  return std::move(map.used);
 }
 
 }  // namespace vhdcrypt

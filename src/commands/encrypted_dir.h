@@ -6,12 +6,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
 #include "formats/image.h"
+#include "formats/writer.h"
+#include "src/commands/progress.h"
 #include "src/outdir/manifest.h"
 
 namespace vhdcrypt {
@@ -41,5 +45,20 @@ struct EncryptedDisks {
 // Every manifest field used is checked against the images (kInvalidInput
 // naming DIR/manifest.json).
 Result<EncryptedDisks> OpenEncryptedDirectory(const std::string& dir, const Manifest& m);
+
+// Writes disk `disk` of `disks` to `out` in order of offset: the bytes
+// between volumes (and after the last) copied as they are, keeping
+// sparseness, and each volume's area by `volume(i)` (i into disks.volumes),
+// which writes [start, data_offset + size) its own way. A volume that
+// overlaps the one before it or runs past the disk is kInvalidInput.
+Status WriteDiskInOrder(const EncryptedDisks& disks, size_t disk, ImageWriter& out, Progress& progress,
+                        const std::function<Status(size_t)>& volume);
+
+// The byte ranges (from the volume's start) the filesystem of a volume
+// whose free space encrypt skipped uses, read through a decrypting view with
+// its volume key; the bytes left out are counted done in `progress`.
+Result<std::vector<Extent>> UsedExtentsOfSkippedVolume(const EncryptedDisks& disks, const EncryptedVolume& v,
+                                                       std::span<const uint8_t> key, uint32_t sector_size,
+                                                       Progress& progress);
 
 }  // namespace vhdcrypt

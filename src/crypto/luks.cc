@@ -500,40 +500,42 @@ Result<std::vector<uint8_t>> ChangedHeader(std::unique_ptr<LoadedHeader> loaded,
   }
   return changed;
 }
+
+// A header loaded to get a new key slot, with the PBKDF and costs of `options`.
+Result<std::unique_ptr<LoadedHeader>> LoadForNewKeySlot(const std::vector<uint8_t>& header,
+                                                        const LuksOptions& options) {
+  RETURN_IF_ERROR(CheckPbkdfOptions(options));
+  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header));
+  const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
+  const int r = crypt_set_pbkdf_type(loaded->cd->get(), &pbkdf);
+  if (r < 0)
+    return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, loaded->sink));
+  return loaded;
+}
 }  // namespace
 
 Result<std::vector<uint8_t>> AddLuksRecoveryKey(const std::vector<uint8_t>& header, const SecretBytes& volume_key,
                                                 const SecretBytes& recovery, const LuksOptions& options) {
-  RETURN_IF_ERROR(CheckPbkdfOptions(options));
-  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header));
+  ASSIGN_OR_RETURN(auto loaded, LoadForNewKeySlot(header, options));
   crypt_device* cd = loaded->cd->get();
-  const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
-  int r = crypt_set_pbkdf_type(cd, &pbkdf);
-  if (r < 0)
-    return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, loaded->sink));
   const int slot = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, reinterpret_cast<const char*>(volume_key.data()),
                                                    volume_key.size(), reinterpret_cast<const char*>(recovery.data()),
                                                    recovery.size());
   if (slot == -EPERM || slot == -EINVAL) return UsageError("the volume key does not match the LUKS2 header");
   if (slot < 0) return IoError("adding the recovery key slot: " + CryptDevice::Describe(slot, loaded->sink));
   const std::string token = R"({"type":"systemd-recovery","keyslots":[")" + std::to_string(slot) + R"("]})";
-  r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, token.c_str());
+  const int r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, token.c_str());
   if (r < 0) return IoError("adding the systemd-recovery token: " + CryptDevice::Describe(r, loaded->sink));
   return ChangedHeader(std::move(loaded), header.size());
 }
 
 Result<std::vector<uint8_t>> ChangeLuksPassphrase(const std::vector<uint8_t>& header, const SecretBytes& old_passphrase,
                                                   const SecretBytes& new_passphrase, const LuksOptions& options) {
-  RETURN_IF_ERROR(CheckPbkdfOptions(options));
-  ASSIGN_OR_RETURN(auto loaded, LoadHeader(header));
+  ASSIGN_OR_RETURN(auto loaded, LoadForNewKeySlot(header, options));
   crypt_device* cd = loaded->cd->get();
-  const crypt_pbkdf_type pbkdf = PbkdfRequest(options);
-  int r = crypt_set_pbkdf_type(cd, &pbkdf);
-  if (r < 0)
-    return UsageError(std::string("PBKDF ") + pbkdf.type + " refused: " + CryptDevice::Describe(r, loaded->sink));
-  r = crypt_keyslot_change_by_passphrase(cd, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT,
-                                         reinterpret_cast<const char*>(old_passphrase.data()), old_passphrase.size(),
-                                         reinterpret_cast<const char*>(new_passphrase.data()), new_passphrase.size());
+  const int r = crypt_keyslot_change_by_passphrase(
+      cd, CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, reinterpret_cast<const char*>(old_passphrase.data()), old_passphrase.size(),
+      reinterpret_cast<const char*>(new_passphrase.data()), new_passphrase.size());
   if (r == -EPERM) return UsageError("no key slot opens with the old passphrase");
   if (r < 0) return IoError("changing the LUKS2 key slot: " + CryptDevice::Describe(r, loaded->sink));
   return ChangedHeader(std::move(loaded), header.size());
