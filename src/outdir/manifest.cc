@@ -184,6 +184,18 @@ Status CheckVolume(const Reader& r, const ManifestVolume& v, const std::vector<M
   return {};
 }
 
+// An instance manifest's "golden" object (deploy).
+Result<ManifestGolden> ReadGolden(const std::string& path, const json& gj) {
+  Reader r(path, gj, "golden");
+  ManifestGolden g;
+  RETURN_IF_ERROR(r.Get("manifest_sha256", &g.manifest_sha256));
+  RETURN_IF_ERROR(r.Get("dir", &g.dir));
+  if (g.manifest_sha256.size() != 64 || g.manifest_sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return r.Fail("manifest_sha256", "is not 64 lowercase hex digits");
+  }
+  return g;
+}
+
 }  // namespace
 
 Result<Manifest> ManifestFromJson(const std::string& path, const std::string& text) {
@@ -256,17 +268,8 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
     m.volumes.push_back(std::move(v));
   }
   if (j.contains("golden")) {
-    const json& gj = j["golden"];
-    if (!gj.is_object()) return top.Fail("golden", "is not an object");
-    Reader r(path, gj, "golden");
-    ManifestGolden g;
-    RETURN_IF_ERROR(r.Get("manifest_sha256", &g.manifest_sha256));
-    RETURN_IF_ERROR(r.Get("dir", &g.dir));
-    if (g.manifest_sha256.size() != 64 ||
-        g.manifest_sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
-      return r.Fail("manifest_sha256", "is not 64 lowercase hex digits");
-    }
-    m.golden = std::move(g);
+    if (!j["golden"].is_object()) return top.Fail("golden", "is not an object");
+    ASSIGN_OR_RETURN(m.golden, ReadGolden(path, j["golden"]));
   }
   return m;
 }
