@@ -37,6 +37,8 @@ const Choices<ProgressMode> kProgressModes = {{"auto", ProgressMode::kAuto},
                                               {"plain", ProgressMode::kPlain},
                                               {"json", ProgressMode::kJson},
                                               {"none", ProgressMode::kNone}};
+const Choices<HeaderPlacement> kHeaderPlacements =
+    Named({HeaderPlacement::kDetached, HeaderPlacement::kAttached}, HeaderPlacementName);
 const Choices<uint32_t> kSectorSizes = {{"auto", 0}, {"512", 512}, {"4096", 4096}};
 
 constexpr char kProgressHelp[] = "auto (bar on a terminal), plain, json (lines on stdout), none";
@@ -88,10 +90,14 @@ void AddEncryptTargetOptions(CLI::App* cmd, EncryptCommandOptions& o) {
                   "passphrase.wrapped, keyvault-secret.json); made (0700) when missing")
       ->required();
   AddChoice(cmd, "--volume-type", o.rules.volume_type, kVolumeTypes,
-            "What to encrypt: data (filesystems other than /, /boot, swap), os (the root volume, header detached on "
-            "/boot, unlocked at boot from the key volume), all");
+            "What to encrypt: data (filesystems other than /, /boot, swap), os (the root volume, unlocked at boot "
+            "from the key volume), all");
   cmd->add_flag("--no-key-volume", o.no_key_volume,
                 "Do not write DIR/bek.vhd, the key volume (vfat \"BEK VOLUME\") the guest unlocks from at boot");
+  AddChoice(cmd, "--os-header", o.os_header, kHeaderPlacements,
+            "Where the OS volume's LUKS2 header goes: detached (on /boot and in the initramfs, ADE's layout) or "
+            "attached (in front of its data: the root partition grows by 16 MiB, later ones move; what "
+            "systemd-cryptenroll and clevis need)");
   cmd->add_option("--boot-size", o.boot_size_mib,
                   "MiB of the new /boot partition made when / holds /boot and the OS volume is encrypted")
       ->capture_default_str()

@@ -26,6 +26,10 @@ Status CheckOptionsAndKeys(const EncryptCommandOptions& o, SecretBytes* passphra
   if (o.rules.volume_type != VolumeType::kData && o.data_only) {
     return UsageError("--data-only cannot encrypt the OS volume; use --volume-type data");
   }
+  if (o.os_header == HeaderPlacement::kAttached && o.rules.volume_type == VolumeType::kData) {
+    return UsageError("--os-header attached places the OS volume's header, but --volume-type data leaves the OS "
+                      "volume plaintext; use --volume-type os or all");
+  }
   if (!o.key_file.empty()) {
     ASSIGN_OR_RETURN(*passphrase, ReadKeyFile(o.key_file));
   } else {
@@ -71,8 +75,7 @@ Status WriteOutputs(const EncryptCommandOptions& o, const Inputs& in, Plan& plan
   RETURN_IF_ERROR(WriteData(o, plan, keys, passphrase, recovery, progress, &os_header));
   if (in.has_os) {
     progress.Phase("guest-config", o.image);
-    const bool os_volume = o.rules.volume_type != VolumeType::kData;
-    RETURN_IF_ERROR(EditGuest(in, plan, os_volume ? &os_header : nullptr, key_volume, passphrase));
+    RETURN_IF_ERROR(EditGuest(in, plan, os_header.empty() ? nullptr : &os_header, key_volume, passphrase));
   }
   RETURN_IF_ERROR(EncryptOsVolume(o, plan, keys, progress));
   RETURN_IF_ERROR(ConvertWorkFiles(plan, writer_options, progress));

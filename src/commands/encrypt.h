@@ -1,6 +1,7 @@
 // `vhdcrypt encrypt IMAGE [--data DISK]... --output-dir DIR`: the chosen
 // volumes become LUKS2 in new images under DIR (data volumes with their header
-// attached, the OS volume with its header detached on /boot), the guest learns
+// attached, the OS volume with its header detached on /boot or, with
+// --os-header attached, in front of its data), the guest learns
 // to unlock them at boot, and the inputs are only read. encrypt_stages.h lists
 // the stages; docs/encrypt.md and docs/output-directory.md give the contract.
 #pragma once
@@ -14,6 +15,7 @@
 #include "src/commands/progress.h"
 #include "src/crypto/kek.h"
 #include "src/crypto/luks.h"
+#include "src/outdir/manifest.h"
 
 namespace vhdcrypt {
 
@@ -54,6 +56,10 @@ struct EncryptCommandOptions {
   // When / holds /boot, the OS volume needs a plaintext /boot: a new ext4
   // partition of this many MiB is added at the end of the disk.
   uint64_t boot_size_mib = 512;
+  // The OS volume's LUKS2 header: detached on /boot and in the initramfs
+  // (ADE's layout), or attached in front of its data (the root partition
+  // grows by it; what systemd-cryptenroll and clevis need).
+  HeaderPlacement os_header = HeaderPlacement::kDetached;
   // Encrypt and write only the blocks each volume's filesystem uses (ext2/3/4
   // or XFS, data and OS volumes); the rest of the volume is never written, so
   // it is a hole or an unallocated VHD block and decrypts to noise.

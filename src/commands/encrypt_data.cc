@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 
 #include "base/strings.h"
@@ -95,8 +96,8 @@ Status WriteDiskData(const EncryptCommandOptions& o, Disk& disk, std::vector<Vol
 // with the calibrated costs, each written in place as soon as it is made.
 // Runs beside the bulk encryption, which does not need the headers: the
 // engine works from the volume keys.
-// The OS volume's header is detached: it is returned in *os_header, for the
-// guest edits to put in /boot.
+// A detached OS volume header is returned in *os_header, for the guest edits
+// to put in /boot.
 Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, const std::vector<Volume>& volumes,
                     const std::vector<SecretBytes>& keys, const SecretBytes& passphrase, const SecretBytes& recovery,
                     const std::atomic<bool>& stop, std::vector<uint8_t>* os_header) {
@@ -107,12 +108,12 @@ Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, co
     LuksOptions lo = luks;
     lo.sector_size = m.sector_size;
     lo.uuid = m.luks_uuid;
-    lo.detached = volumes[i].os;
+    lo.detached = volumes[i].detached();
     ASSIGN_OR_RETURN(LuksHeader header, FormatLuksHeader(passphrase, keys[i], lo));
     if (!recovery.empty()) {
       ASSIGN_OR_RETURN(header.bytes, AddLuksRecoveryKey(header.bytes, keys[i], recovery, lo));
     }
-    if (volumes[i].os) {
+    if (volumes[i].detached()) {
       if (header.data_offset != 0 || header.uuid != m.luks_uuid) {
         return IoError("libcryptsetup made the detached header of " + m.device + " with its data segment at " +
                        std::to_string(header.data_offset) + " bytes and UUID " + header.uuid);
@@ -190,6 +191,25 @@ Status EncryptInPlace(const EncryptCommandOptions& o, Disk& disk, Volume& v, con
   return RunVolumeJob(job, EngineOptions{o.threads}, progress.JobAdvancer());
 }
 
+// The partition table the OS disk keeps, after the guest edits were made
+// through its edit table: the OS partition starts at its LUKS header now.
+// The boot code in sector 0 is the one the guest's grub-install may just have
+// written (bytes 0-439; GRUB keeps the disk signature and the table), not the
+// input's the layout carries.
+Status WriteFinalTable(Disk& disk) {
+  File& out = disk.target().file();
+  std::array<uint8_t, kSectorSize> now{};
+  RETURN_IF_ERROR(ReadFull(out, 0, now));
+  constexpr size_t kBootCodeBytes = 440;
+  for (DiskWrite w : disk.layout.table_writes) {
+    if (w.offset == 0 && w.bytes.size() >= kBootCodeBytes) {
+      std::copy(now.begin(), now.begin() + kBootCodeBytes, w.bytes.begin());
+    }
+    RETURN_IF_ERROR(WriteFull(out, w.offset, w.bytes));
+  }
+  return {};
+}
+
 // The raw work file into the output's container (a dynamic VHD), zero runs
 // left unallocated; the work file is removed.
 Status ConvertWorkFile(Disk& disk, const WriterOptions& options, Progress& progress) {
@@ -213,8 +233,7 @@ Result<std::vector<SecretBytes>> MakeVolumeKeys(Plan& plan) {
     keys.push_back(std::move(key));
     v.m.luks_uuid = RandomLuksUuid();
     v.m.mapper_name = v.os ? kOsMapperName : MapperName(v.m.luks_uuid);
-    if (v.os) {
-      v.m.header = HeaderPlacement::kDetached;
+    if (v.os && v.detached()) {
       v.m.header_file = "/luks/osluksheader";  // kOsHeaderPath inside the /boot filesystem
       v.m.header_device = plan.boot_device;
     }
@@ -259,7 +278,10 @@ Status WriteData(const EncryptCommandOptions& o, Plan& plan, const std::vector<S
   progress.Phase("luks-headers", "");
   RETURN_IF_ERROR(headers.get());
   for (Disk& d : plan.disks) {
-    for (const DiskWrite& w : d.layout.table_writes) RETURN_IF_ERROR(d.writer->Write(w.offset, w.bytes));
+    // With an edit table the OS volume's partition starts at its filesystem
+    // until the guest edits are done (EncryptOsVolume writes the final one).
+    const auto& table = d.layout.edit_table_writes.empty() ? d.layout.table_writes : d.layout.edit_table_writes;
+    for (const DiskWrite& w : table) RETURN_IF_ERROR(d.writer->Write(w.offset, w.bytes));
     RETURN_IF_ERROR(d.writer->Finish());
   }
   return {};
@@ -269,7 +291,10 @@ Status EncryptOsVolume(const EncryptCommandOptions& o, Plan& plan, const std::ve
                        Progress& progress) {
   for (size_t i = 0; i < plan.volumes.size(); ++i) {
     Volume& v = plan.volumes[i];
-    if (v.os) RETURN_IF_ERROR(EncryptInPlace(o, plan.disks[v.m.disk], v, keys[i], progress));
+    if (!v.os) continue;
+    Disk& disk = plan.disks[v.m.disk];
+    if (!disk.layout.edit_table_writes.empty()) RETURN_IF_ERROR(WriteFinalTable(disk));
+    RETURN_IF_ERROR(EncryptInPlace(o, disk, v, keys[i], progress));
   }
   return {};
 }

@@ -24,20 +24,23 @@ std::string EspDevice(const guest::Facts& facts) {
 // key volume, the OS volume in the initramfs.
 GuestEdits PlanGuestEdits(const Inputs& in, const Plan& plan, const std::vector<uint8_t>* os_header) {
   GuestEdits e;
+  OsVolumeRef os;
   for (const Volume& v : plan.volumes) {
     if (v.choice.fstab == nullptr) continue;
     if (v.os) {
       if (!v.lvm_pv) e.fstab_specs[v.choice.fstab->line] = std::string("/dev/mapper/") + kOsMapperName;
+      e.os_volume = true;
       e.os_partuuid = v.partuuid;
       e.os_lvm = v.lvm_pv;
+      os = {v.detached(), v.partuuid, v.m.luks_uuid};
       continue;
     }
     e.fstab_specs[v.choice.fstab->line] = "/dev/mapper/" + v.m.mapper_name;
     e.crypttab.push_back({v.m.mapper_name, v.m.luks_uuid, DataVolumeKeyField(), "luks,nofail"});
   }
-  if (!e.os_partuuid.empty()) {
-    e.crypttab.insert(e.crypttab.begin(), in.facts.initramfs_tool == "dracut" ? OsCrypttabVolumeDracut(e.os_partuuid)
-                                                                              : OsCrypttabVolume(e.os_partuuid));
+  if (e.os_volume) {
+    e.crypttab.insert(e.crypttab.begin(),
+                      in.facts.initramfs_tool == "dracut" ? OsCrypttabVolumeDracut(os) : OsCrypttabVolume(os));
   }
   e.os_header = os_header;
   if (plan.split_boot) e.new_boot_device = plan.boot_device;

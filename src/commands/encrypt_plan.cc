@@ -77,7 +77,8 @@ Result<guest::Facts> ProbeDataDisks(const std::vector<std::string>& inputs, Form
 }
 
 // The OS volume: the partition holding /, with its LUKS header detached on
-// the plaintext /boot (ADE's layout; when / holds /boot, PlanDisks adds a new
+// the plaintext /boot (ADE's layout) or attached; either way the kernel and
+// initramfs need a plaintext /boot (when / holds it, PlanDisks adds a new
 // /boot partition). What is not supported yet is refused here, before
 // anything is written.
 Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts& facts) {
@@ -109,6 +110,7 @@ Result<Volume> SelectOsVolume(const EncryptCommandOptions& o, const guest::Facts
   }
   Volume v;
   v.os = true;
+  v.m.header = o.os_header;
   v.lvm_pv = volume != &*fs;
   v.choice.fs = volume;
   v.choice.fstab = &*root_line;
@@ -215,7 +217,10 @@ Status MapFreeSpace(const EncryptCommandOptions& o, Plan& plan) {
 // /boot partition of that size (the OS disk only).
 Status LayOutDisk(Disk& disk, std::vector<Volume>& volumes, uint64_t new_boot_bytes) {
   std::vector<VolumeRequest> requests;
-  for (size_t i : disk.volumes) requests.push_back({volumes[i].m.partition, volumes[i].os ? 0 : kHeaderBytes});
+  for (size_t i : disk.volumes) {
+    const Volume& v = volumes[i];
+    requests.push_back({v.m.partition, v.detached() ? 0 : kHeaderBytes, v.os});
+  }
   NewPartition boot;
   if (new_boot_bytes != 0) boot = {new_boot_bytes, kGptTypeLinuxFilesystem, RandomGuid().ToString(), "boot", 0x83};
   ASSIGN_OR_RETURN(disk.layout, PlanDiskLayout(disk.input, disk.table, disk.sector0, disk.image->virtual_size(),
@@ -291,7 +296,8 @@ Result<Plan> PlanDisks(const EncryptCommandOptions& o, const Inputs& in, std::ve
     RETURN_IF_ERROR(PlaceVolume(o, i, v, plan.disks.at(v.choice.fs->disk)));
   }
   RETURN_IF_ERROR(MapFreeSpace(o, plan));
-  // / holding /boot: the detached header needs a plaintext /boot, so one is made.
+  // / holding /boot: the kernel, the initramfs (and a detached header) need a
+  // plaintext /boot, so one is made.
   plan.split_boot = has_os_volume && !in.facts.separate_boot;
   for (size_t d = 0; d < plan.disks.size(); ++d) {
     const bool new_boot = d == 0 && plan.split_boot;

@@ -69,12 +69,14 @@ struct Disk {
 struct Volume {
   DataVolumeChoice choice;  // points into the run's guest::Facts
   ManifestVolume m;
-  bool os = false;       // the OS volume: header detached, encrypted in place after the guest edits
+  bool os = false;       // the OS volume: encrypted in place after the guest edits
   std::string partuuid;  // the OS volume's PARTUUID as blkid and udev spell it
   bool lvm_pv = false;   // the OS volume is the PV under /: fstab keeps naming the LV
   // With --skip-free-space: the byte ranges (from the volume's start) its
   // filesystem uses, the only ones encrypted and written.
   std::vector<Extent> used;
+
+  bool detached() const { return m.header == HeaderPlacement::kDetached; }
 };
 
 // What is known of the inputs before anything is chosen.
@@ -130,14 +132,17 @@ Result<std::vector<SecretBytes>> MakeVolumeKeys(Plan& plan);
 Status OpenWriters(Plan& plan, std::mutex& lock, const WriterOptions& options);
 // Bytes the progress counts for the whole run.
 uint64_t ProgressTotal(const Plan& plan);
-// Partition tables, copied and encrypted segments and LUKS2 headers (the
-// OS volume's detached one into *os_header); the writers finished. Each
+// Partition tables (an OS disk whose volume's header is attached gets its
+// edit table, DiskLayout::edit_table_writes), copied and encrypted segments
+// and LUKS2 headers (a detached OS header into *os_header); the writers
+// finished. Each
 // header gets a key slot for the passphrase and, when `recovery` is not
 // empty, one for the recovery key (with its systemd-recovery token).
 Status WriteData(const EncryptCommandOptions& o, Plan& plan, const std::vector<SecretBytes>& keys,
                  const SecretBytes& passphrase, const SecretBytes& recovery, Progress& progress,
                  std::vector<uint8_t>* os_header);
-// The OS volume, still plaintext in its output, encrypted where it lies.
+// The OS volume, still plaintext in its output, encrypted where it lies
+// (and, with its header attached, its disk's final partition table written).
 Status EncryptOsVolume(const EncryptCommandOptions& o, Plan& plan, const std::vector<SecretBytes>& keys,
                        Progress& progress);
 // Raw work files into their dynamic VHD outputs.
@@ -161,6 +166,7 @@ class InputHasher {
 
 // Stage 4: the guest (encrypt_guest.cc): the edits of guest/os_edits.h made
 // in one appliance over the OS disk's output, and the key volume filled.
+// os_header: the OS volume's detached header, or nullptr.
 Status EditGuest(const Inputs& in, const Plan& plan, const std::vector<uint8_t>* os_header, OutputFile* key_volume,
                  const SecretBytes& passphrase);
 

@@ -140,7 +140,7 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
   // The OS volume was edited (fstab, crypttab, initramfs) before it was
   // encrypted, so it no longer equals its source: its filesystem is checked.
   const bool detached = v.header == HeaderPlacement::kDetached;
-  if (detached) against = nullptr;
+  if (v.os()) against = nullptr;
   // A volume whose free space was skipped is compared on its used blocks and
   // then checked: its mapping is writable for fsck.
   const bool skipped = v.free_space == FreeSpace::kSkipped;
@@ -221,8 +221,8 @@ Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphras
     ASSIGN_OR_RETURN(std::string problem,
                      VerifyVolume(*g, v, i, reinterpret_cast<const char*>(key.data()), source, what));
     if (problem.empty()) {
-      // The OS volume (its header detached) is only checked: the guest edits changed it.
-      const bool compared = source != nullptr && v.header != HeaderPlacement::kDetached;
+      // The OS volume is only checked: the guest edits changed it.
+      const bool compared = source != nullptr && !v.os();
       std::cout << "ok      " << what << ": "
                 << (compared && v.free_space == FreeSpace::kSkipped
                         ? "its used blocks decrypt to the source's, and to a clean " + v.filesystem

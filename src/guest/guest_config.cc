@@ -91,36 +91,52 @@ std::string ComposeCrypttab(const std::vector<std::string>& existing, const std:
 
 std::string OsVolumeSource(const std::string& partuuid) { return "/dev/disk/by-partuuid/" + partuuid; }
 
-CrypttabVolume OsCrypttabVolume(const std::string& partuuid) {
+namespace {
+
+// The OS volume's crypttab name, device and header option ("luks" and, when
+// detached, header=).
+CrypttabVolume OsVolume(const OsVolumeRef& ref) {
   CrypttabVolume v;
   v.name = kOsMapperName;
-  v.source = OsVolumeSource(partuuid);
+  if (ref.detached) {
+    v.source = OsVolumeSource(ref.partuuid);
+    v.options = std::string("luks,header=") + kOsHeaderPath;
+  } else {
+    v.luks_uuid = ref.luks_uuid;
+    v.options = "luks";
+  }
+  return v;
+}
+
+}  // namespace
+
+CrypttabVolume OsCrypttabVolume(const OsVolumeRef& ref) {
+  CrypttabVolume v = OsVolume(ref);
   v.key_file = "none";
-  v.options = std::string("luks,header=") + kOsHeaderPath + ",keyscript=" + kKeyscriptPath + ",initramfs,tries=1";
+  v.options += std::string(",keyscript=") + kKeyscriptPath + ",initramfs,tries=1";
   return v;
 }
 
-CrypttabVolume OsCrypttabVolumeDracut(const std::string& partuuid) {
-  CrypttabVolume v;
-  v.name = kOsMapperName;
-  v.source = OsVolumeSource(partuuid);
+CrypttabVolume OsCrypttabVolumeDracut(const OsVolumeRef& ref) {
+  CrypttabVolume v = OsVolume(ref);
   v.key_file = DataVolumeKeyField();
-  v.options = std::string("luks,header=") + kOsHeaderPath + ",x-initrd.attach,force,tries=1";
+  v.options += ",x-initrd.attach,force,tries=1";
   return v;
 }
 
-std::string DracutConfText(bool lvm, const std::vector<std::string>& storage_drivers) {
-  std::string text =
-      "# Written by vhdcrypt: the root volume is LUKS2 with its header detached in\n"
-      "# /boot/luks/osluksheader; the initramfs opens it with the passphrase file on\n"
-      "# the key volume (vfat, label \"BEK VOLUME\"), as /etc/crypttab says.\n";
+std::string DracutConfText(bool lvm, const std::vector<std::string>& storage_drivers, bool detached_header) {
+  std::string text = std::string("# Written by vhdcrypt: the root volume is LUKS2 with its header ") +
+                     (detached_header ? "detached in\n# /boot/luks/osluksheader" : "in front of its data") +
+                     "; the initramfs opens it with the passphrase file on\n"
+                     "# the key volume (vfat, label \"BEK VOLUME\"), as /etc/crypttab says.\n";
   text += std::string("add_dracutmodules+=\" crypt dm rootfs-block") + (lvm ? " lvm" : "") + " \"\n";
   text += "add_drivers+=\" dm_crypt vfat nls_cp437 nls_iso8859_1 nls_utf8 nls_ascii \"\n";
   if (!storage_drivers.empty()) {
     text += "# The disks of Azure and KVM, whatever the machine this was made on had.\n";
     text += "add_drivers+=\" " + JoinWords(storage_drivers) + " \"\n";
   }
-  text += std::string("install_items+=\" /etc/crypttab ") + kOsHeaderPath + " \"\n";
+  text += std::string("install_items+=\" /etc/crypttab ") + (detached_header ? kOsHeaderPath + std::string(" ") : "") +
+          "\"\n";
   return text;
 }
 

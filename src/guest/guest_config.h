@@ -52,26 +52,40 @@ constexpr char kInitramfsModulesPath[] = "/etc/initramfs-tools/modules";
 // only its partition identifies it.
 std::string OsVolumeSource(const std::string& partuuid);
 
-// The crypttab line that opens the OS volume in the initramfs: detached
-// header, the keyscript, `initramfs` (the hook cannot find the root device
-// offline), one try per attempt (without the key volume the boot stops in the
-// initramfs instead of mounting anything).
-CrypttabVolume OsCrypttabVolume(const std::string& partuuid);
+// Where the OS volume's LUKS2 header is, which says how the initramfs finds
+// the volume: detached in kOsHeaderPath (the partition carries no LUKS
+// signature, so it is named by PARTUUID), or attached in front of the data
+// (named by its LUKS UUID, as any LUKS volume).
+struct OsVolumeRef {
+  bool detached = true;
+  std::string partuuid;   // detached
+  std::string luks_uuid;  // attached
+};
+
+// The crypttab line that opens the OS volume in the initramfs: the header
+// (header= when detached), the keyscript, `initramfs` (the hook cannot find
+// the root device offline: it is plaintext when the initramfs is made), one
+// try per attempt (without the key volume the boot stops in the initramfs
+// instead of mounting anything).
+CrypttabVolume OsCrypttabVolume(const OsVolumeRef& ref);
 
 // --- The OS volume (dracut) -------------------------------------------------
 // dracut's initramfs runs systemd, whose systemd-cryptsetup reads the
 // crypttab copied into it: the detached header (copied in too, same path)
-// and the passphrase file on the key volume, which it mounts itself. Without
-// the key volume the unit fails and dracut stops in its emergency shell.
+// when there is one, and the passphrase file on the key volume, which it
+// mounts itself. Without the key volume the unit fails and dracut stops in
+// its emergency shell.
 constexpr char kDracutConfPath[] = "/etc/dracut.conf.d/90-vhdcrypt.conf";
 // x-initrd.attach keeps the root mapping up to the end; `force` keeps the line
-// in a host-only initramfs although the partition shows no LUKS signature.
-CrypttabVolume OsCrypttabVolumeDracut(const std::string& partuuid);
+// in a host-only initramfs although the partition shows no LUKS signature
+// (none ever with a detached header; none yet with an attached one, as the
+// volume is still plaintext when the initramfs is made).
+CrypttabVolume OsCrypttabVolumeDracut(const OsVolumeRef& ref);
 // The dracut configuration: crypt, dm (and lvm when / is on LVM) modules, the
 // key volume's and dm-crypt's kernel modules, the given storage drivers (those
 // of guest::kBootStorageDrivers every installed kernel has: dracut fails on a
-// driver it cannot find), crypttab and the header.
-std::string DracutConfText(bool lvm, const std::vector<std::string>& storage_drivers);
+// driver it cannot find), crypttab and, when detached, the header.
+std::string DracutConfText(bool lvm, const std::vector<std::string>& storage_drivers, bool detached_header);
 
 // The data volumes' key field for systemd-cryptsetup: the passphrase file on
 // the key volume, which systemd mounts by itself ("path:device").

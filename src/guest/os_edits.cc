@@ -36,7 +36,7 @@ Status ConfigureInitramfsTools(guest::Ops& g) {
 // With dracut: a configuration file puts crypttab, the header and the
 // modules into the initramfs; then the guest's dracut remakes the initramfs
 // of every installed kernel.
-Status ConfigureDracut(guest::Ops& g, const guest::Facts& facts) {
+Status ConfigureDracut(guest::Ops& g, const guest::Facts& facts, bool detached_header) {
   std::vector<std::string> drivers;
   for (const char* m : guest::kBootStorageDrivers) {
     const auto has = [&](const guest::Kernel& k) {
@@ -47,19 +47,21 @@ Status ConfigureDracut(guest::Ops& g, const guest::Facts& facts) {
     if (everywhere) drivers.push_back(m);
   }
   RETURN_IF_ERROR(g.Mkdir("/etc/dracut.conf.d"));
-  RETURN_IF_ERROR(g.Write(kDracutConfPath, DracutConfText(facts.root_on_lvm, drivers)));
+  RETURN_IF_ERROR(g.Write(kDracutConfPath, DracutConfText(facts.root_on_lvm, drivers, detached_header)));
   return RunInGuest(g, {"dracut", "--force", "--regenerate-all"});
 }
 
-// The detached header goes to /boot (mode 0600), then the guest's initramfs
+// A detached header goes to /boot (mode 0600), then the guest's initramfs
 // tool learns to unlock the OS volume. (root=UUID= on the kernel command line
 // needs no change: it names the filesystem, which appears once the initramfs
 // has opened osencrypt; UpdateKernelCmdline handles the options that do.)
-Status ConfigureOsUnlock(guest::Ops& g, const guest::Facts& facts, const std::vector<uint8_t>& header) {
-  RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
-  RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, header));
-  RETURN_IF_ERROR(g.Chmod(0600, kOsHeaderPath));
-  if (facts.initramfs_tool == "dracut") return ConfigureDracut(g, facts);
+Status ConfigureOsUnlock(guest::Ops& g, const guest::Facts& facts, const std::vector<uint8_t>* header) {
+  if (header != nullptr) {
+    RETURN_IF_ERROR(g.Mkdir("/boot/luks"));
+    RETURN_IF_ERROR(g.WriteBytes(kOsHeaderPath, *header));
+    RETURN_IF_ERROR(g.Chmod(0600, kOsHeaderPath));
+  }
+  if (facts.initramfs_tool == "dracut") return ConfigureDracut(g, facts, header != nullptr);
   return ConfigureInitramfsTools(g);
 }
 
@@ -186,7 +188,7 @@ Status ReinstallBootloader(guest::Ops& g, const guest::Facts& facts, TableKind t
 
 bool Always(const GuestEditState&) { return true; }
 bool SplitsBoot(const GuestEditState& s) { return !s.edits.new_boot_device.empty(); }
-bool EncryptsOs(const GuestEditState& s) { return s.edits.os_header != nullptr; }
+bool EncryptsOs(const GuestEditState& s) { return s.edits.os_volume; }
 bool TouchesBootLoader(const GuestEditState& s) { return SplitsBoot(s) || EncryptsOs(s); }
 
 Status MoveBootStep(guest::Ops& g, GuestEditState& s) {
@@ -212,7 +214,7 @@ Status CrypttabStep(guest::Ops& g, GuestEditState& s) {
   return g.Write("/etc/crypttab", ComposeCrypttab(crypttab, s.edits.crypttab));
 }
 
-Status OsUnlockStep(guest::Ops& g, GuestEditState& s) { return ConfigureOsUnlock(g, s.facts, *s.edits.os_header); }
+Status OsUnlockStep(guest::Ops& g, GuestEditState& s) { return ConfigureOsUnlock(g, s.facts, s.edits.os_header); }
 
 Status KernelCmdlineStep(guest::Ops& g, GuestEditState& s) {
   return UpdateKernelCmdline(g,

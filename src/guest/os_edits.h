@@ -4,7 +4,7 @@
 //   move-boot       / holds /boot: a new ext4 /boot partition takes its files
 //   fstab           encrypted volumes mount from /dev/mapper; the new /boot
 //   crypttab        one line per encrypted volume
-//   os-unlock       the detached header on /boot and the initramfs tool
+//   os-unlock       a detached header on /boot and the initramfs tool
 //                   (initramfs-tools hook and keyscript, or a dracut
 //                   configuration) taught to unlock the OS volume; the
 //                   guest's own tool rebuilds every initramfs
@@ -33,8 +33,10 @@ namespace vhdcrypt {
 struct GuestEdits {
   std::map<int, std::string> fstab_specs;  // 1-based fstab line -> its new device field
   std::vector<CrypttabVolume> crypttab;    // lines to add, the OS volume's first
-  // The OS volume's detached LUKS2 header; nullptr when the OS volume stays
-  // plaintext (then no step touches the initramfs or the boot loader).
+  // The OS volume is encrypted: the initramfs and the boot loader learn to
+  // unlock it. false: it stays plaintext (no step touches either).
+  bool os_volume = false;
+  // Its detached LUKS2 header, for /boot; nullptr when the header is attached.
   const std::vector<uint8_t>* os_header = nullptr;
   std::string os_partuuid;             // the OS volume's PARTUUID
   bool os_lvm = false;                 // / is an LV on the OS volume: root= keeps naming it

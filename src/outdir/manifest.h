@@ -65,6 +65,11 @@ struct ManifestVolume {
   // Absent from manifests older than --skip-free-space: encrypted, all of it.
   FreeSpace free_space = FreeSpace::kEncrypted;
   uint64_t encrypted_bytes = 0;  // bytes of the data segment encrypted and written (size unless skipped)
+
+  // The OS volume (mounted at /), whatever its header placement: the guest
+  // edits changed it before it was encrypted, so it no longer equals its
+  // source.
+  bool os() const { return mountpoint == "/"; }
 };
 
 // An instance directory (deploy) names the golden directory it was made

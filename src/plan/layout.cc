@@ -107,6 +107,9 @@ Status CheckRequests(const std::string& disk, const PartitionTable& table, std::
   if (add.size != 0 && table.kind == TableKind::kNone) {
     return InvalidInput(disk + ": has no partition table to add a partition to");
   }
+  if (table.kind == TableKind::kNone && !encrypt.empty() && encrypt[0].edited_before_header) {
+    return UsageError("internal error: a volume edited before its header must be a partition");
+  }
   if (table.kind == TableKind::kNone && !encrypt.empty() && (encrypt.size() != 1 || encrypt[0].partition != 0)) {
     return InvalidInput(disk + ": has no partition table, so only the whole disk can be encrypted");
   }
@@ -183,6 +186,20 @@ std::vector<Partition> PlacePartitions(const std::vector<Partition>& parts, cons
   return moved;
 }
 
+// The partitions as `moved` has them, but each one edited before its
+// header starting at its data segment, with its plaintext size.
+std::vector<Partition> PlaintextView(std::vector<Partition> moved, std::span<const VolumeRequest> encrypt) {
+  for (const VolumeRequest& r : encrypt) {
+    if (!r.edited_before_header) continue;
+    for (Partition& p : moved) {
+      if (p.number != r.partition) continue;
+      p.start += r.header_bytes;
+      p.size -= r.header_bytes;
+    }
+  }
+  return moved;
+}
+
 }  // namespace
 
 Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable& table,
@@ -227,10 +244,13 @@ Result<DiskLayout> PlanDiskLayout(const std::string& disk, const PartitionTable&
     moved.push_back(std::move(q));
   }
   std::sort(moved.begin(), moved.end(), [](const Partition& a, const Partition& b) { return a.number < b.number; });
-  if (table.kind == TableKind::kMbr) {
-    ASSIGN_OR_RETURN(out.table_writes, EncodeMbrTable(disk, sector0, moved, out.out_size));
-  } else {
-    ASSIGN_OR_RETURN(out.table_writes, EncodeGptTable(disk, table, sector0, moved, out.out_size));
+  const auto encode = [&](const std::vector<Partition>& view) {
+    return table.kind == TableKind::kMbr ? EncodeMbrTable(disk, sector0, view, out.out_size)
+                                         : EncodeGptTable(disk, table, sector0, view, out.out_size);
+  };
+  ASSIGN_OR_RETURN(out.table_writes, encode(moved));
+  if (std::any_of(encrypt.begin(), encrypt.end(), [](const VolumeRequest& r) { return r.edited_before_header; })) {
+    ASSIGN_OR_RETURN(out.edit_table_writes, encode(PlaintextView(moved, encrypt)));
   }
   return out;
 }

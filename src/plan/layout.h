@@ -44,6 +44,10 @@ struct Segment {
 struct VolumeRequest {
   uint32_t partition = 0;
   uint64_t header_bytes = 0;  // a whole number of MiB, or 0
+  // The volume is edited while still plaintext, before its header goes in
+  // (an OS volume with its header attached): the layout also gives a table
+  // whose partition starts at the data segment (DiskLayout::edit_table_writes).
+  bool edited_before_header = false;
 };
 
 // A partition to add after everything else (a new /boot, when / held it):
@@ -74,6 +78,11 @@ struct DiskLayout {
   // The new partition table, written after the segments (they may cover the
   // same sectors with the old table's bytes).
   std::vector<DiskWrite> table_writes;
+  // When a request is edited_before_header: the same table but with that
+  // partition starting at its data segment (header_bytes later, its plaintext
+  // size), so that the volume can be mounted from the output while it is
+  // still plaintext; table_writes replaces it afterwards. Empty otherwise.
+  std::vector<DiskWrite> edit_table_writes;
   // The added partition, if one was asked for.
   uint32_t new_partition = 0;
   uint64_t new_partition_offset = 0;

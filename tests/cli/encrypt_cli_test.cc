@@ -89,6 +89,8 @@ TEST(EncryptCli, UsageErrorsComeBeforeAnyWork) {
       {{"--volume-type", "os", "--data-only"}, "--data-only cannot encrypt the OS volume"},
       {{"--volume-type", "all", "--data-only"}, "--data-only cannot encrypt the OS volume"},
       {{"--volume-type", "everything"}, "--volume-type"},
+      {{"--os-header", "attached"}, "--volume-type data leaves the OS volume plaintext"},  // data is the default
+      {{"--os-header", "inline"}, "--os-header: 'inline' is not one of detached, attached"},
       {{"--sector-size", "1024"}, "--sector-size"},
       {{"--pbkdf", "scrypt"}, "--pbkdf"},
       {{"--progress", "fancy"}, "--progress"},

@@ -61,7 +61,7 @@ TEST(AddBootToFstab, MountsTheNewBootRightAfterRoot) {
 }
 
 TEST(OsCrypttabVolumeDracut, DetachedHeaderAndTheKeyFileOnTheKeyVolume) {
-  const std::string line = ComposeCrypttab({}, {OsCrypttabVolumeDracut("deb12001-02")});
+  const std::string line = ComposeCrypttab({}, {OsCrypttabVolumeDracut({true, "deb12001-02", "ignored"})});
   EXPECT_NE(line.find("osencrypt /dev/disk/by-partuuid/deb12001-02 "
                       "/LinuxPassPhraseFileName:/dev/disk/by-label/BEK\\x20VOLUME "
                       "luks,header=/boot/luks/osluksheader,x-initrd.attach,force,tries=1\n"),
@@ -69,16 +69,33 @@ TEST(OsCrypttabVolumeDracut, DetachedHeaderAndTheKeyFileOnTheKeyVolume) {
       << line;
 }
 
+// With the header attached the volume is found by its LUKS UUID, as any
+// LUKS volume, and no header= names a file.
+TEST(OsCrypttabVolume, AttachedHeaderNamesTheLuksUuid) {
+  const OsVolumeRef attached{false, "deb12001-02", "0a0b0c0d-1111-4222-8333-444455556666"};
+  EXPECT_EQ(ComposeCrypttab({}, {OsCrypttabVolume(attached)}),
+            "# volumes encrypted by vhdcrypt\n"
+            "osencrypt UUID=0a0b0c0d-1111-4222-8333-444455556666 none "
+            "luks,keyscript=/usr/lib/vhdcrypt/bek-keyscript,initramfs,tries=1\n");
+  EXPECT_EQ(ComposeCrypttab({}, {OsCrypttabVolumeDracut(attached)}),
+            "# volumes encrypted by vhdcrypt\n"
+            "osencrypt UUID=0a0b0c0d-1111-4222-8333-444455556666 "
+            "/LinuxPassPhraseFileName:/dev/disk/by-label/BEK\\x20VOLUME luks,x-initrd.attach,force,tries=1\n");
+}
+
 TEST(DracutConfText, ModulesDriversAndFilesForTheInitramfs) {
-  const std::string plain = DracutConfText(false, {});
+  const std::string plain = DracutConfText(false, {}, true);
   EXPECT_NE(plain.find("add_dracutmodules+=\" crypt dm rootfs-block \"\n"), std::string::npos) << plain;
   EXPECT_NE(plain.find("install_items+=\" /etc/crypttab /boot/luks/osluksheader \"\n"), std::string::npos);
+  const std::string attached = DracutConfText(false, {}, false);
+  EXPECT_NE(attached.find("install_items+=\" /etc/crypttab \"\n"), std::string::npos) << attached;
+  EXPECT_EQ(attached.find("osluksheader"), std::string::npos) << attached;
   for (const char* m : {"dm_crypt", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8"}) {
     EXPECT_NE(plain.find(std::string(" ") + m + " "), std::string::npos) << m;
   }
-  EXPECT_NE(DracutConfText(true, {}).find(" crypt dm rootfs-block lvm \""), std::string::npos);
+  EXPECT_NE(DracutConfText(true, {}, true).find(" crypt dm rootfs-block lvm \""), std::string::npos);
   EXPECT_EQ(plain.find("hv_storvsc"), std::string::npos);
-  const std::string azure = DracutConfText(false, {"hv_vmbus", "hv_storvsc"});
+  const std::string azure = DracutConfText(false, {"hv_vmbus", "hv_storvsc"}, true);
   EXPECT_NE(azure.find("add_drivers+=\" hv_vmbus hv_storvsc \"\n"), std::string::npos) << azure;
   // Every line is a comment or a shell assignment (dracut sources the file).
   std::istringstream in(plain);
@@ -102,7 +119,7 @@ TEST(ComposeCrypttab, KeepsExistingLinesAndAppendsOnePerVolume) {
 TEST(ComposeCrypttab, ReplacesLinesOfTheSameName) {
   const std::string text = ComposeCrypttab(
       {"swap /dev/sda2 /dev/urandom swap", "# volumes encrypted by vhdcrypt", "osencrypt /dev/old none luks"},
-      {OsCrypttabVolume("0a1b2c3d-02")});
+      {OsCrypttabVolume({true, "0a1b2c3d-02", ""})});
   EXPECT_EQ(text,
             "swap /dev/sda2 /dev/urandom swap\n"
             "# volumes encrypted by vhdcrypt\n"

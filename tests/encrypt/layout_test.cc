@@ -193,6 +193,52 @@ TEST(PlanDiskLayout, DetachedVolumeStaysInPlace) {
   EXPECT_EQ(table->partitions[3].start, 20 * kMiB + kHeader);
 }
 
+// An OS volume with its header attached is edited while still plaintext:
+// the edit table points its partition at the data segment (where the
+// filesystem lies until the header goes in), every other partition as the
+// final table has it; the final table then replaces it, sector for sector.
+TEST(PlanDiskLayout, VolumeEditedBeforeItsHeaderGetsAPlaintextViewTable) {
+  Disk d = MakeGptDisk();
+  VolumeRequest enc[] = {{2, kHeader, true}, {3, kHeader}};
+  auto layout = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, ContainerKind::kRaw);
+  ASSERT_TRUE(layout.ok()) << layout.error().message();
+  ASSERT_EQ(layout->edit_table_writes.size(), layout->table_writes.size());
+  for (size_t i = 0; i < layout->table_writes.size(); ++i) {
+    EXPECT_EQ(layout->edit_table_writes[i].offset, layout->table_writes[i].offset);
+    EXPECT_EQ(layout->edit_table_writes[i].bytes.size(), layout->table_writes[i].bytes.size());
+  }
+  const auto table_of = [&](const std::vector<DiskWrite>& writes) {
+    std::vector<uint8_t> bytes = Carry(*d.image, *layout);
+    Apply(bytes, writes);
+    auto img = OpenImage(std::make_unique<MemFile>("out.img", bytes), FormatHint::kRaw);
+    EXPECT_TRUE(img.ok());
+    auto t = ReadPartitionTable(**img);
+    EXPECT_TRUE(t.ok()) << t.error().message();  // both GPT copies valid
+    return *t;
+  };
+  const PartitionTable edit = table_of(layout->edit_table_writes);
+  const PartitionTable final_table = table_of(layout->table_writes);
+  ASSERT_EQ(edit.partitions.size(), 4u);
+  ASSERT_EQ(final_table.partitions.size(), 4u);
+  EXPECT_EQ(edit.partitions[1].start, layout->volumes[0].data_offset);
+  EXPECT_EQ(edit.partitions[1].size, 8 * kMiB);
+  EXPECT_EQ(edit.partitions[1].uuid, d.table.partitions[1].uuid);
+  EXPECT_EQ(final_table.partitions[1].start, layout->volumes[0].header_offset);
+  EXPECT_EQ(final_table.partitions[1].size, 8 * kMiB + kHeader);
+  for (size_t i : {0, 2, 3}) {
+    EXPECT_EQ(edit.partitions[i].start, final_table.partitions[i].start) << i;
+    EXPECT_EQ(edit.partitions[i].size, final_table.partitions[i].size) << i;
+  }
+  // Without such a request there is no edit table.
+  enc[0].edited_before_header = false;
+  auto plain = PlanDiskLayout("gpt.img", d.table, Sector0(d), d.bytes.size(), enc, ContainerKind::kRaw);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->edit_table_writes.empty());
+  // A whole disk is never edited before its header (an OS volume is a partition).
+  const VolumeRequest whole[] = {{0, kHeader, true}};
+  EXPECT_FALSE(PlanDiskLayout("whole.img", PartitionTable{}, Sector0(d), 100 * kMiB, whole, ContainerKind::kRaw).ok());
+}
+
 TEST(PlanDiskLayout, FixedVhdOutputIsRoundedToAWholeMiBAndGptBackupIsAtTheNewEnd) {
   Disk d = MakeGptDisk();
   // Cut the disk to a size that is not whole MiB: the fixed VHD output is.

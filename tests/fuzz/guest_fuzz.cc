@@ -164,7 +164,7 @@ void EditFstab(const std::vector<std::string>& lines) {
 // ComposeCrypttab keeps the guest's lines, replaces a line of the same name,
 // and is idempotent.
 void EditCrypttab(const std::vector<std::string>& lines) {
-  const std::vector<CrypttabVolume> volumes = {OsCrypttabVolume("0571e000-01"),
+  const std::vector<CrypttabVolume> volumes = {OsCrypttabVolume({true, "0571e000-01", ""}),
                                                {MapperName("0571e000-0000-4000-8000-000000000d01"),
                                                 "0571e000-0000-4000-8000-000000000d01", "none", "luks,nofail", ""}};
   const std::string once = ComposeCrypttab(lines, volumes);

@@ -63,7 +63,8 @@ GuestEdits DataOnly() {
 GuestEdits WithOsVolume(const std::vector<uint8_t>* header) {
   GuestEdits e = DataOnly();
   e.fstab_specs[1] = std::string("/dev/mapper/") + kOsMapperName;
-  e.crypttab.insert(e.crypttab.begin(), OsCrypttabVolume(kPartuuid));
+  e.crypttab.insert(e.crypttab.begin(), OsCrypttabVolume({header != nullptr, kPartuuid, "0a0b0c0d-0000-4000-8000-0000000000f1"}));
+  e.os_volume = true;
   e.os_header = header;
   e.os_partuuid = kPartuuid;
   e.table = TableKind::kMbr;
@@ -141,6 +142,34 @@ TEST(GuestEdits, OsVolumeWithDracut) {
   EXPECT_TRUE(RanWith(g, "dracut", "--regenerate-all"));
   EXPECT_TRUE(g.Ran("update-initramfs").empty());
   EXPECT_FALSE(g.files.count(kKeyscriptPath));
+}
+
+// --os-header attached: the same unlocking, but no header file anywhere.
+TEST(GuestEdits, OsVolumeWithItsHeaderAttached) {
+  for (const char* tool : {"initramfs-tools", "dracut"}) {
+    FakeGuest g;
+    AddDebianFiles(g);
+    guest::Facts facts = DebianFacts();
+    facts.initramfs_tool = tool;
+    facts.separate_boot = true;
+    facts.boot_device = "/dev/sda2";
+    ASSERT_TRUE(ApplyGuestEdits(g, facts, WithOsVolume(nullptr)).ok()) << tool;
+    EXPECT_FALSE(g.files.count(kOsHeaderPath)) << tool;
+    EXPECT_FALSE(g.dirs.count("/boot/luks")) << tool;
+    EXPECT_NE(g.files["/etc/crypttab"].find("osencrypt UUID=0a0b0c0d-0000-4000-8000-0000000000f1 none luks,keyscript"),
+              std::string::npos)
+        << g.files["/etc/crypttab"];
+    EXPECT_EQ(g.files["/etc/crypttab"].find("header="), std::string::npos) << g.files["/etc/crypttab"];
+    EXPECT_NE(g.files["/etc/default/grub"].find("root=/dev/mapper/osencrypt"), std::string::npos) << tool;
+    EXPECT_EQ(g.Ran("update-grub").size(), 1u) << tool;
+    if (std::string(tool) == "dracut") {
+      EXPECT_TRUE(RanWith(g, "dracut", "--regenerate-all"));
+      EXPECT_EQ(g.files[kDracutConfPath].find("osluksheader"), std::string::npos) << g.files[kDracutConfPath];
+    } else {
+      EXPECT_TRUE(RanWith(g, "update-initramfs", "all"));
+      EXPECT_EQ(g.files[kKeyscriptPath], KeyscriptText());
+    }
+  }
 }
 
 TEST(GuestEdits, BootMovesOutOfRootAndGrubIsReinstalledForBios) {

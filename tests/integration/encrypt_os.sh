@@ -4,7 +4,8 @@
 # scripts/build-guest-data-disk (ext4 + XFS, in fstab by UUID, nofail):
 #   mbr-boot  MBR, ext4 /boot, ext4 /, initramfs-tools
 #   gpt-esp   GPT, BIOS boot + ESP, / holding /boot: vhdcrypt splits /boot out;
-#             boots by BIOS and by UEFI (OVMF)
+#             boots by BIOS and by UEFI (OVMF); the OS header attached
+#             (--os-header attached: the root partition grows, later ones move)
 #   xfs-root  as mbr-boot with an XFS root
 #   lvm-root  as mbr-boot with / on LVM (VG vg0 on p2): the PV is encrypted
 #   dracut    as mbr-boot with dracut (systemd in the initramfs)
@@ -44,15 +45,18 @@ TO=vhd-fixed
 [ "$LAYOUT" = xfs-root ] && TO=vhd-dynamic
 SKIP=()
 [ "$LAYOUT" = mbr-boot ] && SKIP=(--skip-free-space)
+OS_HEADER=detached
+[ "$LAYOUT" = gpt-esp ] && OS_HEADER=attached
 "$BIN" encrypt "$GUEST" --data "$DATA" --volume-type all --policy generic --to $TO --output-dir "$OUT/enc" \
-  --pbkdf pbkdf2 --iter-time 20 "${SKIP[@]}" --progress none 2> "$OUT/enc.err" || { cat "$OUT/enc.err"; fail "encrypt"; }
+  --os-header $OS_HEADER --pbkdf pbkdf2 --iter-time 20 "${SKIP[@]}" --progress none 2> "$OUT/enc.err" ||
+  { cat "$OUT/enc.err"; fail "encrypt"; }
 [ "$(ls -A "$OUT/enc" | sort | tr '\n' ' ')" = "$(printf '%s\n' "$LAYOUT.vhd" data.vhd bek.vhd passphrase \
   keyvault-secret.json manifest.json | sort | tr '\n' ' ')" ] || fail "the output holds: $(ls -A "$OUT/enc")"
 "$BIN" info --json "$OUT/enc/$LAYOUT.vhd" > "$OUT/info.json" || fail "info on the output"
-python3 - "$OUT/enc/manifest.json" "$LAYOUT" "$TO" "$OUT/info.json" "$OUT/enc/$LAYOUT.vhd" <<'PY' || fail "manifest"
+python3 - "$OUT/enc/manifest.json" "$LAYOUT" "$TO" "$OUT/info.json" "$OUT/enc/$LAYOUT.vhd" "$OS_HEADER" <<'PY' ||
 import json, os, sys
 m = json.load(open(sys.argv[1]))
-v, layout, to = m["volumes"], sys.argv[2], sys.argv[3]
+v, layout, to, os_header = m["volumes"], sys.argv[2], sys.argv[3], sys.argv[6]
 info = json.load(open(sys.argv[4]))
 if layout == "mbr-boot":
     assert all(x["free_space"] == "skipped" and x["encrypted_bytes"] < x["size"] for x in v), v
@@ -65,27 +69,39 @@ assert m["disks"][0]["output_format"] == to and info["container"] == to, (m["dis
 if to == "vhd-dynamic":
     # Zero runs of the plaintext parts stay unallocated; the OS volume is not zero.
     assert info["allocated_bytes"] < info["virtual_size"], info
-assert [(x["mountpoint"], x["header"]) for x in v] == [("/", "detached"), ("/data1", "attached"),
+assert [(x["mountpoint"], x["header"]) for x in v] == [("/", os_header), ("/data1", "attached"),
                                                         ("/data2", "attached")], v
-assert v[0]["mapper_name"] == "osencrypt" and v[0]["data_offset"] == v[0]["source_offset"], v[0]
-# The header lives on /boot: a new partition (4, after the root) when / held /boot.
-boot = {"mbr-boot": "/dev/sda1", "xfs-root": "/dev/sda1", "lvm-root": "/dev/sda1", "dracut": "/dev/sda1",
-        "gpt-esp": "/dev/sda4"}[layout]
-assert v[0]["header_device"] == boot, v[0]
+assert v[0]["mapper_name"] == "osencrypt", v[0]
+if os_header == "detached":
+    # The header lives on /boot, the volume where it was.
+    assert v[0]["data_offset"] == v[0]["source_offset"] and v[0]["header_device"] == "/dev/sda1", v[0]
+else:
+    # In front of the data: the partition grew by 16 MiB (later ones moved), no header file.
+    assert v[0]["data_offset"] == v[0]["header_offset"] + (16 << 20), v[0]
+    assert v[0]["header_file"] == "" and v[0]["header_device"] == "", v[0]
 if layout == "gpt-esp":
+    # / held /boot: a new /boot partition after everything (and the root's header).
     d = m["disks"][0]
-    assert d["output_virtual_size"] >= d["input_virtual_size"] + 512 * 2**20, d
+    assert d["output_virtual_size"] >= d["input_virtual_size"] + (512 + 16) * 2**20, d
 PY
-ok "encrypt --volume-type all: OS volume (header detached on /boot) and 2 data volumes, bek.vhd ($(elapsed $t))"
+  fail "manifest"
+ok "encrypt --volume-type all: OS volume (header $OS_HEADER) and 2 data volumes, bek.vhd ($(elapsed $t))"
 
 # The fixture's kernel command line carries rd.luks=0 (dracut would then
 # never open the OS volume): vhdcrypt drops it from /etc/default/grub and the
 # guest's update-grub rebuilds grub.cfg, on every layout.
-BOOTDEV=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["volumes"][0]["header_device"])' \
-  "$OUT/enc/manifest.json")
-guestfish --ro --format=vpc -a "$OUT/enc/$LAYOUT.vhd" run : mount-ro "$BOOTDEV" / : \
-  cat /grub/grub.cfg : lgetxattrs /luks/osluksheader > "$OUT/boot.txt" ||
-  fail "reading grub.cfg and the header's xattrs from $BOOTDEV"
+# /boot: a new partition (4, after the root) when / held /boot.
+BOOTDEV=/dev/sda1
+[ "$LAYOUT" = gpt-esp ] && BOOTDEV=/dev/sda4
+if [ "$OS_HEADER" = detached ]; then
+  guestfish --ro --format=vpc -a "$OUT/enc/$LAYOUT.vhd" run : mount-ro "$BOOTDEV" / : \
+    cat /grub/grub.cfg : lgetxattrs /luks/osluksheader > "$OUT/boot.txt" ||
+    fail "reading grub.cfg and the header's xattrs from $BOOTDEV"
+else
+  guestfish --ro --format=vpc -a "$OUT/enc/$LAYOUT.vhd" run : mount-ro "$BOOTDEV" / : \
+    cat /grub/grub.cfg : exists /luks/osluksheader > "$OUT/boot.txt" || fail "reading grub.cfg from $BOOTDEV"
+  [ "$(tail -n 1 "$OUT/boot.txt")" = false ] || fail "an attached OS header left a header file on /boot"
+fi
 grep -q "removed rd.luks=0" "$OUT/enc.err" || fail "the kernel command line was not edited: $(cat "$OUT/enc.err")"
 # boot.txt: grub.cfg, then the header's extended attributes.
 grep -q "^[[:space:]]*linux[[:space:]].*console=ttyS0" "$OUT/boot.txt" || fail "grub.cfg has no kernel line"
@@ -110,16 +126,18 @@ case $LAYOUT in
   lvm-root) root_check="an LVM physical volume whose logical volumes check clean" ;;
   *) root_check="a clean ext4" ;;
 esac
-# The header is named by the output image and partition, not the appliance's device.
-grep -q "^ok .*(/): decrypts to $root_check (header detached: /luks/osluksheader on $LAYOUT.vhd partition ${BOOTDEV#/dev/sda})$" \
-  "$OUT/verify.txt" || fail "$(cat "$OUT/verify.txt")"
+# A detached header is named by the output image and partition, not the appliance's device.
+root_header=" (header detached: /luks/osluksheader on $LAYOUT.vhd partition ${BOOTDEV#/dev/sda})"
+[ "$OS_HEADER" = attached ] && root_header=""
+root_line=$(grep "^ok .*(/): " "$OUT/verify.txt") || fail "$(cat "$OUT/verify.txt")"
+[[ "$root_line" == *"(/): decrypts to $root_check$root_header" ]] || fail "$(cat "$OUT/verify.txt")"
 if [ "$LAYOUT" = mbr-boot ]; then
   [ "$(grep -c "its used blocks decrypt to the source's, and to a clean" "$OUT/verify.txt")" = 2 ] ||
     fail "$(cat "$OUT/verify.txt")"
 else
   [ "$(grep -c "decrypts to the source partition" "$OUT/verify.txt")" = 2 ] || fail "$(cat "$OUT/verify.txt")"
 fi
-ok "verify: the OS volume opens with its detached header, the data volumes decrypt to their sources ($(elapsed $t))"
+ok "verify: the OS volume opens with its $OS_HEADER header, the data volumes decrypt to their sources ($(elapsed $t))"
 
 # 2b. decrypt: the OS volume (its header read from /boot) comes back as the
 # layout's filesystem (or LVM PV), the data volumes equal their sources.
@@ -172,12 +190,15 @@ assert j["os_volume_encrypted"] == "Encrypted" and j["data_volumes_encrypted"] =
 os_m = m["volumes"][0]
 os = [v for v in j["volumes"] if v["role"] == "os"]
 assert len(os) == 1 and os[0]["device"] == "/dev/sda%d" % os_m["partition"], (os, os_m)
-assert os[0]["uuid"] == os_m["luks_uuid"] and os[0]["header"] == "detached", os
-assert os[0]["header_location"] == os_m["header_device"] + ":/luks/osluksheader", os
+assert os[0]["uuid"] == os_m["luks_uuid"] and os[0]["header"] == os_m["header"], os
+if os_m["header"] == "detached":
+    assert os[0]["header_location"] == os_m["header_device"] + ":/luks/osluksheader", os
+else:
+    assert os[0]["header_location"] == os[0]["device"] + " (offset 0)", os
 data = [(v["mountpoint"], v["uuid"], v["header"]) for v in j["volumes"] if v["role"] == "data"]
 assert data == [(x["mountpoint"], x["luks_uuid"], "attached") for x in m["volumes"][1:]], data
 PY
-ok "status: OsVolumeEncrypted Encrypted (header detached on /boot), DataVolumesEncrypted Encrypted"
+ok "status: OsVolumeEncrypted Encrypted (header $OS_HEADER), DataVolumesEncrypted Encrypted"
 
 # 3. Boot with the key volume: the initramfs unlocks / from it, systemd the data volumes.
 boot_with_key() {  # NAME [--uefi]
@@ -264,40 +285,44 @@ if [ "$LAYOUT" = xfs-root ]; then
   ok "rekey: a wrong old passphrase changes nothing (exit 2); then the new one opens all 3 volumes, the old none, and the guest boots from the rekeyed bek.vhd ($(elapsed $t))"
 fi
 
-# 6. deploy (mbr-boot: a --skip-free-space golden in fixed VHDs,
-# initramfs-tools; dracut: every block): two instances of the golden, each
-# with new volume keys, its own passphrase (vm1 from a file, with a recovery
-# key; vm2 generated) and its own bek.vhd; the golden directory is untouched.
-# vm1 decrypts to the inputs with its passphrase and with its recovery key,
-# not with the golden's; status shows both key slots; vm1 boots with its own
-# bek.vhd and stops in the initramfs with vm2's.
-if [ "$LAYOUT" = mbr-boot ] || [ "$LAYOUT" = dracut ]; then
+# 6. deploy: two instances of a golden, each with new volume keys, its own
+# passphrase (vm1 from a file, with a recovery key; vm2 generated) and its own
+# bek.vhd; the golden directory is untouched. vm1 decrypts to the inputs with
+# its passphrase and with its recovery key, not with the golden's; status
+# shows both key slots; vm1 boots with its own bek.vhd and stops in the
+# initramfs with vm2's.
+deploy_instances() {  # GOLDEN_DIR OS_HEADER
+  local t golden=$1 os_header=$2 rc=0
   t=$(date +%s)
-  (cd "$OUT/enc" && sha256sum ./*) > "$OUT/golden.sha256"
+  (cd "$golden" && sha256sum ./*) > "$OUT/golden.sha256"
   printf 'the passphrase of vm1' > "$OUT/vm1.pass"
-  "$BIN" deploy "$OUT/enc" --key-file "$OUT/enc/passphrase" --output-dir "$OUT/vm1" --new-key-file "$OUT/vm1.pass" \
+  "$BIN" deploy "$golden" --key-file "$golden/passphrase" --output-dir "$OUT/vm1" --new-key-file "$OUT/vm1.pass" \
     --recovery-key --pbkdf pbkdf2 --iter-time 20 --progress none 2> "$OUT/deploy1.err" ||
     { cat "$OUT/deploy1.err"; fail "deploy vm1"; }
-  "$BIN" deploy "$OUT/enc" --key-file "$OUT/enc/passphrase" --output-dir "$OUT/vm2" \
+  "$BIN" deploy "$golden" --key-file "$golden/passphrase" --output-dir "$OUT/vm2" \
     --pbkdf pbkdf2 --iter-time 20 --progress none 2> "$OUT/deploy2.err" || { cat "$OUT/deploy2.err"; fail "deploy vm2"; }
-  (cd "$OUT/enc" && sha256sum -c --quiet "$OUT/golden.sha256") || fail "deploy changed the golden directory"
-  grep -q "also in 1 initramfs image(s)" "$OUT/deploy1.err" || fail "the initramfs got no new header: $(cat "$OUT/deploy1.err")"
+  (cd "$golden" && sha256sum -c --quiet "$OUT/golden.sha256") || fail "deploy changed the golden directory"
+  if [ "$os_header" = detached ]; then
+    grep -q "also in 1 initramfs image(s)" "$OUT/deploy1.err" || fail "the initramfs got no new header: $(cat "$OUT/deploy1.err")"
+  elif grep -q "initramfs" "$OUT/deploy1.err"; then
+    fail "an attached OS header went into an initramfs: $(cat "$OUT/deploy1.err")"
+  fi
   [ "$(ls -A "$OUT/vm1" | sort | tr '\n' ' ')" = "$(printf '%s\n' "$LAYOUT.vhd" data.vhd bek.vhd recovery-key \
     manifest.json | sort | tr '\n' ' ')" ] || fail "vm1 holds: $(ls -A "$OUT/vm1")"
-  python3 - "$OUT/vm1/manifest.json" "$OUT/golden.sha256" <<'PY' || fail "instance manifest"
+  python3 - "$OUT/vm1/manifest.json" "$OUT/golden.sha256" "$os_header" <<'PY' || fail "instance manifest"
 import json, sys
 m = json.load(open(sys.argv[1]))
 sums = dict(line.split()[::-1] for line in open(sys.argv[2]))
 assert m["golden"]["manifest_sha256"] == sums["./manifest.json"], m["golden"]
 assert m["passphrase_file"] == "", m
+assert m["volumes"][0]["header"] == sys.argv[3], m["volumes"][0]
 PY
   "$BIN" verify "$OUT/vm1" --key-file "$OUT/vm1.pass" --against "$GUEST" --against "$DATA" > "$OUT/vm1-verify.txt" ||
     fail "verify vm1: $(cat "$OUT/vm1-verify.txt")"
   [ "$(grep -c '^ok ' "$OUT/vm1-verify.txt")" = 3 ] || fail "$(cat "$OUT/vm1-verify.txt")"
   "$BIN" verify "$OUT/vm1" --key-file "$OUT/vm1/recovery-key" > "$OUT/vm1-recovery.txt" ||
     fail "verify vm1 with its recovery key: $(cat "$OUT/vm1-recovery.txt")"
-  rc=0
-  "$BIN" verify "$OUT/vm1" --key-file "$OUT/enc/passphrase" > "$OUT/vm1-golden.txt" || rc=$?
+  "$BIN" verify "$OUT/vm1" --key-file "$golden/passphrase" > "$OUT/vm1-golden.txt" || rc=$?
   [ $rc = 1 ] && [ "$(grep -c '^FAILED ' "$OUT/vm1-golden.txt")" = 3 ] ||
     fail "the golden passphrase opens vm1 (exit $rc): $(cat "$OUT/vm1-golden.txt")"
   "$BIN" status --json "$OUT/vm1/$LAYOUT.vhd" --data "$OUT/vm1/data.vhd" > "$OUT/vm1-status.json" ||
@@ -319,7 +344,35 @@ PY
     --expect-no-root --timeout 600 --log "$OUT/vm1-vm2key.log" > "$OUT/vm1-vm2key.json" ||
     { tail -n 40 "$OUT/vm1-vm2key.log"; fail "vm1 booted past its initramfs with vm2's bek.vhd"; }
   rm -rf "$OUT/vm1" "$OUT/vm2"
-  ok "deploy: two instances, golden untouched; vm1 opens with its passphrase and recovery key (2 key slots), not the golden's; boots with its bek.vhd, stops in the initramfs with vm2's ($(elapsed $t))"
+  ok "deploy (OS header $os_header): two instances, golden untouched; vm1 opens with its passphrase and recovery key (2 key slots), not the golden's; boots with its bek.vhd, stops in the initramfs with vm2's ($(elapsed $t))"
+}
+# mbr-boot: a --skip-free-space golden in fixed VHDs, initramfs-tools, header
+# detached; gpt-esp: initramfs-tools, header attached; dracut: every block,
+# header detached, then (7.) a second golden with the header attached.
+case $LAYOUT in
+  mbr-boot | gpt-esp | dracut) deploy_instances "$OUT/enc" "$OS_HEADER" ;;
+esac
+
+# 7. dracut with the OS header attached: a golden of its own (encrypt checks
+# the layout: the root partition grew by the header, no header file), then
+# its instances as in 6.
+if [ "$LAYOUT" = dracut ]; then
+  t=$(date +%s)
+  "$BIN" encrypt "$GUEST" --data "$DATA" --volume-type all --policy generic --to vhd-fixed --output-dir "$OUT/att" \
+    --os-header attached --pbkdf pbkdf2 --iter-time 20 --progress none 2> "$OUT/att.err" ||
+    { cat "$OUT/att.err"; fail "encrypt --os-header attached"; }
+  python3 - "$OUT/att/manifest.json" <<'PY' || fail "manifest of the attached golden"
+import json, sys
+v = json.load(open(sys.argv[1]))["volumes"][0]
+assert v["mountpoint"] == "/" and v["header"] == "attached" and v["header_file"] == "", v
+assert v["data_offset"] == v["header_offset"] + (16 << 20), v
+PY
+  guestfish --ro --format=vpc -a "$OUT/att/$LAYOUT.vhd" run : mount-ro /dev/sda1 / : exists /luks/osluksheader \
+    > "$OUT/att-boot.txt" || fail "reading /boot of the attached golden"
+  [ "$(cat "$OUT/att-boot.txt")" = false ] || fail "an attached OS header left a header file on /boot"
+  ok "encrypt --os-header attached (dracut): the root partition carries its header, none on /boot ($(elapsed $t))"
+  deploy_instances "$OUT/att" attached
+  rm -rf "$OUT/att"
 fi
 
 sha256sum -c --quiet "$OUT/inputs.sha256" || fail "an input image changed"
