@@ -104,25 +104,30 @@ void AddEncryptTargetOptions(CLI::App* cmd, EncryptCommandOptions& o) {
       ->check(CLI::Range(uint64_t{512}, uint64_t{1} << 20));
 }
 
-// encrypt's options for the passphrase and its KEK.
-void AddEncryptKeyOptions(CLI::App* cmd, EncryptCommandOptions& o) {
-  cmd->add_option("--key-file", o.key_file,
-                  "Passphrase file (all its bytes are the passphrase); default: generate DIR/passphrase (0600)");
+// The options for the new passphrase and its KEK, of encrypt (`key_flag`
+// --key-file, outputs in DIR) and deploy (--new-key-file, INSTANCE_DIR).
+void AddEncryptKeyOptions(CLI::App* cmd, EncryptCommandOptions& o, const std::string& key_flag,
+                          const std::string& dir) {
+  cmd->add_option(key_flag, o.key_file,
+                  "Passphrase file (all its bytes are the passphrase); default: generate " + dir +
+                      "/passphrase (0600)");
   auto* kek = cmd->add_option("--kek", o.kek,
-                              "RSA public key (PEM, 2048 bits or more): wrap the passphrase into "
-                              "DIR/passphrase.wrapped; DIR/passphrase is then written only with --write-passphrase");
+                              "RSA public key (PEM, 2048 bits or more): wrap the passphrase into " + dir +
+                                  "/passphrase.wrapped; " + dir +
+                                  "/passphrase is then written only with --write-passphrase");
   AddChoice(cmd, "--kek-alg", o.kek_alg, kKekAlgs,
             "Wrapping algorithm, as Key Vault names it: RSA-OAEP (SHA-1), RSA-OAEP-256")
       ->needs(kek);
   cmd->add_option("--kek-url", o.kek_url,
-                  "The KEK's Key Vault key URL (https://VAULT.vault.azure.net/keys/NAME/VERSION), recorded in "
-                  "DIR/keyvault-secret.json's tags")
+                  "The KEK's Key Vault key URL (https://VAULT.vault.azure.net/keys/NAME/VERSION), recorded in " +
+                      dir + "/keyvault-secret.json's tags")
       ->needs(kek);
   cmd->add_flag("--write-passphrase", o.write_passphrase,
-                "With --kek, also write the generated passphrase to DIR/passphrase (0600)");
+                "With --kek, also write the generated passphrase to " + dir + "/passphrase (0600)");
   cmd->add_flag("--recovery-key", o.recovery_key,
                 "Add a key slot per volume for a generated recovery key in systemd's form (as systemd-cryptenroll "
-                "--recovery-key makes), written to DIR/recovery-key (0600), never printed");
+                "--recovery-key makes), written to " +
+                    dir + "/recovery-key (0600), never printed");
 }
 
 // encrypt's options for the container, LUKS2, check and the run itself.
@@ -209,7 +214,7 @@ Invocation SetUpCheck(CLI::App* cmd, const GlobalOptions&) {
 Invocation SetUpEncrypt(CLI::App* cmd, const GlobalOptions& global) {
   auto o = std::make_shared<EncryptCommandOptions>();
   AddEncryptTargetOptions(cmd, *o);
-  AddEncryptKeyOptions(cmd, *o);
+  AddEncryptKeyOptions(cmd, *o, "--key-file", "DIR");
   CLI::Option* to = AddEncryptRunOptions(cmd, *o);
   auto run = [o, to, &global]() -> Result<int> {
     o->has_to = to->count() > 0;
@@ -281,17 +286,7 @@ Invocation SetUpDeploy(CLI::App* cmd, const GlobalOptions& global) {
   cmd->add_option("--output-dir", in.output_dir,
                   "Directory for the instance's images, manifest.json and key outputs; made (0700) when missing")
       ->required();
-  cmd->add_option("--new-key-file", in.key_file,
-                  "The instance's passphrase (all its bytes); default: generate INSTANCE_DIR/passphrase (0600)");
-  auto* kek = cmd->add_option(
-      "--kek", in.kek, "RSA public key (PEM): wrap the instance's passphrase into INSTANCE_DIR/passphrase.wrapped");
-  AddChoice(cmd, "--kek-alg", in.kek_alg, kKekAlgs, "Wrapping algorithm: RSA-OAEP (SHA-1), RSA-OAEP-256")->needs(kek);
-  cmd->add_option("--kek-url", in.kek_url, "The KEK's Key Vault key URL, for keyvault-secret.json's tags")->needs(kek);
-  cmd->add_flag("--write-passphrase", in.write_passphrase,
-                "With --kek, also write the generated passphrase to INSTANCE_DIR/passphrase (0600)");
-  cmd->add_flag("--recovery-key", in.recovery_key,
-                "Add a key slot per volume for a generated recovery key in systemd's form, written to "
-                "INSTANCE_DIR/recovery-key (0600), never printed");
+  AddEncryptKeyOptions(cmd, in, "--new-key-file", "INSTANCE_DIR");
   cmd->add_flag("--no-key-volume", in.no_key_volume, "Do not write INSTANCE_DIR/bek.vhd");
   auto* to =
       AddChoice(cmd, "--to", in.to, kContainers, "Output container (default: as in GOLDEN_DIR)")->default_str("");
@@ -306,7 +301,7 @@ Invocation SetUpDeploy(CLI::App* cmd, const GlobalOptions& global) {
     QuietProgress(global, instance.progress);
     DropTrailingSlashes(instance.output_dir);
     DropTrailingSlashes(o->golden_dir);
-    RETURN_IF_ERROR(FinishPbkdfCosts(instance.luks));
+    RETURN_IF_ERROR(FinishEncryptOptions(instance));
     return RunDeploy(*o);
   };
   auto result_dir = [o]() -> std::optional<std::string> {

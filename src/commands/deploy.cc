@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 
 #include "base/exit_codes.h"
@@ -29,11 +28,9 @@
 #include "src/commands/progress.h"
 #include "src/crypto/digest.h"
 #include "src/crypto/engine.h"
-#include "src/crypto/kek.h"
 #include "src/crypto/luks.h"
 #include "src/guest/initramfs_header.h"
 #include "src/guest/key_volume.h"
-#include "src/guest/luks_scan.h"
 #include "src/outdir/names.h"
 
 namespace vhdcrypt {
@@ -64,30 +61,16 @@ struct Outputs {
 
 // The instance's passphrase, its wrapping and its recovery key, before
 // anything is read: refused keys and options cost nothing.
-struct InstanceSecrets {
+struct InstanceSecrets : encrypt::Secrets {
   SecretBytes golden;
-  SecretBytes passphrase;
-  std::vector<uint8_t> wrapped;
-  SecretBytes recovery;
 };
 
 Result<InstanceSecrets> ReadSecrets(const DeployCommandOptions& o) {
-  const EncryptCommandOptions& in = o.instance;
   InstanceSecrets s;
   ASSIGN_OR_RETURN(s.golden, ReadKeyFile(o.golden_key_file));
-  if (!in.key_file.empty()) {
-    ASSIGN_OR_RETURN(s.passphrase, ReadKeyFile(in.key_file));
-    if (s.passphrase.Equals(s.golden.span())) {
-      return UsageError(in.key_file + ": holds the golden passphrase; an instance needs a passphrase of its own");
-    }
-  } else {
-    ASSIGN_OR_RETURN(s.passphrase, GeneratePassphrase());
-  }
-  if (!in.kek.empty()) {
-    ASSIGN_OR_RETURN(s.wrapped, WrapPassphrase(in.kek, in.kek_alg, s.passphrase.span()));
-  }
-  if (in.recovery_key) {
-    ASSIGN_OR_RETURN(s.recovery, GenerateRecoveryKey());
+  ASSIGN_OR_RETURN(static_cast<encrypt::Secrets&>(s), encrypt::ReadOrMakeSecrets(o.instance));
+  if (s.passphrase.Equals(s.golden.span())) {
+    return UsageError(o.instance.key_file + ": holds the golden passphrase; an instance needs a passphrase of its own");
   }
   return s;
 }
@@ -107,9 +90,11 @@ Status CheckDirectories(const DeployCommandOptions& o) {
 
 Result<Golden> OpenGolden(const DeployCommandOptions& o, const SecretBytes& passphrase) {
   Golden g;
-  ASSIGN_OR_RETURN(g.manifest, ReadManifest(o.golden_dir));
-  const std::atomic<bool> never{false};
-  ASSIGN_OR_RETURN(g.manifest_sha256, Sha256File(o.golden_dir + "/manifest.json", never));
+  // Hashed as parsed: the digest names exactly the manifest this instance follows.
+  ASSIGN_OR_RETURN(std::string text, ReadManifestText(o.golden_dir));
+  ASSIGN_OR_RETURN(g.manifest, ManifestFromJson(o.golden_dir + "/manifest.json", text));
+  ASSIGN_OR_RETURN(g.manifest_sha256,
+                   Sha256Bytes(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
   if (g.manifest.volumes.empty()) return InvalidInput(o.golden_dir + "/manifest.json: lists no volume");
   ASSIGN_OR_RETURN(g.disks, OpenEncryptedDirectory(o.golden_dir, g.manifest));
   for (size_t i = 0; i < g.disks.volumes.size(); ++i) {
@@ -243,16 +228,7 @@ Status ReplaceInGuest(const Golden& g, const std::vector<NewVolume>& nv, const O
     const ManifestVolume& m = g.manifest.volumes[i];
     const std::vector<uint8_t>& header = nv[i].header.bytes;
     const std::string where = guest::UserFileName(g.disks.names, m.header_device, m.header_file);
-    RETURN_IF_ERROR(h.Mount(m.header_device, "/"));
-    if (g.disks.volumes[i].header.size() == header.size()) {
-      RETURN_IF_ERROR(h.PwriteFile(m.header_file, header, 0));
-    } else {
-      RETURN_IF_ERROR(h.WriteBytes(m.header_file, header));
-    }
-    ASSIGN_OR_RETURN(size_t images, AppendHeaderToInitramfs(h, m.header_file, header));
-    ASSIGN_OR_RETURN(auto back, h.ReadBytes(m.header_file, kMaxDetachedHeaderBytes));
-    RETURN_IF_ERROR(h.UmountAll());
-    if (back != header) return IoError(where + ": the header read back differs from what was written");
+    ASSIGN_OR_RETURN(size_t images, ReplaceDetachedHeader(h, m.header_device, m.header_file, header, where));
     spdlog::info("{}: the new detached header, also in {} initramfs image(s)", where, images);
   }
   return h.Shutdown();

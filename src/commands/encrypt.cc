@@ -19,27 +19,14 @@ namespace {
 
 using namespace encrypt;
 
-// Refused before anything is read: options that contradict each other, a key
-// that cannot be read or wrapped.
-Status CheckOptionsAndKeys(const EncryptCommandOptions& o, SecretBytes* passphrase, std::vector<uint8_t>* wrapped,
-                           SecretBytes* recovery) {
+// Refused before anything is read: options that contradict each other.
+Status RefuseContradictions(const EncryptCommandOptions& o) {
   if (o.rules.volume_type != VolumeType::kData && o.data_only) {
     return UsageError("--data-only cannot encrypt the OS volume; use --volume-type data");
   }
   if (o.os_header == HeaderPlacement::kAttached && o.rules.volume_type == VolumeType::kData) {
     return UsageError("--os-header attached places the OS volume's header, but --volume-type data leaves the OS "
                       "volume plaintext; use --volume-type os or all");
-  }
-  if (!o.key_file.empty()) {
-    ASSIGN_OR_RETURN(*passphrase, ReadKeyFile(o.key_file));
-  } else {
-    ASSIGN_OR_RETURN(*passphrase, GeneratePassphrase());
-  }
-  if (!o.kek.empty()) {
-    ASSIGN_OR_RETURN(*wrapped, WrapPassphrase(o.kek, o.kek_alg, passphrase->span()));
-  }
-  if (o.recovery_key) {
-    ASSIGN_OR_RETURN(*recovery, GenerateRecoveryKey());
   }
   return {};
 }
@@ -99,10 +86,10 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   HardenProcess();
   ASSIGN_OR_RETURN(OutputDirectory out_dir, OutputDirectory::Open(o.output_dir));  // destroyed last
   if (const std::string note = out_dir.RemovedNote(); !note.empty()) spdlog::warn("{}", note);
-  SecretBytes passphrase;
-  std::vector<uint8_t> wrapped;
-  SecretBytes recovery;
-  RETURN_IF_ERROR(CheckOptionsAndKeys(o, &passphrase, &wrapped, &recovery));
+  RETURN_IF_ERROR(RefuseContradictions(o));
+  ASSIGN_OR_RETURN(Secrets secrets, ReadOrMakeSecrets(o));
+  const SecretBytes& passphrase = secrets.passphrase;
+  const SecretBytes& recovery = secrets.recovery;
 
   ASSIGN_OR_RETURN(Inputs in, ReadInputs(o));
   RETURN_IF_ERROR(GateOnFindings(o, in));
@@ -110,7 +97,7 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   ASSIGN_OR_RETURN(Plan plan, PlanDisks(o, in, std::move(volumes)));
 
   RETURN_IF_ERROR(CreateImageOutputs(o, plan));
-  ASSIGN_OR_RETURN(KeyOutputs keys, CreateKeyOutputs(o, passphrase, wrapped, recovery, in.has_os && !o.no_key_volume));
+  ASSIGN_OR_RETURN(KeyOutputs keys, CreateKeyOutputs(o, passphrase, secrets.wrapped, recovery, in.has_os && !o.no_key_volume));
   ASSIGN_OR_RETURN(auto manifest_out, OutputFile::Create(o.output_dir + "/manifest.json", o.force));
   StopPointForTests("outputs-created");
 

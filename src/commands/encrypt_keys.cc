@@ -1,10 +1,27 @@
 // encrypt, stage 2: the key outputs (encrypt_stages.h).
 #include "src/commands/encrypt_stages.h"
 #include "src/crypto/kek.h"
+#include "src/crypto/luks.h"
 #include "src/guest/key_volume.h"
 #include "src/outdir/names.h"
 
 namespace vhdcrypt::encrypt {
+
+Result<Secrets> ReadOrMakeSecrets(const EncryptCommandOptions& o) {
+  Secrets s;
+  if (!o.key_file.empty()) {
+    ASSIGN_OR_RETURN(s.passphrase, ReadKeyFile(o.key_file));
+  } else {
+    ASSIGN_OR_RETURN(s.passphrase, GeneratePassphrase());
+  }
+  if (!o.kek.empty()) {
+    ASSIGN_OR_RETURN(s.wrapped, WrapPassphrase(o.kek, o.kek_alg, s.passphrase.span()));
+  }
+  if (o.recovery_key) {
+    ASSIGN_OR_RETURN(s.recovery, GenerateRecoveryKey());
+  }
+  return s;
+}
 
 Result<KeyOutputs> CreateKeyOutputs(const EncryptCommandOptions& o, const SecretBytes& passphrase,
                                     const std::vector<uint8_t>& wrapped, const SecretBytes& recovery,

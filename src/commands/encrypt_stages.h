@@ -104,10 +104,19 @@ Result<std::vector<Volume>> PlanVolumes(const EncryptCommandOptions& o, const In
 // filling in each volume's manifest entry but the LUKS UUID and header.
 Result<Plan> PlanDisks(const EncryptCommandOptions& o, const Inputs& in, std::vector<Volume> volumes);
 
-// Stage 2: the key outputs (encrypt_keys.cc). Every one is created (under a
-// temporary name) before the long part, so a clash or a refused key costs
-// nothing; they are committed first, with the images and the manifest
-// (CommitAll: all of them or none).
+// Stage 2: the key outputs (encrypt_keys.cc).
+// Before anything is read: the run's passphrase (--key-file, or generated),
+// its wrapping with --kek and, with --recovery-key, a new recovery key. A key
+// that cannot be read or wrapped costs nothing yet. (deploy's too.)
+struct Secrets {
+  SecretBytes passphrase;
+  std::vector<uint8_t> wrapped;  // empty without --kek
+  SecretBytes recovery;          // empty without --recovery-key
+};
+Result<Secrets> ReadOrMakeSecrets(const EncryptCommandOptions& o);
+// Every key output is created (under a temporary name) before the long
+// part, so a clash or a refused key costs nothing; they are committed first,
+// with the images and the manifest (CommitAll: all of them or none).
 struct KeyOutputs {
   std::unique_ptr<OutputFile> passphrase;  // DIR/passphrase
   std::unique_ptr<OutputFile> wrapped;     // DIR/passphrase.wrapped (--kek)

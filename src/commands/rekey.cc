@@ -84,10 +84,7 @@ Status WriteHeadersAndKeyVolumes(guest::Handle& g, std::vector<Found>& found, co
     if (f.h.file.empty()) {
       RETURN_IF_ERROR(g.PwriteDevice(f.h.device, f.changed, 0));
     } else {
-      RETURN_IF_ERROR(g.Mount(f.h.device, "/"));
-      RETURN_IF_ERROR(g.PwriteFile(f.h.file, f.changed, 0));
-      ASSIGN_OR_RETURN(f.initramfs, AppendHeaderToInitramfs(g, f.h.file, f.changed));
-      RETURN_IF_ERROR(g.UmountAll());
+      ASSIGN_OR_RETURN(f.initramfs, ReplaceDetachedHeader(g, f.h.device, f.h.file, f.changed, f.Describe()));
     }
   }
   for (const KeyVolume& k : key_volumes) {
@@ -99,17 +96,12 @@ Status WriteHeadersAndKeyVolumes(guest::Handle& g, std::vector<Found>& found, co
   return {};
 }
 
-// Reads back what landed: each header exactly as written.
+// Reads back what landed: each attached header exactly as written (a
+// detached one was, by ReplaceDetachedHeader).
 Status ReadBack(guest::Handle& g, const std::vector<Found>& found) {
   for (const Found& f : found) {
-    std::vector<uint8_t> now;
-    if (f.h.file.empty()) {
-      ASSIGN_OR_RETURN(now, g.PreadDevice(f.h.device, f.changed.size(), 0));
-    } else {
-      RETURN_IF_ERROR(g.MountRo(f.h.device, "/"));
-      ASSIGN_OR_RETURN(now, g.ReadBytes(f.h.file, kMaxDetachedHeaderBytes));
-      RETURN_IF_ERROR(g.UmountAll());
-    }
+    if (!f.h.file.empty()) continue;
+    ASSIGN_OR_RETURN(std::vector<uint8_t> now, g.PreadDevice(f.h.device, f.changed.size(), 0));
     if (now != f.changed) return IoError(f.Describe() + ": the header read back differs from what was written");
   }
   return {};

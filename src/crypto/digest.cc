@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -40,6 +41,13 @@ Result<std::string> Sha256File(const std::string& path, const std::atomic<bool>&
   return Sha256Of(size, [&](uint64_t pos, std::span<uint8_t> buf) -> Status {
     if (stop) return IoError(path + ": hashing cancelled");
     return ReadFull(*file, pos, buf);
+  });
+}
+
+Result<std::string> Sha256Bytes(std::span<const uint8_t> bytes) {
+  return Sha256Of(bytes.size(), [&](uint64_t pos, std::span<uint8_t> buf) -> Status {
+    std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(pos), buf.size(), buf.begin());
+    return {};
   });
 }
 

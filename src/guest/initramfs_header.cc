@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "src/guest/cpio.h"
+#include "src/guest/luks_scan.h"
 
 namespace vhdcrypt {
 
@@ -29,6 +30,22 @@ Result<size_t> AppendHeaderToInitramfs(guest::Handle& g, const std::string& head
     RETURN_IF_ERROR(g.AppendBytes(image, bytes));
   }
   return images.size();
+}
+
+Result<size_t> ReplaceDetachedHeader(guest::Handle& g, const std::string& device, const std::string& header_path,
+                                     const std::vector<uint8_t>& header, const std::string& what) {
+  RETURN_IF_ERROR(g.Mount(device, "/"));
+  ASSIGN_OR_RETURN(uint64_t size, g.FileSize(header_path));
+  if (size == header.size()) {
+    RETURN_IF_ERROR(g.PwriteFile(header_path, header, 0));
+  } else {
+    RETURN_IF_ERROR(g.WriteBytes(header_path, header));
+  }
+  ASSIGN_OR_RETURN(size_t images, AppendHeaderToInitramfs(g, header_path, header));
+  ASSIGN_OR_RETURN(auto back, g.ReadBytes(header_path, kMaxDetachedHeaderBytes));
+  RETURN_IF_ERROR(g.UmountAll());
+  if (back != header) return IoError(what + ": the header read back differs from what was written");
+  return images;
 }
 
 }  // namespace vhdcrypt

@@ -274,14 +274,19 @@ Result<Manifest> ManifestFromJson(const std::string& path, const std::string& te
   return m;
 }
 
-Result<Manifest> ReadManifest(const std::string& dir) {
+Result<std::string> ReadManifestText(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
   ASSIGN_OR_RETURN(auto file, OpenReadOnly(path));
   ASSIGN_OR_RETURN(uint64_t size, file->Size());
   if (size > (16u << 20)) return InvalidInput(path + ": larger than 16 MiB; not a manifest");
   std::string text(size, '\0');
   RETURN_IF_ERROR(ReadFull(*file, 0, std::span(reinterpret_cast<uint8_t*>(text.data()), text.size())));
-  return ManifestFromJson(path, text);
+  return text;
+}
+
+Result<Manifest> ReadManifest(const std::string& dir) {
+  ASSIGN_OR_RETURN(std::string text, ReadManifestText(dir));
+  return ManifestFromJson(dir + "/manifest.json", text);
 }
 
 }  // namespace vhdcrypt

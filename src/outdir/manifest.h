@@ -97,5 +97,8 @@ std::string ManifestToJson(const Manifest& m);
 Result<Manifest> ManifestFromJson(const std::string& path, const std::string& text);
 // DIR/manifest.json read and validated (at most 16 MiB).
 Result<Manifest> ReadManifest(const std::string& dir);
+// The bytes of DIR/manifest.json (at most 16 MiB), for a caller that also
+// hashes what it parses (ManifestFromJson).
+Result<std::string> ReadManifestText(const std::string& dir);
 
 }  // namespace vhdcrypt

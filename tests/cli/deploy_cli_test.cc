@@ -222,6 +222,10 @@ TEST(DeployCli, RefusalsWriteNothing) {
       {{"--output-dir", dir / "out", "--new-key-file", g.key}, 2, "holds the golden passphrase"},
       {{"--output-dir", dir / "out", "--key-file", dir / "wrong.pass"}, 2, "no key slot opens"},
       {{"--output-dir", dir / "out", "--new-key-file", dir / "missing"}, 2, "missing"},
+      {{"--output-dir", dir / "out", "--kek", dir / "missing.pem"}, 2, "missing.pem"},
+      {{"--output-dir", dir / "out", "--kek", dir / "k.pem", "--kek-url", "http://v/keys/k"},
+       2,
+       "is not a Key Vault key URL"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = {"deploy", g.golden};
