@@ -623,12 +623,9 @@ Result<uint64_t> Luks2MetadataBytes(const std::string& what, std::span<const uin
   return 2 * hdr_size + keyslots;
 }
 
-namespace {
-// Key slots and tokens from the header's JSON (crypt_dump_json), parsed
-// without exceptions: a field of an unexpected type is skipped.
-void ReadKeySlotsAndTokens(crypt_device* cd, LuksInfo& info) {
-  const char* text = nullptr;
-  if (crypt_dump_json(cd, &text, 0) < 0 || text == nullptr) return;
+void KeySlotsAndTokensFromJson(std::string_view text, LuksInfo& info) {
+  info.key_slots.clear();
+  info.tokens.clear();
   const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
   if (!doc.is_object()) return;
   auto number = [](const std::string& s, int* out) {
@@ -671,7 +668,6 @@ void ReadKeySlotsAndTokens(crypt_device* cd, LuksInfo& info) {
   std::sort(info.key_slots.begin(), info.key_slots.end(),
             [](const LuksKeySlot& a, const LuksKeySlot& b) { return a.slot < b.slot; });
 }
-}  // namespace
 
 Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
   ASSIGN_OR_RETURN(auto loaded, LoadHeader(header, CRYPT_LUKS));
@@ -693,7 +689,8 @@ Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
   // libcryptsetup calls invalid (unknown requirement flags among others) is not.
   const crypt_reencrypt_info state = crypt_reencrypt_status(cd, nullptr);
   info.reencrypting = state == CRYPT_REENCRYPT_CLEAN || state == CRYPT_REENCRYPT_CRASH;
-  ReadKeySlotsAndTokens(cd, info);
+  const char* json = nullptr;
+  if (crypt_dump_json(cd, &json, 0) == 0 && json != nullptr) KeySlotsAndTokensFromJson(json, info);
   return info;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -181,6 +182,11 @@ struct LuksInfo {
   std::vector<LuksToken> tokens;
 };
 Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header);
+// InspectLuksHeader's reading of the LUKS2 metadata JSON (as crypt_dump_json
+// gives it) into info.key_slots and info.tokens, each sorted by number: no
+// exceptions, a member of an unexpected type or a number over 3 digits is
+// skipped, text that is not a JSON object gives none.
+void KeySlotsAndTokensFromJson(std::string_view json, LuksInfo& info);
 
 // UnlockLuksHeader, with the cipher, sector size and data offset.
 Result<UnlockedLuks> UnlockLuksVolume(const std::vector<uint8_t>& header, const SecretBytes& passphrase);

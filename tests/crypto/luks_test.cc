@@ -1067,3 +1067,37 @@ TEST_F(LuksTest, ADamagedPrimaryIsReadFromTheSecondaryCopy) {
 
 }  // namespace
 }  // namespace vhdcrypt
+
+namespace vhdcrypt {
+namespace {
+
+// The key slot and token reader takes whatever JSON a header holds: members
+// of unexpected types and out-of-range numbers are skipped, never thrown on.
+TEST(KeySlotsAndTokensFromJson, SkipsWhatIsNotAKeySlotOrToken) {
+  LuksInfo info;
+  KeySlotsAndTokensFromJson(
+      R"({"keyslots":{"2":{},"0":{},"1234":{},"x":{},"3":[]},)"
+      R"("tokens":{"1":{"type":"systemd-recovery","keyslots":["2","9999",7]},"0":{"type":"clevis","keyslots":["0"]},)"
+      R"("2":{"type":5},"3":"text","-1":{"type":"t"}}})",
+      info);
+  ASSERT_EQ(info.key_slots.size(), 2u);
+  EXPECT_EQ(info.key_slots[0].slot, 0);
+  EXPECT_EQ(info.key_slots[0].kind, "clevis");
+  EXPECT_EQ(info.key_slots[1].slot, 2);
+  EXPECT_EQ(info.key_slots[1].kind, "recovery");
+  ASSERT_EQ(info.tokens.size(), 2u);
+  EXPECT_EQ(info.tokens[0].id, 0);
+  EXPECT_EQ(info.tokens[1].type, "systemd-recovery");
+  EXPECT_EQ(info.tokens[1].keyslots, std::vector<int>{2});
+  for (const char* bad : {"", "[]", "null", "{\"keyslots\":[1,2]}", "{\"tokens\":7}", "{\"keyslots\":{\"0\":{}}",
+                          "\xff\xfe"}) {
+    LuksInfo none;
+    none.key_slots.push_back({9, "stale"});
+    KeySlotsAndTokensFromJson(bad, none);
+    EXPECT_TRUE(none.key_slots.empty()) << bad;
+    EXPECT_TRUE(none.tokens.empty()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace vhdcrypt

@@ -222,6 +222,24 @@ void SizeLuksHeader(std::span<const uint8_t> bytes) {
   }
 }
 
+// A LUKS2 metadata JSON (as libcryptsetup dumps it) into key slots and
+// tokens: numbers within 3 digits, both lists sorted, every slot named.
+void ReadKeySlots(const std::string& text) {
+  LuksInfo info;
+  KeySlotsAndTokensFromJson(text, info);
+  for (size_t i = 0; i < info.key_slots.size(); ++i) {
+    const LuksKeySlot& k = info.key_slots[i];
+    Require(k.slot >= 0 && k.slot <= 999 && !k.kind.empty());
+    Require(i == 0 || info.key_slots[i - 1].slot <= k.slot);
+  }
+  for (size_t i = 0; i < info.tokens.size(); ++i) {
+    const LuksToken& t = info.tokens[i];
+    Require(t.id >= 0 && t.id <= 999);
+    Require(i == 0 || info.tokens[i - 1].id <= t.id);
+    for (int s : t.keyslots) Require(s >= 0 && s <= 999);
+  }
+}
+
 // The start of a volume as a raw disk, padded to whole sectors, through the
 // superblock probe.
 void ProbeVolume(std::span<const uint8_t> bytes) {
@@ -240,8 +258,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   const auto lines = Lines(text);
   const std::span<const uint8_t> rest(data + 1, size - 1);
-  // The seeds start with a digit, ':' or ';': '0' picks reader 0, ':' 10.
-  switch (static_cast<uint8_t>(data[0] - '0') % 12) {
+  // The seeds start with a digit, ':', ';' or '<': '0' picks reader 0, ':' 10.
+  switch (static_cast<uint8_t>(data[0] - '0') % 13) {
     case 0: JudgeFstab(lines); break;
     case 1:
       guest::OsReleaseValue(lines, "ID");
@@ -280,6 +298,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       EditFstab(lines);
       EditCrypttab(lines);
       break;
+    case 12: ReadKeySlots(text); break;
     default: ReadKeyAndPem(rest); break;
   }
   return 0;
