@@ -108,19 +108,19 @@ void AddEncryptTargetOptions(CLI::App* cmd, EncryptCommandOptions& o) {
 // --key-file, outputs in DIR) and deploy (--new-key-file, INSTANCE_DIR).
 void AddEncryptKeyOptions(CLI::App* cmd, EncryptCommandOptions& o, const std::string& key_flag,
                           const std::string& dir) {
-  cmd->add_option(key_flag, o.key_file,
-                  "Passphrase file (all its bytes are the passphrase); default: generate " + dir +
-                      "/passphrase (0600)");
-  auto* kek = cmd->add_option("--kek", o.kek,
-                              "RSA public key (PEM, 2048 bits or more): wrap the passphrase into " + dir +
-                                  "/passphrase.wrapped; " + dir +
-                                  "/passphrase is then written only with --write-passphrase");
+  cmd->add_option(
+      key_flag, o.key_file,
+      "Passphrase file (all its bytes are the passphrase); default: generate " + dir + "/passphrase (0600)");
+  auto* kek =
+      cmd->add_option("--kek", o.kek,
+                      "RSA public key (PEM, 2048 bits or more): wrap the passphrase into " + dir +
+                          "/passphrase.wrapped; " + dir + "/passphrase is then written only with --write-passphrase");
   AddChoice(cmd, "--kek-alg", o.kek_alg, kKekAlgs,
             "Wrapping algorithm, as Key Vault names it: RSA-OAEP (SHA-1), RSA-OAEP-256")
       ->needs(kek);
   cmd->add_option("--kek-url", o.kek_url,
-                  "The KEK's Key Vault key URL (https://VAULT.vault.azure.net/keys/NAME/VERSION), recorded in " +
-                      dir + "/keyvault-secret.json's tags")
+                  "The KEK's Key Vault key URL (https://VAULT.vault.azure.net/keys/NAME/VERSION), recorded in " + dir +
+                      "/keyvault-secret.json's tags")
       ->needs(kek);
   cmd->add_flag("--write-passphrase", o.write_passphrase,
                 "With --kek, also write the generated passphrase to " + dir + "/passphrase (0600)");

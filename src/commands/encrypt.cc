@@ -25,8 +25,9 @@ Status RefuseContradictions(const EncryptCommandOptions& o) {
     return UsageError("--data-only cannot encrypt the OS volume; use --volume-type data");
   }
   if (o.os_header == HeaderPlacement::kAttached && o.rules.volume_type == VolumeType::kData) {
-    return UsageError("--os-header attached places the OS volume's header, but --volume-type data leaves the OS "
-                      "volume plaintext; use --volume-type os or all");
+    return UsageError(
+        "--os-header attached places the OS volume's header, but --volume-type data leaves the OS "
+        "volume plaintext; use --volume-type os or all");
   }
   return {};
 }
@@ -97,7 +98,8 @@ Result<int> RunEncrypt(const EncryptCommandOptions& o) {
   ASSIGN_OR_RETURN(Plan plan, PlanDisks(o, in, std::move(volumes)));
 
   RETURN_IF_ERROR(CreateImageOutputs(o, plan));
-  ASSIGN_OR_RETURN(KeyOutputs keys, CreateKeyOutputs(o, passphrase, secrets.wrapped, recovery, in.has_os && !o.no_key_volume));
+  ASSIGN_OR_RETURN(KeyOutputs keys,
+                   CreateKeyOutputs(o, passphrase, secrets.wrapped, recovery, in.has_os && !o.no_key_volume));
   ASSIGN_OR_RETURN(auto manifest_out, OutputFile::Create(o.output_dir + "/manifest.json", o.force));
   StopPointForTests("outputs-created");
 

@@ -9,9 +9,7 @@
 namespace vhdcrypt {
 namespace {
 
-std::span<const uint8_t> Bytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+std::span<const uint8_t> Bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 // FIPS 180-2's examples, and the same bytes through a virtual disk.
 TEST(Sha256, BytesAndRangesGiveTheStandardDigests) {

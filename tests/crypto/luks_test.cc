@@ -1089,8 +1089,8 @@ TEST(KeySlotsAndTokensFromJson, SkipsWhatIsNotAKeySlotOrToken) {
   EXPECT_EQ(info.tokens[0].id, 0);
   EXPECT_EQ(info.tokens[1].type, "systemd-recovery");
   EXPECT_EQ(info.tokens[1].keyslots, std::vector<int>{2});
-  for (const char* bad : {"", "[]", "null", "{\"keyslots\":[1,2]}", "{\"tokens\":7}", "{\"keyslots\":{\"0\":{}}",
-                          "\xff\xfe"}) {
+  for (const char* bad :
+       {"", "[]", "null", "{\"keyslots\":[1,2]}", "{\"tokens\":7}", "{\"keyslots\":{\"0\":{}}", "\xff\xfe"}) {
     LuksInfo none;
     none.key_slots.push_back({9, "stale"});
     KeySlotsAndTokensFromJson(bad, none);

@@ -63,7 +63,8 @@ GuestEdits DataOnly() {
 GuestEdits WithOsVolume(const std::vector<uint8_t>* header) {
   GuestEdits e = DataOnly();
   e.fstab_specs[1] = std::string("/dev/mapper/") + kOsMapperName;
-  e.crypttab.insert(e.crypttab.begin(), OsCrypttabVolume({header != nullptr, kPartuuid, "0a0b0c0d-0000-4000-8000-0000000000f1"}));
+  e.crypttab.insert(e.crypttab.begin(),
+                    OsCrypttabVolume({header != nullptr, kPartuuid, "0a0b0c0d-0000-4000-8000-0000000000f1"}));
   e.os_volume = true;
   e.os_header = header;
   e.os_partuuid = kPartuuid;
