@@ -364,8 +364,10 @@ PY
 
 # 7. dracut with the OS header attached: a golden of its own (encrypt checks
 # the layout: the root partition grew by the header, no header file), then
-# its instances as in 6.
-if [ "$LAYOUT" = dracut ]; then
+# its instances as in 6. About 800 s of emulated work more, which the
+# 90-minute CI budget does not hold yet: run with VHDCRYPT_TEST_SLOW=1
+# (docs/testing.md).
+if [ "$LAYOUT" = dracut ] && [ "${VHDCRYPT_TEST_SLOW:-0}" = 1 ]; then
   t=$(date +%s)
   "$BIN" encrypt "$GUEST" --data "$DATA" --volume-type all --policy generic --to vhd-fixed --output-dir "$OUT/att" \
     --os-header attached --pbkdf pbkdf2 --iter-time 20 --progress none 2> "$OUT/att.err" ||
