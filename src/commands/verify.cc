@@ -128,10 +128,15 @@ std::string KernelHint(guest::Handle& g, size_t skip) {
   return hint;
 }
 
-// One volume: unlock, compare or check, lock again. Returns "" when good,
-// else what is wrong.
-Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size_t index, const char* key,
-                                 Image* against, const std::string& what) {
+// What VerifyVolume found: a problem, or (when none) what it proved.
+struct VolumeOutcome {
+  std::string problem;
+  std::string proved;  // "decrypts to the source partition (sha256)", ...
+};
+
+// One volume: unlock, compare or check, lock again.
+Result<VolumeOutcome> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size_t index, const char* key,
+                                   Image* against, const std::string& what) {
   const std::string dev = guest::ApplianceDevice(v.disk, v.partition);
   const std::string map = "vhdcrypt-verify-" + std::to_string(index);
   // fsck wants a writable device even when it finds nothing to fix. The
@@ -149,13 +154,15 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
   const size_t log_seen = log_before.ok() ? log_before->size() : 0;
   Status opened = detached ? g.CryptsetupOpenDetached(dev, v.header_device, v.header_file, key, map, !writable)
                            : g.CryptsetupOpen(dev, key, map, !writable);
+  VolumeOutcome out;
   if (!opened.ok()) {
     std::string message = opened.error().message();
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    return "cannot be unlocked (" + message + KernelHint(g, log_seen) + ")";
+    out.problem = "cannot be unlocked (" + message + KernelHint(g, log_seen) + ")";
+    return out;
   }
   const std::string mapped = "/dev/mapper/" + map;
-  std::string problem;
+  std::string& problem = out.problem;
   ASSIGN_OR_RETURN(uint64_t size, g.DeviceSize(mapped));
   if (size != v.size) {
     problem = "unlocked size " + std::to_string(size) + " differs from the plaintext size " + std::to_string(v.size);
@@ -164,17 +171,21 @@ Result<std::string> VerifyVolume(guest::Handle& g, const ManifestVolume& v, size
     if (problem.empty()) {
       ASSIGN_OR_RETURN(problem, CheckFilesystem(g, mapped, v.filesystem, kDecrypted));
     }
+    out.proved = "its used blocks decrypt to the source's, and to a clean " + v.filesystem;
   } else if (against != nullptr) {
     ASSIGN_OR_RETURN(std::string want, Sha256Range(*against, v.source_offset, v.size));
     ASSIGN_OR_RETURN(std::string got, g.ChecksumDevice("sha256", mapped));
     if (got != want) problem = "decrypted sha256 " + got + " differs from the source's " + want;
+    out.proved = "decrypts to the source partition (sha256)";
   } else if (v.filesystem == "LVM2_member") {
     ASSIGN_OR_RETURN(problem, CheckPhysicalVolume(g, mapped));
+    out.proved = "decrypts to an LVM physical volume whose logical volumes check clean";
   } else {
     ASSIGN_OR_RETURN(problem, CheckFilesystem(g, mapped, v.filesystem, kDecrypted));
+    out.proved = "decrypts to a clean " + v.filesystem;
   }
   RETURN_IF_ERROR(g.CryptsetupClose(map));
-  return problem;
+  return out;
 }
 
 }  // namespace
@@ -218,25 +229,17 @@ Result<int> VerifyDirectory(const std::string& dir, const SecretBytes& passphras
     const ManifestVolume& v = m.volumes[i];
     Image* source = sources.empty() ? nullptr : sources[v.disk].get();
     const std::string what = DescribeVolume(v, m.disks[v.disk]);
-    ASSIGN_OR_RETURN(std::string problem,
+    ASSIGN_OR_RETURN(VolumeOutcome outcome,
                      VerifyVolume(*g, v, i, reinterpret_cast<const char*>(key.data()), source, what));
-    if (problem.empty()) {
-      // The OS volume is only checked: the guest edits changed it.
-      const bool compared = source != nullptr && !v.os();
-      std::cout << "ok      " << what << ": "
-                << (compared && v.free_space == FreeSpace::kSkipped
-                        ? "its used blocks decrypt to the source's, and to a clean " + v.filesystem
-                    : compared ? std::string("decrypts to the source partition (sha256)")
-                    : v.filesystem == "LVM2_member"
-                        ? std::string("decrypts to an LVM physical volume whose logical volumes check clean")
-                        : "decrypts to a clean " + v.filesystem)
+    if (outcome.problem.empty()) {
+      std::cout << "ok      " << what << ": " << outcome.proved
                 << (v.header == HeaderPlacement::kDetached
                         ? " (header detached: " + guest::UserFileName(outputs, v.header_device, v.header_file) + ")"
                         : "")
                 << "\n";
     } else {
       ++bad;
-      std::cout << "FAILED  " << what << ": " << problem << "\n";
+      std::cout << "FAILED  " << what << ": " << outcome.problem << "\n";
     }
   }
   RETURN_IF_ERROR(g->Shutdown());
