@@ -123,10 +123,8 @@ Result<std::vector<NewVolume>> NewHeaders(const DeployCommandOptions& o, const G
     const EncryptedVolume& v = g.disks.volumes[i];
     NewVolume n;
     ASSIGN_OR_RETURN(n.key, RandomVolumeKey());
-    LuksOptions lo = luks;
-    lo.sector_size = g.unlocked[i].sector_size;
-    lo.uuid = m.luks_uuid;
-    lo.detached = m.header == HeaderPlacement::kDetached;
+    LuksOptions lo = encrypt::VolumeLuksOptions(luks, m);
+    lo.sector_size = g.unlocked[i].sector_size;  // the golden header's, which the data was encrypted with
     ASSIGN_OR_RETURN(n.header, FormatLuksHeader(s.passphrase, n.key, lo));
     if (!s.recovery.empty()) {
       ASSIGN_OR_RETURN(n.header.bytes, AddLuksRecoveryKey(n.header.bytes, n.key, s.recovery, lo));

@@ -105,10 +105,7 @@ Status WriteHeaders(const EncryptCommandOptions& o, std::vector<Disk>& disks, co
   for (size_t i = 0; i < volumes.size(); ++i) {
     if (stop) return IoError("LUKS header creation cancelled");
     const ManifestVolume& m = volumes[i].m;
-    LuksOptions lo = luks;
-    lo.sector_size = m.sector_size;
-    lo.uuid = m.luks_uuid;
-    lo.detached = volumes[i].detached();
+    const LuksOptions lo = VolumeLuksOptions(luks, m);
     ASSIGN_OR_RETURN(LuksHeader header, FormatLuksHeader(passphrase, keys[i], lo));
     if (!recovery.empty()) {
       ASSIGN_OR_RETURN(header.bytes, AddLuksRecoveryKey(header.bytes, keys[i], recovery, lo));
@@ -226,6 +223,15 @@ Status ConvertWorkFile(Disk& disk, const WriterOptions& options, Progress& progr
 
 }  // namespace
 
+LuksOptions VolumeLuksOptions(const LuksOptions& run, const ManifestVolume& m) {
+  LuksOptions lo = run;
+  lo.sector_size = m.sector_size;
+  lo.uuid = m.luks_uuid;
+  lo.detached = m.header == HeaderPlacement::kDetached;
+  lo.label = m.os() ? kOsVolumeLabel : "";
+  return lo;
+}
+
 Result<std::vector<SecretBytes>> MakeVolumeKeys(Plan& plan) {
   std::vector<SecretBytes> keys;
   for (Volume& v : plan.volumes) {
@@ -233,7 +239,7 @@ Result<std::vector<SecretBytes>> MakeVolumeKeys(Plan& plan) {
     keys.push_back(std::move(key));
     v.m.luks_uuid = RandomLuksUuid();
     v.m.mapper_name = v.os ? kOsMapperName : MapperName(v.m.luks_uuid);
-    if (v.os && v.detached()) {
+    if (v.detached()) {                        // only an OS volume's header is ever detached
       v.m.header_file = "/luks/osluksheader";  // kOsHeaderPath inside the /boot filesystem
       v.m.header_device = plan.boot_device;
     }

@@ -79,6 +79,11 @@ struct Volume {
   bool detached() const { return m.header == HeaderPlacement::kDetached; }
 };
 
+// The header options of one volume: the run's PBKDF and costs, the
+// manifest's sector size, LUKS UUID and header placement, and the OS
+// volume's label (kOsVolumeLabel). Shared by encrypt and deploy.
+LuksOptions VolumeLuksOptions(const LuksOptions& run, const ManifestVolume& m);
+
 // What is known of the inputs before anything is chosen.
 struct Inputs {
   std::vector<std::string> paths;  // the image, then the data disks

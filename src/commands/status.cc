@@ -199,6 +199,9 @@ Result<Volume> EncryptedVolume(guest::Handle& g, const Scan& scan, const LuksSca
     const ManifestVolume* m = ManifestVolumeOf(disk, v.partition, false);
     v.TakeFromManifest(m);
     v.mountpoint = m ? m->mountpoint : MountpointFromRoot(root, "", "", info->uuid);
+    // Without a manifest, an attached-header OS volume (encrypt --os-header
+    // attached) is known by the label encrypt gave its header.
+    if (m == nullptr && v.mountpoint.empty() && info->label == kOsVolumeLabel) v.mountpoint = "/";
     v.role = v.mountpoint == "/" ? "os" : "data";
     return v;
   }

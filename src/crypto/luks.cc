@@ -301,6 +301,10 @@ Result<LuksHeader> FormatLuksHeader(const SecretBytes& passphrase, const SecretB
                    options.uuid.empty() ? nullptr : options.uuid.c_str(),
                    reinterpret_cast<const char*>(volume_key.data()), volume_key.size(), &params);
   if (r < 0) return IoError("formatting the LUKS2 header: " + CryptDevice::Describe(r, sink));
+  if (!options.label.empty()) {
+    r = crypt_set_label(cd.get(), options.label.c_str(), nullptr);
+    if (r < 0) return IoError("setting the LUKS2 label: " + CryptDevice::Describe(r, sink));
+  }
 
   r = crypt_keyslot_add_by_volume_key(cd.get(), CRYPT_ANY_SLOT, reinterpret_cast<const char*>(volume_key.data()),
                                       volume_key.size(), reinterpret_cast<const char*>(passphrase.data()),
@@ -681,6 +685,8 @@ Result<LuksInfo> InspectLuksHeader(const std::vector<uint8_t>& header) {
   const int key_bytes = crypt_get_volume_key_size(cd);
   info.key_bits = key_bytes > 0 ? static_cast<uint32_t>(key_bytes) * 8 : 0;
   if (info.version == 1) return info;
+  const char* label = crypt_get_label(cd);
+  info.label = label == nullptr ? "" : label;
   uint32_t requirements = 0;
   if (crypt_persistent_flags_get(cd, CRYPT_FLAGS_REQUIREMENTS, &requirements) == 0) {
     info.unknown_requirements = (requirements & CRYPT_REQUIREMENT_UNKNOWN) != 0;

@@ -34,6 +34,8 @@ struct LuksOptions {
   // the data segment starts at offset 0 of the volume, which keeps its size,
   // and the header is a file of its own.
   bool detached = false;
+  // The LUKS2 label (blkid's LABEL, luksDump's "Label:"): "" for none.
+  std::string label;
 
   // The key slot's PBKDF costs. iterations == 0 (the default): libcryptsetup
   // benchmarks the PBKDF for iter_time_ms on every FormatLuksHeader, and the
@@ -172,7 +174,10 @@ struct LuksInfo {
   std::string cipher;  // "aes-xts-plain64"
   uint32_t key_bits = 0;
   uint32_t sector_size = 512;
-  uint64_t data_offset = 0;   // bytes from the header's start (0 for a detached header)
+  uint64_t data_offset = 0;  // bytes from the header's start (0 for a detached header)
+  // The LUKS2 label as the header holds it (any bytes up to 47, never
+  // printed: it is the image's); "" for none and for LUKS1.
+  std::string label;
   bool reencrypting = false;  // a reencryption (e.g. ADE's in-place encryption) is under way or was cut off
   // LUKS2 requirement flags this libcryptsetup does not know: it will not
   // open the volume (nor will vhdcrypt), whatever the passphrase.

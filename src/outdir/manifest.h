@@ -72,6 +72,11 @@ struct ManifestVolume {
   bool os() const { return mountpoint == "/"; }
 };
 
+// The LUKS2 label of the OS volume's header (encrypt sets it, deploy keeps
+// it): `status` tells an attached-header OS volume by it when no manifest
+// lies beside the image. ADE's name for the root mapping.
+constexpr char kOsVolumeLabel[] = "osencrypt";
+
 // An instance directory (deploy) names the golden directory it was made
 // from: the sha256 of the golden's manifest.json bytes, and the directory as
 // given to deploy.

@@ -818,6 +818,38 @@ TEST_F(LuksTest, ChangePassphraseSwapsTheKeySlotOnly) {
   EXPECT_EQ(garbage.error().kind(), ErrorKind::kInvalidInput);
 }
 
+// The OS volume's label (status tells an attached-header OS volume by it):
+// written as asked, read back, kept by a passphrase change and by a recovery
+// key slot; none unless asked.
+TEST_F(LuksTest, ALabelIsWrittenAndKeptByLaterKeySlotChanges) {
+  LuksOptions options = Calibrated(Pbkdf::kPbkdf2);
+  options.uuid = kUuid;
+  options.label = "osencrypt";
+  auto r = FormatLuksHeader(passphrase_, key_, options);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  auto info = InspectLuksHeader(r->bytes);
+  ASSERT_TRUE(info.ok()) << info.error().message();
+  EXPECT_EQ(info->label, "osencrypt");
+  if (!CryptsetupBinary().empty()) {
+    int status = -1;
+    const std::string dump = LuksDump(r->bytes, &status);
+    EXPECT_EQ(status, 0) << dump;
+    EXPECT_EQ(Field(dump, "Label:"), "osencrypt") << dump;
+  }
+  auto changed = ChangeLuksPassphrase(r->bytes, passphrase_, SecretOf("another"), options);
+  ASSERT_TRUE(changed.ok()) << changed.error().message();
+  auto with_recovery = AddLuksRecoveryKey(*changed, key_, SecretOf("a recovery key"), options);
+  ASSERT_TRUE(with_recovery.ok()) << with_recovery.error().message();
+  auto kept = InspectLuksHeader(*with_recovery);
+  ASSERT_TRUE(kept.ok()) << kept.error().message();
+  EXPECT_EQ(kept->label, "osencrypt");
+  EXPECT_EQ(kept->key_slots.size(), 2u);
+
+  auto plain = InspectLuksHeader(Header(Kind::kPbkdf2_4096).bytes);
+  ASSERT_TRUE(plain.ok()) << plain.error().message();
+  EXPECT_EQ(plain->label, "");
+}
+
 TEST(RecoveryKey, IsSystemdsModhexForm) {
   auto a = GenerateRecoveryKey();
   auto b = GenerateRecoveryKey();

@@ -196,5 +196,33 @@ TEST(PlanStages, AnOsVolumeNeedsAnOs) {
   EXPECT_NE(volumes.error().message().find("no operating system found"), std::string::npos);
 }
 
+// Each volume's header options: the run's costs, the manifest's sector size,
+// UUID and placement, and the label only on the OS volume (by mountpoint,
+// whatever the header placement), as encrypt and deploy both format them.
+TEST(VolumeLuksOptions, TheOsVolumeAloneIsLabelled) {
+  LuksOptions run;
+  run.pbkdf = Pbkdf::kPbkdf2;
+  run.iterations = 1000;
+  ManifestVolume data;
+  data.mountpoint = "/data1";
+  data.sector_size = 4096;
+  data.luks_uuid = "0d6c3e5c-1b0a-4c8e-9a57-3f1d9f7a2b10";
+  const LuksOptions d = VolumeLuksOptions(run, data);
+  EXPECT_EQ(d.label, "");
+  EXPECT_EQ(d.sector_size, 4096u);
+  EXPECT_EQ(d.uuid, data.luks_uuid);
+  EXPECT_FALSE(d.detached);
+  EXPECT_EQ(d.pbkdf, Pbkdf::kPbkdf2);
+  EXPECT_EQ(d.iterations, 1000u);
+  ManifestVolume os = data;
+  os.mountpoint = "/";
+  for (HeaderPlacement placement : {HeaderPlacement::kAttached, HeaderPlacement::kDetached}) {
+    os.header = placement;
+    const LuksOptions o = VolumeLuksOptions(run, os);
+    EXPECT_EQ(o.label, kOsVolumeLabel);
+    EXPECT_EQ(o.detached, placement == HeaderPlacement::kDetached);
+  }
+}
+
 }  // namespace
 }  // namespace vhdcrypt::encrypt

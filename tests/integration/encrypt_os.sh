@@ -217,6 +217,25 @@ data = [(v["mountpoint"], v["uuid"], v["header"]) for v in j["volumes"] if v["ro
 assert data == [(x["mountpoint"], x["luks_uuid"], "attached") for x in m["volumes"][1:]], data
 PY
   ok "status: OsVolumeEncrypted Encrypted (header $OS_HEADER), DataVolumesEncrypted Encrypted"
+  if [ "$OS_HEADER" = attached ]; then
+    # Without manifest.json beside it (a hard link elsewhere), the attached
+    # OS volume is known by its header's LUKS2 label.
+    mkdir "$OUT/bare"
+    ln "$OUT/enc/$LAYOUT.vhd" "$OUT/bare/$LAYOUT.vhd"
+    "$BIN" status --json "$OUT/bare/$LAYOUT.vhd" > "$OUT/bare.json" 2> "$OUT/bare.err" ||
+      fail "status without a manifest: $(cat "$OUT/bare.err")"
+    python3 - "$OUT/bare.json" "$OUT/enc/manifest.json" <<'PY' || { cat "$OUT/bare.json"; fail "status without a manifest"; }
+import json, sys
+j, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert j["os_volume_encrypted"] == "Encrypted", j
+os_m = m["volumes"][0]
+os = [v for v in j["volumes"] if v["role"] == "os"]
+assert len(os) == 1 and os[0]["device"] == "/dev/sda%d" % os_m["partition"], (os, os_m)
+assert os[0]["uuid"] == os_m["luks_uuid"] and os[0]["header"] == "attached" and os[0]["mountpoint"] == "/", os
+PY
+    rm -rf "$OUT/bare"
+    ok "status without manifest.json: the attached OS volume is known by its LUKS2 label"
+  fi
 fi
 
 # 3. Boot with the key volume: the initramfs unlocks / from it, systemd the data volumes.
